@@ -1,0 +1,268 @@
+r"""Exact policy evaluation in cooperative Markov games (digest §1–§2).
+
+For a joint policy π (any form accepted by :func:`mappo_lite.policies.as_tables`):
+
+* :math:`P_\pi(s'|s) = \sum_{\mathbf a}\pi(\mathbf a|s)P(s'|s,\mathbf a)`, :math:`r_\pi(s) = \sum_{\mathbf a}\pi(\mathbf a|s)r(s,\mathbf a)`;
+* :math:`V_\pi` solves :math:`(I-\gamma P_\pi)V = r_\pi` (a dense linear solve), :math:`J(\pi) = \rho^\top V_\pi`;
+* :math:`Q_\pi = r + \gamma P V_\pi`;
+* the localized values :math:`Q^{1:m}_\pi(s,\mathbf a^{1:m})` for m = N..0 by one backward sweep
+  :math:`Q^{1:m-1} = \sum_{a^m}\pi^m(a^m|s,\mathbf a^{1:m-1})Q^{1:m}`, with :math:`Q^{1:N}=Q` and :math:`Q^{1:0}=V`;
+* the multi-agent advantages :math:`A^m_\pi(s,\mathbf a^{1:m-1},a^m) = Q^{1:m} - Q^{1:m-1}`;
+* the discounted occupancy :math:`d_\pi = \rho^\top(I-\gamma P_\pi)^{-1}` (the expected discounted number of visits),
+  the normalized visitation :math:`\nu_\pi = d_\pi/\sum_s d_\pi(s)` (which is :math:`(1-\gamma)d_\pi` when rows of P sum
+  to 1) and :math:`\sigma_\pi(s,\mathbf a) = \nu_\pi(s)\pi(\mathbf a|s)`.
+
+:func:`optimal_value` computes :math:`J^\star` by policy iteration on the joint-action MDP.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels
+from .errors import MappoLiteError
+from .games import CooperativeMarkovGame
+from .policies import ConditionalTables, as_tables
+
+
+def _check_game(game) -> CooperativeMarkovGame:
+    if not isinstance(game, CooperativeMarkovGame):
+        raise MappoLiteError(f"expected a CooperativeMarkovGame, got {type(game).__name__}")
+    return game
+
+
+def solve_values(game: CooperativeMarkovGame, pi_joint: np.ndarray):
+    r"""``(V, P_pi, r_pi)`` for a joint policy given as an ``(S, |A|)`` array."""
+    P_pi, r_pi = kernels.policy_transition_reward(game.P_flat, game.r_flat, np.ascontiguousarray(pi_joint))
+    M = np.eye(game.n_states) - game.gamma * P_pi
+    V = np.linalg.solve(M, r_pi)
+    return V, P_pi, r_pi
+
+
+def occupancy_from(game: CooperativeMarkovGame, P_pi: np.ndarray) -> np.ndarray:
+    r"""Discounted occupancy :math:`d_\pi^\top = \rho^\top (I - \gamma P_\pi)^{-1}`."""
+    M = np.eye(game.n_states) - game.gamma * P_pi
+    return np.linalg.solve(M.T, game.rho)
+
+
+@dataclass
+class Evaluation:
+    r"""Everything exact evaluation computes for one joint policy (attributes; shapes use the game's sizes).
+
+    ``V`` (S,), ``Q`` (S, A_1, …, A_N), ``J`` (float), ``q_local[m]`` = :math:`Q^{1:m}` of shape
+    (S, A_1, …, A_m) for m = 0..N (``q_local[0]`` is V), ``pi_joint`` (S, |A|), ``P_pi`` (S, S), ``r_pi`` (S,),
+    ``occupancy`` :math:`d_\pi` (S,), ``nu`` :math:`\nu_\pi` (S,).
+    """
+
+    game: CooperativeMarkovGame
+    tables: ConditionalTables
+    V: np.ndarray
+    Q: np.ndarray
+    J: float
+    q_local: list
+    pi_joint: np.ndarray
+    P_pi: np.ndarray
+    r_pi: np.ndarray
+    occupancy: np.ndarray
+    nu: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+    def advantage(self, m: int) -> np.ndarray:
+        r"""Agent m's (1-based) multi-agent advantage :math:`A^m_\pi(s,\mathbf a^{1:m-1},a^m) = Q^{1:m} - Q^{1:m-1}`."""
+        if not 1 <= m <= self.game.n_agents:
+            raise MappoLiteError(f"agent index m must be in 1..{self.game.n_agents}, got {m}")
+        return self.q_local[m] - self.q_local[m - 1][..., None]
+
+    @property
+    def sigma(self) -> np.ndarray:
+        r""":math:`\sigma_\pi(s,\mathbf a) = \nu_\pi(s)\pi(\mathbf a|s)`, shape (S, A_1, …, A_N)."""
+        return (self.nu[:, None] * self.pi_joint).reshape(self.Q.shape)
+
+    def sigma_agent(self, m: int) -> np.ndarray:
+        r"""The law of :math:`(s,\mathbf a^{1:m})` under :math:`\sigma_\pi`, shape (S, A_1, …, A_m) (1-based m)."""
+        axes = tuple(range(m + 1, self.game.n_agents + 1))
+        return self.sigma.sum(axis=axes) if axes else self.sigma
+
+    def as_dict(self) -> dict:
+        """A JSON-friendly summary: J, V, nu."""
+        return {"J": float(self.J), "V": self.V.tolist(), "nu": self.nu.tolist()}
+
+
+def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
+    """Exact evaluation of ``policy`` in ``game`` (see the module docstring for what is computed)."""
+    game = _check_game(game)
+    tables = as_tables(policy, game.n_states, game.action_sizes)
+    pi_joint = tables.joint()
+    V, P_pi, r_pi = solve_values(game, pi_joint)
+    Q_flat = kernels.q_from_v(game.P_flat, game.r_flat, game.gamma, V)
+    pi_concat, offsets = tables.concat()
+    sizes = np.asarray(game.action_sizes, np.int64)
+    flat_levels = kernels.backward_sweep(Q_flat, pi_concat, offsets, sizes)
+    loff = kernels.level_offsets_for(sizes, game.n_states)
+    q_local = [
+        flat_levels[loff[m] : loff[m + 1]].reshape((game.n_states,) + game.action_sizes[:m])
+        for m in range(game.n_agents + 1)
+    ]
+    occ = occupancy_from(game, P_pi)
+    return Evaluation(
+        game=game,
+        tables=tables,
+        V=V,
+        Q=Q_flat.reshape(game.r.shape),
+        J=float(game.rho @ V),
+        q_local=q_local,
+        pi_joint=pi_joint,
+        P_pi=P_pi,
+        r_pi=r_pi,
+        occupancy=occ,
+        nu=occ / occ.sum(),
+    )
+
+
+def multi_agent_q(game: CooperativeMarkovGame, policy, agents) -> np.ndarray:
+    r"""Definition 3.1: :math:`Q^{\mathcal P}_\pi(s,\mathbf a^{\mathcal P}) = \mathbb E_{\tilde a\sim\tilde\pi}[Q_\pi(s,\mathbf a^{\mathcal P},\tilde a)]`.
+
+    ``agents`` is a set of 1-based agent indices. The other agents' actions :math:`\tilde a` are drawn from the
+    policy given :math:`(s, \mathbf a^{\mathcal P})`. For a prefix :math:`\{1..m\}` this is the localized
+    :math:`Q^{1:m}`, defined in every context; for another subset and a conditional (non-product) policy, the
+    conditional law of :math:`\tilde a` given :math:`\mathbf a^{\mathcal P}` comes from the joint policy and is
+    undefined (NaN) where :math:`\mathbf a^{\mathcal P}` has probability 0. The result has shape
+    ``(S,) + (A_i for i in sorted(agents))``.
+    """
+    ev = evaluate(game, policy)
+    N = game.n_agents
+    subset = sorted({int(i) for i in agents})
+    if any(i < 1 or i > N for i in subset):
+        raise MappoLiteError(f"agents must be 1-based indices in 1..{N}, got {sorted(agents)}")
+    if subset == list(range(1, len(subset) + 1)):
+        return ev.q_local[len(subset)]
+    joint = ev.pi_joint.reshape(ev.Q.shape)
+    other_axes = tuple(i for i in range(1, N + 1) if i not in subset)
+    weight = joint.sum(axis=other_axes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (joint * ev.Q).sum(axis=other_axes) / weight
+
+
+def performance_difference_terms(game: CooperativeMarkovGame, new_policy, old_policy) -> np.ndarray:
+    r"""The N per-agent terms of the multi-agent performance difference lemma (digest §2).
+
+    Term m is :math:`\sum_s d_{\pi'}(s)\,\mathbb E_{\mathbf a^{1:m-1}\sim\pi'^{1:m-1}}
+    \langle Q^{1:m}_\pi(s,\mathbf a^{1:m-1},\cdot),\ \pi'^m(\cdot|s,\mathbf a^{1:m-1}) - \pi^m(\cdot|s,\mathbf a^{1:m-1})\rangle`
+    with π = ``old_policy``, π' = ``new_policy`` and :math:`d_{\pi'}` the discounted occupancy (equal to
+    :math:`\nu_{\pi'}/(1-\gamma)` when rows of P sum to 1). The lemma says the terms add up to
+    :math:`J(\pi') - J(\pi)`.
+    """
+    old = evaluate(game, old_policy)
+    new = evaluate(game, new_policy)
+    S, sizes = game.n_states, game.action_sizes
+    terms = np.empty(game.n_agents)
+    # law of (s, a^{1:m-1}) under d_{pi'} and pi'^{1:m-1}: built up agent by agent
+    prefix_weight = new.occupancy.copy()  # shape (S,) then (S, A_1), ...
+    for m in range(game.n_agents):
+        new_t = new.tables.table(m)
+        old_t = old.tables.table(m)
+        q = old.q_local[m + 1]
+        inner = ((new_t - old_t) * q).sum(axis=-1)  # shape (S, A_1..A_{m})[:-1] = context shape
+        terms[m] = float((prefix_weight * inner).sum())
+        prefix_weight = prefix_weight[..., None] * new_t
+    return terms
+
+
+@dataclass
+class OptimalSolution:
+    """Result of :func:`optimal_value`: ``V_star`` (S,), ``J_star``, ``Q_star`` (S, A_1, …, A_N), the greedy joint
+    action per state ``greedy`` (S, N) and ``iterations``."""
+
+    V_star: np.ndarray
+    J_star: float
+    Q_star: np.ndarray
+    greedy: np.ndarray
+    iterations: int
+    method: str
+
+    def as_dict(self) -> dict:
+        return {"J_star": float(self.J_star), "V_star": self.V_star.tolist(), "greedy": self.greedy.tolist()}
+
+    def policy_tables(self, game) -> ConditionalTables:
+        """The deterministic optimal joint policy as conditional tables (agent m plays its part of the greedy action
+        in the state, whatever the prefix)."""
+        joint = np.zeros((game.n_states, game.n_joint_actions))
+        flat = np.ravel_multi_index(tuple(self.greedy.T), game.action_sizes)
+        joint[np.arange(game.n_states), flat] = 1.0
+        return joint_to_tables(game, joint)
+
+
+def joint_to_tables(game: CooperativeMarkovGame, pi_joint: np.ndarray) -> ConditionalTables:
+    r"""Factor a joint policy :math:`\pi(\mathbf a|s)` into conditional tables (chain rule). Contexts of zero probability
+    get the uniform distribution (any choice is exact there)."""
+    joint = np.asarray(pi_joint, dtype=np.float64).reshape((game.n_states,) + game.action_sizes)
+    tabs = []
+    for m in range(game.n_agents):
+        marg = joint.sum(axis=tuple(range(m + 2, game.n_agents + 1))) if m + 1 < game.n_agents else joint
+        A = game.action_sizes[m]
+        marg = marg.reshape(-1, A)
+        tot = marg.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(tot > 0, marg / np.where(tot > 0, tot, 1.0), 1.0 / A)
+        tabs.append(np.ascontiguousarray(t))
+    return ConditionalTables(tuple(tabs), game.n_states, game.action_sizes)
+
+
+def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: float = 1e-12,
+                  max_iter: int = 100_000) -> OptimalSolution:
+    r""":math:`V^\star`, :math:`J^\star = \rho^\top V^\star` and a greedy optimal joint action, on the joint-action MDP.
+
+    ``method="policy"`` (default): Howard's policy iteration, exact in finitely many steps (ties keep the current
+    action, so it cannot cycle). ``method="value"``: value iteration until the sup-norm change is below ``tol``.
+    """
+    game = _check_game(game)
+    S, J = game.n_states, game.n_joint_actions
+    P, r, g = game.P_flat, game.r_flat, game.gamma
+    if method == "policy":
+        act = np.argmax(r, axis=1)
+        for it in range(1, max_iter + 1):
+            pi = np.zeros((S, J))
+            pi[np.arange(S), act] = 1.0
+            V, _, _ = solve_values(game, pi)
+            Q = kernels.q_from_v(P, r, g, V)
+            best = Q.max(axis=1)
+            keep = Q[np.arange(S), act] >= best - 1e-12 * (1 + np.abs(best))
+            new_act = np.where(keep, act, np.argmax(Q, axis=1))
+            if np.array_equal(new_act, act):
+                break
+            act = new_act
+        else:
+            raise MappoLiteError(f"policy iteration did not converge in {max_iter} iterations")
+    elif method == "value":
+        V = np.zeros(S)
+        for it in range(1, max_iter + 1):
+            Q = kernels.q_from_v(P, r, g, V)
+            V_new = Q.max(axis=1)
+            if np.max(np.abs(V_new - V)) < tol:
+                V = V_new
+                break
+            V = V_new
+        else:
+            raise MappoLiteError(f"value iteration did not converge in {max_iter} iterations (gamma too close to 1?)")
+        Q = kernels.q_from_v(P, r, g, V)
+        act = np.argmax(Q, axis=1)
+    else:
+        raise MappoLiteError(f"unknown method {method!r}: use 'policy' or 'value'")
+    greedy = np.stack(np.unravel_index(act, game.action_sizes), axis=1).astype(np.int64)
+    return OptimalSolution(V, float(game.rho @ V), Q.reshape(game.r.shape), greedy, it, method)
+
+
+def deterministic_policy_values(game: CooperativeMarkovGame) -> dict:
+    """J of every deterministic *stationary joint* policy in a one-state game, keyed by joint action tuple (a small
+    helper for matrix games; refuses games with more than one state)."""
+    if game.n_states != 1:
+        raise MappoLiteError("deterministic_policy_values is for one-state games")
+    out = {}
+    for a in itertools.product(*[range(A) for A in game.action_sizes]):
+        pi = np.zeros((1, game.n_joint_actions))
+        pi[0, np.ravel_multi_index(a, game.action_sizes)] = 1.0
+        out[a] = float(game.rho @ solve_values(game, pi)[0])
+    return out
