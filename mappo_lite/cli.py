@@ -1,0 +1,225 @@
+"""Command line: ``python -m mappo_lite {games,evaluate,solve,train} …``.
+
+Every error in the input (bad game file, unknown name, out-of-range number) prints one line
+``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from .errors import MappoLiteError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2)."""
+
+    def error(self, message):
+        raise MappoLiteError(message)
+
+
+def _param(text: str):
+    if "=" not in text:
+        raise MappoLiteError(f"--param needs NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _game_from(args):
+    from .builtin_games import get_game
+
+    return get_game(args.game, **dict(args.param or []))
+
+
+def _print(obj, as_json: bool, text: str):
+    if as_json:
+        print(json.dumps(obj))
+    else:
+        print(text)
+
+
+def _finite_float(name):
+    def conv(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        return v
+
+    return conv
+
+
+def _positive_int(name):
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}")
+        return v
+
+    return conv
+
+
+def cmd_games(args):
+    from .builtin_games import GAMES, game_parameters, make_game
+
+    rows = []
+    for name in GAMES:
+        g = make_game(name)
+        rows.append(
+            {
+                "name": name,
+                "n_states": g.n_states,
+                "n_agents": g.n_agents,
+                "action_sizes": list(g.action_sizes),
+                "gamma": g.gamma,
+                "optimum": g.meta.get("optimum"),
+                "citation": g.meta.get("citation", g.meta.get("description", "")),
+                "parameters": {k: v for k, v in game_parameters(name).items() if not isinstance(v, np.random.Generator)},
+            }
+        )
+    text = "\n".join(
+        f"{r['name']:<10} S={r['n_states']:<5} N={r['n_agents']} A={'x'.join(map(str, r['action_sizes'])):<7} "
+        f"gamma={r['gamma']:<5g} J*={r['optimum']:.6g}  {r['citation']}"
+        for r in rows
+    )
+    _print({"games": rows}, args.json, text)
+
+
+def cmd_evaluate(args):
+    from .evaluation import evaluate
+
+    game = _game_from(args)
+    ev = evaluate(game, "uniform")
+    out = {"game": game.name, "policy": "uniform", "J": ev.J, "V": ev.V.tolist(), "nu": ev.nu.tolist()}
+    _print(out, args.json, f"{game.describe()}\nuniform joint policy: J = {ev.J:.10g}\nV = {np.array2string(ev.V, precision=6)}")
+
+
+def cmd_solve(args):
+    from .evaluation import optimal_value
+
+    game = _game_from(args)
+    sol = optimal_value(game, method=args.method)
+    out = {"game": game.name, "J_star": sol.J_star, "V_star": sol.V_star.tolist(), "greedy": sol.greedy.tolist(),
+           "method": sol.method, "iterations": sol.iterations}
+    _print(out, args.json, f"{game.describe()}\nJ* = {sol.J_star:.10g} ({sol.method} iteration, {sol.iterations} steps)")
+
+
+def _features(spec: str, game, seed):
+    from .features import random_features
+    from .policies import context_counts
+
+    if spec == "tabular":
+        return "tabular"
+    if spec.startswith("random:"):
+        try:
+            d = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise MappoLiteError(f"--features random:D needs an integer D, got {spec!r}") from None
+        rng = np.random.default_rng(seed)
+        return [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
+    raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
+
+
+def cmd_train(args):
+    from .algorithms import train
+
+    game = _game_from(args)
+    if args.algo == "mappo":
+        kw = dict(K=args.K, beta=args.beta, solver=args.solver, evaluation=args.evaluation, T=args.T,
+                  eta=args.eta if args.eta is not None else 0.25, n_rollouts=args.n_rollouts, sgd_init=args.sgd_init,
+                  radius=args.radius, features=_features(args.features, game, args.seed), seed=args.seed,
+                  keep_policies=False)
+    elif args.algo in ("independent-npg", "centralized"):
+        kw = dict(K=args.K, beta=args.beta, seed=args.seed, keep_policies=False)
+    else:
+        kw = dict(K=args.K, eta=args.eta if args.eta is not None else 0.1, seed=args.seed, keep_policies=False)
+    res = train(game, args.algo, **kw)
+    out = res.as_dict()
+    out["game"] = game.name
+    if res.eps is not None:
+        out["eps_mean"] = float(np.mean(res.eps))
+        out["xi_mean"] = float(np.mean(res.xi))
+    text = (
+        f"{game.describe()}\n{args.algo}: J(pi_0) = {res.J[0]:.6g}, J(pi_K) = {res.J[-1]:.6g}, "
+        f"J(output, k={res.output_index}) = {res.J_output:.6g}, J* = {res.J_star:.6g}, "
+        f"average gap = {res.average_gap:.4g}"
+    )
+    _print(out, args.json, text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m mappo_lite", description="Multi-agent PPO with conditional log-linear policies "
+                "(Zhao, Yang, Wang, Lee, ICML 2023) on cooperative Markov games.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    g = sub.add_parser("games", help="list the built-in games with their size and known optimum")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
+    g.set_defaults(func=cmd_games)
+
+    def game_args(sp):
+        sp.add_argument("game", metavar="GAME", help="a built-in game name (see 'games') or a path to a .npz game file")
+        sp.add_argument("--param", action="append", type=_param, metavar="NAME=VALUE",
+                        help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)")
+        sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    e = sub.add_parser("evaluate", help="exact J and V of the uniform joint policy")
+    game_args(e)
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("solve", help="the optimal value J* on the joint-action MDP")
+    game_args(s)
+    s.add_argument("--method", choices=["policy", "value"], default="policy", help="policy iteration (exact, default) or value iteration")
+    s.set_defaults(func=cmd_solve)
+
+    t = sub.add_parser("train", help="run MA-PPO (Algorithm 1) or a baseline; prints J(pi_0..pi_K)")
+    game_args(t)
+    t.add_argument("--algo", choices=["mappo", "independent-npg", "independent-pg", "centralized"], default="mappo",
+                   help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
+                        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step")
+    t.add_argument("--K", type=_positive_int("K"), default=100, help="number of iterations K (default 100)")
+    t.add_argument("--beta", type=_finite_float("beta"), default=0.1, help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)")
+    t.add_argument("--solver", choices=["ideal", "sgd"], default="ideal",
+                   help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)")
+    t.add_argument("--evaluation", choices=["exact", "mc"], default="exact",
+                   help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)")
+    t.add_argument("--T", type=_positive_int("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration")
+    t.add_argument("--eta", type=_finite_float("eta"), default=None,
+                   help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)")
+    t.add_argument("--n-rollouts", type=_positive_int("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
+    t.add_argument("--sgd-init", choices=["zero", "previous"], default="zero",
+                   help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k")
+    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)")
+    t.add_argument("--radius", type=float, default=math.inf,
+                   help="mappo: radius R of the parameter ball (default inf)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (sampling, Monte Carlo, output index)")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        args.func(args)
+    except (MappoLiteError, OSError, np.linalg.LinAlgError) as exc:
+        print(f"mappo_lite: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return 0
