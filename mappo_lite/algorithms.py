@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import MappoLiteError
-from .evaluation import evaluate, joint_to_tables, optimal_value
+from .evaluation import evaluate, joint_to_tables, localized_values, optimal_value
 from .games import CooperativeMarkovGame
 from .policies import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
 from .sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
@@ -53,6 +53,7 @@ class TrainingResult:
     xi: np.ndarray | None = None
     params: dict = field(default_factory=dict)
     final_thetas: list | None = None
+    J_estimated: np.ndarray | None = None
 
     @property
     def K(self) -> int:
@@ -145,9 +146,12 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         Iterations and penalty β; :math:`\beta_k = \beta\sqrt K` for every k.
     solver : ``"ideal"`` | ``"sgd"``
         Exact tabular mirror step (digest §6) or Algorithm 3 (projected SGD, T samples per agent, stepsize η).
-    evaluation : ``"exact"`` | ``"mc"``
+    evaluation : ``"exact"`` | ``"mc"`` | callable
         Exact :math:`Q^{1:m}` or Monte Carlo :math:`\hat Q^{1:m}` with ``n_rollouts`` rollouts per sample (with
-        ``solver="ideal"``, in every context).
+        ``solver="ideal"``, in every context). A callable ``evaluation(game, tables) -> Q_hat`` (shape
+        (S, A_1, …, A_N)) supplies an estimate of the whole Q of the iteration-k policy (e.g. the off-policy
+        evaluators of :mod:`mappo_lite.offline`); its localized :math:`\hat Q^{1:m}` come from the backward sweep
+        under :math:`\pi_k`. Callables work with ``solver="ideal"``.
     features, radius
         Feature maps (``"tabular"`` or one per agent) and R of Θ.
     sgd_init : ``"zero"`` | ``"previous"``
@@ -160,8 +164,11 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     beta = _check_positive(beta, "beta")
     if solver not in ("ideal", "sgd"):
         raise MappoLiteError(f"unknown solver {solver!r}: use 'ideal' or 'sgd'")
-    if evaluation not in ("exact", "mc"):
-        raise MappoLiteError(f"unknown evaluation {evaluation!r}: use 'exact' or 'mc'")
+    estimator = evaluation if callable(evaluation) else None
+    if estimator is None and evaluation not in ("exact", "mc"):
+        raise MappoLiteError(f"unknown evaluation {evaluation!r}: use 'exact', 'mc' or a callable")
+    if estimator is not None and solver != "ideal":
+        raise MappoLiteError("a callable evaluation (an off-policy estimate of Q) needs solver='ideal'")
     T = int(T)
     if T < 1:
         raise MappoLiteError(f"T (SGD samples per agent) must be at least 1, got {T}")
@@ -171,7 +178,7 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         raise MappoLiteError("the ideal mirror step needs tabular features; use solver='sgd' for compact features")
     beta_k = beta * math.sqrt(K)
     N = game.n_agents
-    Js, policies = [], []
+    Js, policies, J_hat = [], [], []
     eps, xi = np.zeros((K, N)), np.zeros((K, N))
     for k in range(K + 1):
         ev = evaluate(game, policy)
@@ -181,11 +188,17 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         if k == K:
             break
         new_thetas = []
+        if estimator is not None:
+            q_est = localized_values(estimator(game, ev.tables), ev.tables)
+            J_hat.append(float(game.rho @ q_est[0]))
         for m in range(1, N + 1):
             theta, feats = policy.thetas[m - 1], policy.features[m - 1]
             q_true = ev.q_local[m]
             if solver == "ideal":
-                if evaluation == "exact":
+                if estimator is not None:
+                    q = q_est[m]
+                    xi[k, m - 1] = rms_error(q, q_true, ev.sigma_agent(m))
+                elif evaluation == "exact":
                     q = q_true
                 else:
                     q = mc_localized_q_table(game, ev.tables, m, n_rollouts, rng, max_steps)
@@ -205,10 +218,14 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
                 eps[k, m - 1] = improvement_error(feats, new, theta, ctx, act, q_hat, beta_k)
                 new_thetas.append(new)
         policy = policy.with_thetas(new_thetas)
-    params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver, evaluation=evaluation, T=T, eta=eta,
+    params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
+                  evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
                   n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
-    return _finish("mappo", game, Js, policies if keep_policies else policies[-1:], rng, params, eps, xi,
-                   thetas=policy.thetas)
+    result = _finish("mappo", game, Js, policies if keep_policies else policies[-1:], rng, params, eps, xi,
+                     thetas=policy.thetas)
+    if estimator is not None:
+        result.J_estimated = np.asarray(J_hat)
+    return result
 
 
 def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:

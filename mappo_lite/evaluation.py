@@ -98,14 +98,7 @@ def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
     pi_joint = tables.joint()
     V, P_pi, r_pi = solve_values(game, pi_joint)
     Q_flat = kernels.q_from_v(game.P_flat, game.r_flat, game.gamma, V)
-    pi_concat, offsets = tables.concat()
-    sizes = np.asarray(game.action_sizes, np.int64)
-    flat_levels = kernels.backward_sweep(Q_flat, pi_concat, offsets, sizes)
-    loff = kernels.level_offsets_for(sizes, game.n_states)
-    q_local = [
-        flat_levels[loff[m] : loff[m + 1]].reshape((game.n_states,) + game.action_sizes[:m])
-        for m in range(game.n_agents + 1)
-    ]
+    q_local = localized_values(Q_flat, tables)
     occ = occupancy_from(game, P_pi)
     return Evaluation(
         game=game,
@@ -120,6 +113,21 @@ def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
         occupancy=occ,
         nu=occ / occ.sum(),
     )
+
+
+def localized_values(Q, tables: ConditionalTables) -> list:
+    r"""The backward sweep for any action-value array ``Q`` (S, A_1, …, A_N) or (S, |A|): returns
+    :math:`[Q^{1:0}, Q^{1:1}, …, Q^{1:N}]` with :math:`Q^{1:m-1} = \sum_{a^m}\pi^m(a^m|s,\mathbf a^{1:m-1})Q^{1:m}`, the m-th
+    of shape (S, A_1, …, A_m). Used on exact Q and on estimates :math:`\hat Q` alike."""
+    S, sizes = tables.n_states, tuple(tables.action_sizes)
+    Q_flat = np.ascontiguousarray(np.asarray(Q, dtype=np.float64).reshape(S, -1))
+    if Q_flat.shape[1] != int(np.prod(sizes)):
+        raise MappoLiteError(f"Q must have shape {(S,) + sizes}, got {np.shape(Q)}")
+    pi_concat, offsets = tables.concat()
+    sizes_arr = np.asarray(sizes, np.int64)
+    flat_levels = kernels.backward_sweep(Q_flat, pi_concat, offsets, sizes_arr)
+    loff = kernels.level_offsets_for(sizes_arr, S)
+    return [flat_levels[loff[m] : loff[m + 1]].reshape((S,) + sizes[:m]) for m in range(len(sizes) + 1)]
 
 
 def multi_agent_q(game: CooperativeMarkovGame, policy, agents) -> np.ndarray:
