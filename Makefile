@@ -1,0 +1,61 @@
+# mappo-lite: set up, build the book, run the tests.
+#
+#   make book   create .venv if needed, install the pinned toolchain, build the whole book
+#               (every chapter executed; any cell error or Sphinx warning fails the build)
+#   make test   same setup, then run the test suite
+#   make clean  remove build output and caches (keeps .venv); `make distclean` also removes .venv
+#
+# Works offline except for the package registry used by pip.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mappo-lite-installed
+
+# numba writes its on-disk cache here (ignored by git), not next to the sources.
+export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+# Do NOT export MPLBACKEND=Agg: it would override the kernels' inline backend and the book's figures
+# would render as '<Figure size ...>' text. Without a display, matplotlib already falls back to Agg.
+# Silence debugpy's 'frozen modules' notice that every kernel start prints on stderr.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# pytest workers: 2 (the target machine has 2 cores); override with `make test PYTEST_WORKERS=0`.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS    ?=
+
+.PHONY: venv book test test-fast clean distclean
+
+venv: $(STAMP)
+
+# Re-install only when the requirements or the package metadata changed.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -e . --no-deps
+	touch $@
+
+# Build the whole book from the top-level _config.yml / _toc.yml into _build/html.
+# --all: re-read (and so re-execute) every page on every build. Without it Sphinx re-reads only pages
+#        whose source changed, so a change in mappo_lite would not re-run the chapters, and warnings of
+#        unchanged pages would not be reported again.
+# -n: nitpicky (broken references are warnings), -W: warnings are errors,
+# --keep-going: report every warning before failing.
+book: venv
+	$(BIN)/jupyter-book build . --all -n -W --keep-going
+	@echo "Book built: $(CURDIR)/_build/html/index.html"
+
+test: venv
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
+
+# Library tests only (skips executing the chapters).
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not chapter" $(PYTEST_ARGS)
+
+clean:
+	rm -rf _build .numba_cache .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . -path ./$(VENV) -prune -o -type d -name .ipynb_checkpoints -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
