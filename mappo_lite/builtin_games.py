@@ -25,19 +25,17 @@ import numpy as np
 
 from .errors import MappoLiteError
 from .games import CooperativeMarkovGame, load_game
+from .ratio_experiment import RATIO_R, RATIO_S  # noqa: F401  (re-exported: the ratio game's R and S, digest §9)
 
 #: Climbing game payoffs (rows = agent 1).
 CLIMBING = np.array([[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 0.0, 5.0]])
 
-#: Ratio game: per-step reward R[a¹, a²] and stopping probability S[a¹, a²] (digest §9).
-RATIO_R = np.array([[1.0, 0.5], [-0.5, 0.0]])
-RATIO_S = np.array([[1.0, 1.0], [0.1, 0.1]])
 
 #: Two-step game (Rashid et al. 2018): payoffs of state 2A and 2B (rows = agent 1).
 TWO_STEP_2A = np.full((2, 2), 7.0)
 TWO_STEP_2B = np.array([[0.0, 1.0], [1.0, 8.0]])
 
-for _arr in (CLIMBING, RATIO_R, RATIO_S, TWO_STEP_2A, TWO_STEP_2B):
+for _arr in (CLIMBING, TWO_STEP_2A, TWO_STEP_2B):
     _arr.flags.writeable = False
 
 
