@@ -4,7 +4,8 @@ Each MyST notebook listed in ``_toc.yml`` is converted with jupytext and execute
 ``python3`` kernel (the interpreter running pytest, i.e. the project's venv), with the chapter's folder as
 working directory and a 300 s limit per cell -- the same conditions as ``make book``. A cell tagged
 ``raises-exception`` may raise (as in the book); any other error fails the chapter's test with the cell's
-source and traceback.
+source and traceback. One more test builds the whole book exactly as ``make book`` does (every page
+re-executed, nitpicky, warnings as errors), so CI, which runs ``make test``, also guards the book build.
 
 Run only the fast checks with ``pytest -m "not chapter"``.
 """
@@ -122,6 +123,24 @@ def run_chapter_or_fail(path: Path) -> None:
 )
 def test_chapter_executes(chapter: Path) -> None:
     run_chapter_or_fail(chapter)
+
+
+@pytest.mark.chapter
+def test_whole_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    """What `make book` does (CI runs only `make test`): catches broken references, citations, directives."""
+    cmd = [
+        sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
+        "build", str(ROOT), "--path-output", str(tmp_path), "--all", "-n", "-W", "--keep-going",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    log = _ANSI.sub("", proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        problems = [
+            line for line in log.splitlines()
+            if ("WARNING" in line or "ERROR" in line or "Error" in line) and "[IPKernelApp]" not in line
+        ]
+        pytest.fail("jupyter-book build failed:\n" + "\n".join(problems[:50] or log.splitlines()[-60:]), pytrace=False)
+    assert (tmp_path / "_build" / "html" / "index.html").is_file()
 
 
 # ----------------------------------------------------------------------------------------------------------
