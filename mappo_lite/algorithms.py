@@ -29,7 +29,7 @@ import numpy as np
 
 from .errors import MappoLiteError
 from .evaluation import evaluate, joint_to_tables, localized_values, optimal_value
-from .games import CooperativeMarkovGame
+from .games import CooperativeMarkovGame, MarkovGameBase
 from .policies import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
 from .sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
 from .solver import DEFAULT_ETA, improvement_error, policy_improvement_solver
@@ -112,7 +112,7 @@ def _check_positive(x, name) -> float:
 
 
 def _check_game(game):
-    if not isinstance(game, CooperativeMarkovGame):
+    if not isinstance(game, MarkovGameBase):
         raise MappoLiteError(f"expected a CooperativeMarkovGame, got {type(game).__name__}")
     return game
 

@@ -156,10 +156,17 @@ def random_game(n_states: int = 5, n_agents: int = 2, n_actions=3, gamma: float 
 
 
 def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 0.1, gamma: float = 0.9,
-              **kwargs) -> CooperativeMarkovGame:
-    """The coordination gridworld of :mod:`mappo_lite.gridworld` as a dense game."""
+              sparse: bool = False, **kwargs):
+    """The coordination gridworld of :mod:`mappo_lite.gridworld`: a dense game, or with ``sparse=True`` a
+    :class:`~mappo_lite.sparse_games.SparseCooperativeMarkovGame` that never builds the dense tensor."""
     from . import gridworld as gw
 
+    if sparse:
+        from .sparse_games import SparseCooperativeMarkovGame
+
+        spec = gw.gridworld_successors(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, **kwargs)
+        return SparseCooperativeMarkovGame(spec["next_states"], spec["probs"], spec["r"], spec["gamma"], spec["rho"],
+                                           name="gridworld", meta=dict(spec.get("meta", {})))
     spec = gw.gridworld(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, **kwargs)
     meta = dict(spec.get("meta", {}))
     return CooperativeMarkovGame(spec["P"], spec["r"], spec["gamma"], spec["rho"], name="gridworld", meta=meta)

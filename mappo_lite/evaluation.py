@@ -24,28 +24,25 @@ import numpy as np
 
 from . import kernels
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
+from .games import CooperativeMarkovGame, MarkovGameBase
 from .policies import ConditionalTables, as_tables
 
 
 def _check_game(game) -> CooperativeMarkovGame:
-    if not isinstance(game, CooperativeMarkovGame):
+    if not isinstance(game, MarkovGameBase):
         raise MappoLiteError(f"expected a CooperativeMarkovGame, got {type(game).__name__}")
     return game
 
 
 def solve_values(game: CooperativeMarkovGame, pi_joint: np.ndarray):
     r"""``(V, P_pi, r_pi)`` for a joint policy given as an ``(S, |A|)`` array."""
-    P_pi, r_pi = kernels.policy_transition_reward(game.P_flat, game.r_flat, np.ascontiguousarray(pi_joint))
-    M = np.eye(game.n_states) - game.gamma * P_pi
-    V = np.linalg.solve(M, r_pi)
-    return V, P_pi, r_pi
+    P_pi, r_pi = game.policy_transition_reward(np.ascontiguousarray(pi_joint))
+    return game.solve_linear(P_pi, r_pi), P_pi, r_pi
 
 
 def occupancy_from(game: CooperativeMarkovGame, P_pi: np.ndarray) -> np.ndarray:
     r"""Discounted occupancy :math:`d_\pi^\top = \rho^\top (I - \gamma P_\pi)^{-1}`."""
-    M = np.eye(game.n_states) - game.gamma * P_pi
-    return np.linalg.solve(M.T, game.rho)
+    return game.solve_linear(P_pi, game.rho, transpose=True)
 
 
 @dataclass
@@ -54,7 +51,7 @@ class Evaluation:
 
     ``V`` (S,), ``Q`` (S, A_1, …, A_N), ``J`` (float), ``q_local[m]`` = :math:`Q^{1:m}` of shape
     (S, A_1, …, A_m) for m = 0..N (``q_local[0]`` is V), ``pi_joint`` (S, |A|), ``P_pi`` (S, S), ``r_pi`` (S,),
-    ``occupancy`` :math:`d_\pi` (S,), ``nu`` :math:`\nu_\pi` (S,).
+    ``occupancy`` :math:`d_\pi` (S,), ``nu`` :math:`\nu_\pi` (S,). For sparse games ``P_pi`` is a SciPy sparse matrix.
     """
 
     game: CooperativeMarkovGame
@@ -97,7 +94,7 @@ def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
     tables = as_tables(policy, game.n_states, game.action_sizes)
     pi_joint = tables.joint()
     V, P_pi, r_pi = solve_values(game, pi_joint)
-    Q_flat = kernels.q_from_v(game.P_flat, game.r_flat, game.gamma, V)
+    Q_flat = game.q_from_v(V)
     q_local = localized_values(Q_flat, tables)
     occ = occupancy_from(game, P_pi)
     return Evaluation(
@@ -228,14 +225,14 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
     """
     game = _check_game(game)
     S, J = game.n_states, game.n_joint_actions
-    P, r, g = game.P_flat, game.r_flat, game.gamma
+    r = game.r_flat
     if method == "policy":
         act = np.argmax(r, axis=1)
         for it in range(1, max_iter + 1):
             pi = np.zeros((S, J))
             pi[np.arange(S), act] = 1.0
             V, _, _ = solve_values(game, pi)
-            Q = kernels.q_from_v(P, r, g, V)
+            Q = game.q_from_v(V)
             best = Q.max(axis=1)
             keep = Q[np.arange(S), act] >= best - 1e-12 * (1 + np.abs(best))
             new_act = np.where(keep, act, np.argmax(Q, axis=1))
@@ -247,7 +244,7 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
     elif method == "value":
         V = np.zeros(S)
         for it in range(1, max_iter + 1):
-            Q = kernels.q_from_v(P, r, g, V)
+            Q = game.q_from_v(V)
             V_new = Q.max(axis=1)
             if np.max(np.abs(V_new - V)) < tol:
                 V = V_new
@@ -255,7 +252,7 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
             V = V_new
         else:
             raise MappoLiteError(f"value iteration did not converge in {max_iter} iterations (gamma too close to 1?)")
-        Q = kernels.q_from_v(P, r, g, V)
+        Q = game.q_from_v(V)
         act = np.argmax(Q, axis=1)
     else:
         raise MappoLiteError(f"unknown method {method!r}: use 'policy' or 'value'")

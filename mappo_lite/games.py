@@ -30,13 +30,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import kernels
 from .errors import MappoLiteError
 
 #: Tolerance for "sums to 1" checks on probabilities.
 PROB_ATOL = 1e-9
 
-#: Keys allowed in a game ``.npz`` file.
+#: Keys allowed in a game ``.npz`` file (dense form).
 NPZ_KEYS = ("P", "r", "gamma", "rho")
+#: Keys of the sparse form (:mod:`mappo_lite.sparse_games`): successor lists instead of P.
+SPARSE_NPZ_KEYS = ("next_states", "probs", "r", "gamma", "rho")
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
@@ -74,8 +77,75 @@ def check_distribution(p, name: str, size: int | None = None) -> np.ndarray:
     return arr
 
 
-@dataclass(frozen=True, eq=False)
-class CooperativeMarkovGame:
+class MarkovGameBase:
+    """What every game representation offers the solvers (dense :class:`CooperativeMarkovGame` and
+    :class:`~mappo_lite.sparse_games.SparseCooperativeMarkovGame`): sizes, ``r``, ``gamma``, ``rho`` and the three
+    operations that touch the transitions (:meth:`policy_transition_reward`, :meth:`q_from_v`,
+    :meth:`solve_linear`)."""
+
+    @property
+    def n_states(self) -> int:
+        """Number of states :math:`|\\mathcal S|`."""
+        return self.r.shape[0]
+
+    @property
+    def n_agents(self) -> int:
+        """Number of agents :math:`N`."""
+        return len(self.action_sizes)
+
+    @property
+    def n_joint_actions(self) -> int:
+        """Size of the joint action space :math:`|\\mathbf A| = \\prod_m A_m`."""
+        return int(np.prod(self.action_sizes))
+
+    @property
+    def r_flat(self) -> np.ndarray:
+        """``r`` viewed as ``(S, |A|)``."""
+        return self.r.reshape(self.n_states, self.n_joint_actions)
+
+    @property
+    def continuation(self) -> np.ndarray:
+        r"""Probability that the episode continues, :math:`\gamma \sum_{s'} P(s' \mid s, \mathbf a)`, shape ``(S, |A|)``."""
+        return self.gamma * self.row_mass()
+
+    @property
+    def effective_horizon(self) -> float:
+        r""":math:`1/(1-\gamma_{\mathrm{eff}})`, with :math:`\gamma_{\mathrm{eff}}` the largest continuation probability."""
+        g = float(np.max(self.continuation))
+        return 1.0 / (1.0 - g)
+
+    def describe(self) -> str:
+        """One line: name, sizes and the known optimum when the metadata has one."""
+        sizes = "x".join(str(a) for a in self.action_sizes)
+        text = f"{self.name}: S={self.n_states}, N={self.n_agents}, A={sizes}, gamma={self.gamma:g}"
+        if "optimum" in self.meta:
+            text += f", J*={self.meta['optimum']:.6g}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()})"
+
+
+def _check_gamma_rows(row_sums: np.ndarray, gamma: float, S: int) -> None:
+    if gamma < 1.0:
+        worst = float(np.max(np.abs(row_sums - 1.0)))
+        if worst > PROB_ATOL * max(1, S):
+            raise MappoLiteError(
+                f"every row of P must sum to 1 when gamma < 1 (largest deviation {worst:.3g}); "
+                "rows summing to less than 1 (stopping games) need gamma = 1"
+            )
+    else:
+        if np.any(row_sums > 1.0 + PROB_ATOL * max(1, S)):
+            raise MappoLiteError("rows of P sum to more than 1")
+        if np.any(row_sums >= 1.0 - 1e-12):
+            raise MappoLiteError(
+                "gamma must be in [0, 1); gamma = 1 is allowed only when every row of P sums to strictly "
+                "less than 1 (the episode must stop with positive probability)"
+            )
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CooperativeMarkovGame(MarkovGameBase):
     r"""A fully cooperative Markov game, validated on construction.
 
     Parameters
@@ -124,22 +194,7 @@ class CooperativeMarkovGame:
         if np.any(P < 0):
             raise MappoLiteError("P has negative transition probabilities")
         gamma = check_gamma(self.gamma)
-        row_sums = P.sum(axis=-1)
-        if gamma < 1.0:
-            worst = float(np.max(np.abs(row_sums - 1.0)))
-            if worst > PROB_ATOL * max(1, S):
-                raise MappoLiteError(
-                    f"every row of P must sum to 1 when gamma < 1 (largest deviation {worst:.3g}); "
-                    "rows summing to less than 1 (stopping games) need gamma = 1"
-                )
-        else:
-            if np.any(row_sums > 1.0 + PROB_ATOL * max(1, S)):
-                raise MappoLiteError("rows of P sum to more than 1")
-            if np.any(row_sums >= 1.0 - 1e-12):
-                raise MappoLiteError(
-                    "gamma must be in [0, 1); gamma = 1 is allowed only when every row of P sums to strictly "
-                    "less than 1 (the episode must stop with positive probability)"
-                )
+        _check_gamma_rows(P.sum(axis=-1), gamma, S)
         rho = np.full(S, 1.0 / S) if self.rho is None else check_distribution(self.rho, "rho", S)
         for arr in (P, r, rho):
             arr.flags.writeable = False
@@ -154,51 +209,32 @@ class CooperativeMarkovGame:
     action_sizes: tuple = field(init=False, repr=False, default=())
 
     @property
-    def n_states(self) -> int:
-        """Number of states :math:`|\\mathcal S|`."""
-        return self.P.shape[0]
-
-    @property
-    def n_agents(self) -> int:
-        """Number of agents :math:`N`."""
-        return len(self.action_sizes)
-
-    @property
-    def n_joint_actions(self) -> int:
-        """Size of the joint action space :math:`|\\mathbf A| = \\prod_m A_m`."""
-        return int(np.prod(self.action_sizes))
-
-    @property
     def P_flat(self) -> np.ndarray:
         """``P`` viewed as ``(S, |A|, S)``."""
         return self.P.reshape(self.n_states, self.n_joint_actions, self.n_states)
 
-    @property
-    def r_flat(self) -> np.ndarray:
-        """``r`` viewed as ``(S, |A|)``."""
-        return self.r.reshape(self.n_states, self.n_joint_actions)
+    # ----- the operations the solvers use -------------------------------------------------------------------
+    def row_mass(self) -> np.ndarray:
+        r""":math:`\sum_{s'}P(s'|s,\mathbf a)`, shape ``(S, |A|)`` (1 except in stopping games)."""
+        return self.P_flat.sum(axis=-1)
+
+    def policy_transition_reward(self, pi_joint: np.ndarray):
+        r"""``(P_pi, r_pi)`` for a joint policy ``(S, |A|)``: a dense ``(S, S)`` matrix and ``(S,)``."""
+        return kernels.policy_transition_reward(self.P_flat, self.r_flat, np.ascontiguousarray(pi_joint))
+
+    def q_from_v(self, V: np.ndarray) -> np.ndarray:
+        r""":math:`Q(s,\mathbf a) = r(s,\mathbf a) + \gamma\sum_{s'}P(s'|s,\mathbf a)V(s')`, shape ``(S, |A|)``."""
+        return kernels.q_from_v(self.P_flat, self.r_flat, self.gamma, np.ascontiguousarray(V, dtype=np.float64))
+
+    def solve_linear(self, P_pi, rhs: np.ndarray, transpose: bool = False) -> np.ndarray:
+        r"""Solve :math:`(I-\gamma P_\pi)x = b` (or the transposed system) with a dense LU solve."""
+        M = np.eye(self.n_states) - self.gamma * P_pi
+        return np.linalg.solve(M.T if transpose else M, rhs)
 
     @property
-    def continuation(self) -> np.ndarray:
-        r"""Probability that the episode continues, :math:`\gamma \sum_{s'} P(s' \mid s, \mathbf a)`, shape ``(S, |A|)``."""
-        return self.gamma * self.P_flat.sum(axis=-1)
-
-    @property
-    def effective_horizon(self) -> float:
-        r""":math:`1/(1-\gamma_{\mathrm{eff}})`, with :math:`\gamma_{\mathrm{eff}}` the largest continuation probability."""
-        g = float(np.max(self.continuation))
-        return 1.0 / (1.0 - g)
-
-    def describe(self) -> str:
-        """One line: name, sizes and the known optimum when the metadata has one."""
-        sizes = "x".join(str(a) for a in self.action_sizes)
-        text = f"{self.name}: S={self.n_states}, N={self.n_agents}, A={sizes}, gamma={self.gamma:g}"
-        if "optimum" in self.meta:
-            text += f", J*={self.meta['optimum']:.6g}"
-        return text
-
-    def __repr__(self) -> str:
-        return f"CooperativeMarkovGame({self.describe()})"
+    def nbytes(self) -> int:
+        """Memory held by the game's arrays."""
+        return self.P.nbytes + self.r.nbytes + self.rho.nbytes
 
     # ----- transformations -----------------------------------------------------------------------------------
     def relabel_agents(self, order) -> "CooperativeMarkovGame":
@@ -234,7 +270,8 @@ class CooperativeMarkovGame:
 
 
 def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
-    """Read a game from an ``.npz`` file with keys ``P``, ``r``, ``gamma`` and optionally ``rho``.
+    """Read a game from an ``.npz`` file with keys ``P``, ``r``, ``gamma`` and optionally ``rho`` (or, for the sparse
+    form, ``next_states`` and ``probs`` instead of ``P``; see :mod:`mappo_lite.sparse_games`).
 
     Every problem (missing file, not an npz archive, missing or unknown keys, bad arrays) raises
     :class:`~mappo_lite.errors.MappoLiteError` naming the file.
@@ -245,19 +282,31 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     try:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
-            arrays = {k: data[k] for k in keys & set(NPZ_KEYS)}
+            arrays = {k: data[k] for k in keys & (set(NPZ_KEYS) | set(SPARSE_NPZ_KEYS))}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise MappoLiteError(f"cannot read game file {path!r}: not a valid .npz archive ({exc})") from None
-    missing = {"P", "r", "gamma"} - keys
+    sparse = "P" not in keys and {"next_states", "probs"} <= keys
+    allowed = set(SPARSE_NPZ_KEYS if sparse else NPZ_KEYS)
+    missing = ({"r", "gamma"} | ({"next_states", "probs"} if sparse else {"P"})) - keys
     if missing:
-        raise MappoLiteError(f"game file {path!r} lacks the key(s) {sorted(missing)} (needs P, r, gamma[, rho])")
-    unknown = keys - set(NPZ_KEYS)
+        raise MappoLiteError(
+            f"game file {path!r} lacks the key(s) {sorted(missing)} (needs P, r, gamma[, rho], or the sparse "
+            "next_states, probs, r, gamma[, rho])"
+        )
+    unknown = keys - allowed
     if unknown:
-        raise MappoLiteError(f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: P, r, gamma, rho)")
+        raise MappoLiteError(f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})")
     gamma = arrays["gamma"]
     if np.ndim(gamma) != 0:
         raise MappoLiteError(f"game file {path!r}: gamma must be a scalar, got shape {np.shape(gamma)}")
     try:
+        if sparse:
+            from .sparse_games import SparseCooperativeMarkovGame
+
+            return SparseCooperativeMarkovGame(
+                arrays["next_states"], arrays["probs"], arrays["r"], float(gamma), arrays.get("rho"),
+                name=name or os.path.splitext(os.path.basename(path))[0], meta={"source": path},
+            )
         return CooperativeMarkovGame(
             arrays["P"],
             arrays["r"],

@@ -30,6 +30,8 @@ _P_CUM_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = w
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     """Cumulative sums of P over s' (S, |A|, S), cached per game; rows that sum to 1 end in exactly 1.0."""
+    if not hasattr(game, "P_flat"):
+        raise MappoLiteError("Monte Carlo sampling needs a dense game (P); convert with game.to_dense()")
     cum = _P_CUM_CACHE.get(game)
     if cum is None:
         cum = np.cumsum(game.P_flat, axis=-1)
