@@ -95,10 +95,19 @@ class TrainingResult:
         return out
 
 
+def check_count(value, name: str) -> int:
+    """A positive whole number (an int, or a float with no fractional part), else MappoLiteError naming ``name``."""
+    try:
+        ok = not isinstance(value, bool) and float(value).is_integer() and int(value) >= 1
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise MappoLiteError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def _check_K(K) -> int:
-    if isinstance(K, bool) or not float(K).is_integer() or int(K) < 1:
-        raise MappoLiteError(f"K (number of iterations) must be a positive integer, got {K!r}")
-    return int(K)
+    return check_count(K, "K (number of iterations)")
 
 
 def _check_positive(x, name) -> float:
@@ -169,9 +178,8 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         raise MappoLiteError(f"unknown evaluation {evaluation!r}: use 'exact', 'mc' or a callable")
     if estimator is not None and solver != "ideal":
         raise MappoLiteError("a callable evaluation (an off-policy estimate of Q) needs solver='ideal'")
-    T = int(T)
-    if T < 1:
-        raise MappoLiteError(f"T (SGD samples per agent) must be at least 1, got {T}")
+    T = check_count(T, "T (SGD samples per agent)")
+    n_rollouts = check_count(n_rollouts, "n_rollouts")
     rng = np.random.default_rng(seed)
     policy = ConditionalLogLinearPolicy.for_game(game, features, radius=radius)
     if solver == "ideal" and not all(f.tabular for f in policy.features):

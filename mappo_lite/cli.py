@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _param(text: str):
     if "=" not in text:
-        raise MappoLiteError(f"--param needs NAME=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
         parsed = json.loads(value)

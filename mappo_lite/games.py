@@ -300,6 +300,10 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     if np.ndim(gamma) != 0:
         raise MappoLiteError(f"game file {path!r}: gamma must be a scalar, got shape {np.shape(gamma)}")
     try:
+        gamma = check_gamma(np.asarray(gamma)[()])
+    except MappoLiteError as exc:
+        raise MappoLiteError(f"game file {path!r}: {exc}") from None
+    try:
         if sparse:
             from .sparse_games import SparseCooperativeMarkovGame
 

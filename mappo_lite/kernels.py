@@ -403,15 +403,18 @@ def projected_sgd_tabular(ctx, act, n_actions, targets, theta_k, theta0, eta, ra
         if nrm > radius:
             scale *= radius / nrm
         cum[t + 1] = cum[t] + scale
-        if scale < 1e-150:  # renormalize: settle everything, fold the scale into u
+        if scale < 0.5:
+            # Renormalize as soon as the projection has shrunk the scale: settle every coordinate's average, fold
+            # the scale into u and recompute ||u||^2 exactly. Waiting longer lets u grow like 1/scale, and the
+            # lazy averages and the incremental norm then lose their precision. Later prefix differences only use
+            # indices >= t+1, so cum needs no rebasing. Costs O(d) per projection that halves the scale.
+            sq = 0.0
             for i in range(d):
                 avg[i] += u[i] * (cum[t + 1] - cum[last[i]])
                 last[i] = t + 1
                 u[i] *= scale
-            sq *= scale * scale
+                sq += u[i] * u[i]
             scale = 1.0
-            # later prefix differences start from cum[t+1]; keep the array consistent by rebasing future sums
-            # (the differences used below only involve indices >= t+1 for every coordinate)
     for i in range(d):
         avg[i] += u[i] * (cum[T] - cum[last[i]])
     if T > 0:

@@ -268,13 +268,6 @@ def test_bad_K(algo, K):
         train(make_game("climbing"), algo, K=K)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIBRARY BUG (Python API only; the CLI parses numbers itself): algorithms._check_K calls float(K) and "
-    "ma_ppo calls int(T) / sampling calls int(n_rollouts) without catching TypeError/ValueError, so K='ten', K=None, "
-    "T='many', T=None, n_rollouts='x' raise a bare ValueError/TypeError that does not name the argument, and a "
-    "non-integer T=1.5 is silently truncated to 1",
-)
 @pytest.mark.parametrize(
     "kwargs",
     [dict(K="ten"), dict(K=None), dict(T="many", solver="sgd"), dict(T=None, solver="sgd"),

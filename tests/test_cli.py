@@ -259,8 +259,6 @@ def test_more_bad_input_in_process(runs, capsys, name):
     assert word in lines[0], lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="LIBRARY BUG: load_game's float(gamma) is outside its error handling "
-                   "(see tests/test_games.py::test_load_non_numeric_gamma); the CLI prints a traceback, exit 1")
 def test_bad_gamma_member_exit_2(tmp_path, capsys):
     import zipfile
 

@@ -185,12 +185,6 @@ def _rewrite_member(src, dst, member, payload):
             zout.writestr(name, payload if name == member else zin.read(name))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIBRARY BUG: load_game calls float(gamma) outside its error handling, so a non-numeric gamma entry "
-    "(a corrupt gamma.npy member, or a string) raises a bare ValueError instead of MappoLiteError "
-    "(the CLI then prints a traceback and exits 1)",
-)
 @pytest.mark.parametrize("kind", ["corrupt-member", "string"])
 def test_load_non_numeric_gamma(tmp_path, kind):
     P, r = _valid()

@@ -255,16 +255,6 @@ def test_projected_sgd_tabular_inactive_projection(radius, init, shape):
     _check_tabular(shape, radius, init)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LIBRARY BUG in kernels.projected_sgd_tabular: theta is stored as scale * u and every active projection "
-    "multiplies `scale` by R/||theta|| < 1, so scale decays geometrically while u = theta/scale blows up; the lazy "
-    "average u[k] * (cum[t] - cum[last[k]]) then subtracts prefix sums of scale dominated by the early (large) scales "
-    "and loses all precision, as does the incremental ||u||^2. The kernel renormalizes only when scale < 1e-150. "
-    "With R active the result differs from the reference by as much as its own size (shape (30, 2, 2000), R = 5: max "
-    "error 0.46 on entries of size 0.77). Fix (checked in a Python copy: agrees to 1e-15): renormalize (settle the "
-    "averages, fold scale into u, recompute ||u||^2, restart cum at 0) whenever scale drops below e.g. 0.5.",
-)
 def test_projected_sgd_tabular_active_projection():
     """Small radii where the projection is active at most steps, both inits, every shape."""
     for radius in (1.0, 0.05):
@@ -273,7 +263,6 @@ def test_projected_sgd_tabular_active_projection():
                 _check_tabular(shape, radius, init)
 
 
-@pytest.mark.xfail(strict=True, reason="same LIBRARY BUG as test_projected_sgd_tabular_active_projection")
 def test_projected_sgd_tabular_scale_underflow():
     """A tiny radius and huge targets shrink the lazy scale below 1e-150 (the kernel's renormalization branch)."""
     rng = np.random.default_rng(0)
