@@ -7,6 +7,7 @@ Every error in the input (bad game file, unknown name, out-of-range number) prin
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -16,6 +17,10 @@ import numpy as np
 from .errors import MappoLiteError
 
 EXIT_USAGE = 2
+
+#: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
+#: things inside the command function) and register a parser with ``set_defaults(func=...)``.
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench", "mappo_lite.assignments.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -258,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--beta", type=_finite_float("beta"), default=0.05, help="penalty beta (default 0.05)")
     o.add_argument("--seed", type=int, default=0, help="random seed (data collection, output index)")
     o.set_defaults(func=cmd_offline)
+
+    for module_name in PLUGIN_SUBCOMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.add_parser(sub)
     return p
 
 
