@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
+            if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+                raise  # a plugin that exists but fails to import is a real error
             continue
         module.add_parser(sub)
     return p
