@@ -22,7 +22,9 @@ paper's "pessimism via regularization" points to]:
           \mathcal E_D(w) = \|\Psi w - \Pi_\Psi(r+\gamma\Psi'_\pi w)\|^2 = (Bw-c)^\top G^{-1}(Bw-c),
 
 the squared projected Bellman error summed over the data (the second form holds because
-:math:`\Pi_\Psi = \Psi G^{-1}\Psi^\top` and Ψw lies in the span of Ψ). It is a convex quadratic with
+:math:`\Pi_\Psi = \Psi G^{-1}\Psi^\top` and Ψw lies in the span of Ψ; with the ridge it is exact in the form of Xie et al.:
+:math:`\mathcal E_D(w) = \ell(w;w) - \min_u \ell(u;w)`, :math:`\ell(u;w) = \sum_i(\psi_i^\top u - r_i - \gamma\psi'^\top_{\pi,i}w)^2 + \alpha\|u\|^2`,
+whose minimizer is :math:`u = G^{-1}(c + \gamma\Psi^\top\Psi'_\pi w)` and whose excess is a quadratic in G). It is a convex quadratic with
 :math:`M = B^\top G^{-1}B`, :math:`b = B^\top G^{-1}c`; setting the gradient to zero,
 
 .. math:: w_\pi = (2\lambda M + 2\kappa I)^{-1}(2\lambda b - v_\pi) = B^{-1}c - \tfrac{1}{2\lambda}B^{-1}GB^{-\top}v_\pi \quad(\kappa = 0),
@@ -31,6 +33,9 @@ with κ ≥ 0 the multiplier of the norm constraint (κ > 0 only when the uncons
 then κ solves :math:`\|w(\kappa)\| = L`, found by bisection on the eigen-decomposition of M). The estimate of
 :math:`J(\pi)` is lowered by :math:`\tfrac1{2\lambda}v_\pi^\top B^{-1}GB^{-\top}v_\pi \ge 0`, most where the data
 constrains :math:`v_\pi`'s direction least, and λ → ∞ recovers LSTD.
+
+**Norm bound.** For a tabular critic and rewards in [0, 1], :func:`tabular_L` = :math:`\sqrt{S|\mathbf A|}/(1-\gamma)` bounds
+the true Q at no cost and keeps the weights of unseen (s, **a**) finite (the shipped example uses it).
 
 **Algorithm.** :func:`offline_ma_ppo` runs Algorithm 1's local mirror steps on these estimates, through the same
 :func:`~mappo_lite.algorithms.ma_ppo` code as the online algorithm (its ``evaluation`` accepts the evaluator).
@@ -59,6 +64,18 @@ DATASET_KEYS = ("states", "actions", "rewards", "next_states", "action_sizes", "
 # ------------------------------------------------------------------------------------------------------------
 # datasets
 # ------------------------------------------------------------------------------------------------------------
+def _as_int_array(x, name) -> np.ndarray:
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError):
+        raise MappoLiteError(f"dataset {name} must be an integer array") from None
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        return arr.astype(np.int64)
+    raise MappoLiteError(f"dataset {name} must hold integers, got dtype {arr.dtype}")
+
+
 @dataclass(frozen=True, eq=False)
 class OfflineDataset:
     """n transitions: ``states`` (n,), ``actions`` (n, N), ``rewards`` (n,), ``next_states`` (n,) with −1 = stopped."""
@@ -72,12 +89,21 @@ class OfflineDataset:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        s = np.asarray(self.states, dtype=np.int64)
-        a = np.asarray(self.actions, dtype=np.int64)
-        r = np.asarray(self.rewards, dtype=np.float64)
-        nx = np.asarray(self.next_states, dtype=np.int64)
-        sizes = tuple(int(x) for x in self.action_sizes)
-        S = int(self.n_states)
+        s = _as_int_array(self.states, "states")
+        a = _as_int_array(self.actions, "actions")
+        try:
+            r = np.asarray(self.rewards, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise MappoLiteError("dataset rewards must be numbers") from None
+        nx = _as_int_array(self.next_states, "next_states")
+        try:
+            sizes = tuple(int(x) for x in self.action_sizes)
+            S = int(self.n_states)
+        except (TypeError, ValueError):
+            raise MappoLiteError(f"dataset n_states must be an integer and action_sizes a sequence of integers, got "
+                                 f"{self.n_states!r} and {self.action_sizes!r}") from None
+        if S < 1 or not sizes or min(sizes) < 1:
+            raise MappoLiteError(f"dataset needs n_states >= 1 and action sizes >= 1, got {S} and {sizes}")
         n = s.shape[0] if s.ndim == 1 else -1
         if s.ndim != 1 or n < 1:
             raise MappoLiteError(f"dataset states must be a non-empty vector, got shape {s.shape}")
@@ -92,7 +118,8 @@ class OfflineDataset:
             raise MappoLiteError(f"dataset actions out of range for action sizes {sizes}")
         if not np.all(np.isfinite(r)):
             raise MappoLiteError("dataset rewards contain NaN or infinite values")
-        for name, arr in (("states", s), ("actions", a), ("rewards", r), ("next_states", nx)):
+        joint = np.ravel_multi_index(tuple(a.T), sizes).astype(np.int64)
+        for name, arr in (("states", s), ("actions", a), ("rewards", r), ("next_states", nx), ("_joint", joint)):
             arr.flags.writeable = False
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "action_sizes", sizes)
@@ -105,7 +132,7 @@ class OfflineDataset:
     @property
     def joint_actions(self) -> np.ndarray:
         """Flat joint-action indices (C order, agent 1 most significant)."""
-        return np.ravel_multi_index(tuple(self.actions.T), self.action_sizes).astype(np.int64)
+        return self._joint
 
     def counts(self) -> np.ndarray:
         """Visit counts n(s, **a**), shape (S, A_1, …, A_N)."""
@@ -125,15 +152,20 @@ def load_dataset(path) -> OfflineDataset:
     if not os.path.isfile(path):
         raise MappoLiteError(f"dataset file {path!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise MappoLiteError(f"cannot read dataset file {path!r}: not a valid .npz archive ({exc})") from None
     if set(arrays) != set(DATASET_KEYS):
         raise MappoLiteError(f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}")
+    if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
+        raise MappoLiteError(f"dataset file {path!r}: n_states must be a scalar and action_sizes a vector")
     try:
         return OfflineDataset(arrays["states"], arrays["actions"], arrays["rewards"], arrays["next_states"],
-                              int(arrays["n_states"]), tuple(arrays["action_sizes"].tolist()), {"source": path})
+                              arrays["n_states"].item(), tuple(arrays["action_sizes"].tolist()), {"source": path})
     except MappoLiteError as exc:
         raise MappoLiteError(f"dataset file {path!r}: {exc}") from None
 
@@ -223,6 +255,18 @@ def critic_features(game: CooperativeMarkovGame, kind: str = "tabular", dim: int
     raise MappoLiteError(f"unknown critic features {kind!r}: use 'tabular' or 'random'")
 
 
+def tabular_L(game: CooperativeMarkovGame) -> float:
+    r"""The natural norm bound of a tabular critic: every :math:`Q(s,\mathbf a)` lies in
+    :math:`[r_{\min}, r_{\max}]/(1-\gamma)` (γ the effective discount), so
+    :math:`\|w\|_2 = \|Q\|_2 \le \sqrt{S|\mathbf A|}\,\max|r|/(1-\gamma)`."""
+    from .theory import effective_gamma
+
+    g = effective_gamma(game)
+    if g >= 1:
+        raise MappoLiteError("the game never stops (effective gamma = 1): no finite bound on Q")
+    return math.sqrt(game.n_states * game.n_joint_actions) * float(np.max(np.abs(game.r))) / (1.0 - g)
+
+
 def _check_psi(psi, game) -> np.ndarray:
     psi = np.ascontiguousarray(psi, dtype=np.float64)
     if psi.ndim != 3 or psi.shape[:2] != (game.n_states, game.n_joint_actions):
@@ -303,46 +347,53 @@ def bellman_system(game: CooperativeMarkovGame, dataset: OfflineDataset, psi, po
 def plain_weights(system: BellmanSystem) -> np.ndarray:
     """LSTD: :math:`w = B^{-1}c`."""
     try:
-        return np.linalg.solve(system.B, system.c)
+        w = np.linalg.solve(system.B, system.c)
     except np.linalg.LinAlgError:
         raise MappoLiteError("the LSTD system is singular: increase the ridge") from None
+    if not np.all(np.isfinite(w)):
+        raise MappoLiteError("the LSTD system is numerically singular: increase the ridge")
+    return w
 
 
-def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) -> np.ndarray:
-    r"""The minimizer of :math:`v^\top w + \lambda(Bw-c)^\top G^{-1}(Bw-c)` over :math:`\|w\|\le L` (closed form + κ)."""
-    lam = float(lam)
-    if not (lam > 0):
+def _check_lam_L(lam, L):
+    try:
+        lam, L = float(lam), float(L)
+    except (TypeError, ValueError):
+        raise MappoLiteError(f"lambda and L must be numbers, got {lam!r} and {L!r}") from None
+    if not lam > 0:  # also rejects NaN
         raise MappoLiteError(f"lambda must be a positive number (or inf), got {lam!r}")
-    L = float(L)
-    if not (L > 0):
-        raise MappoLiteError(f"L must be positive (or inf), got {L!r}")
-    if math.isinf(lam):
-        w = plain_weights(system)
-        return w if np.linalg.norm(w) <= L else _constrained_bellman_fit(system, L)
-    chol = np.linalg.cholesky(system.G)
-    X = np.linalg.solve(chol, system.B)  # C^{-1} B
-    y = np.linalg.solve(chol, system.c)
-    M = X.T @ X
-    rhs = 2.0 * lam * (X.T @ y) - system.v
-    evals, U = np.linalg.eigh(M)
+    if not L > 0:
+        raise MappoLiteError(f"L must be a positive number (or inf), got {L!r}")
+    return lam, L
+
+
+def _ball_solve(M: np.ndarray, rhs: np.ndarray, L: float) -> np.ndarray:
+    r"""Minimize :math:`\tfrac12 w^\top Mw - \mathrm{rhs}^\top w` (M symmetric PSD) over :math:`\|w\|\le L`.
+
+    KKT: :math:`(M+\kappa I)w = \mathrm{rhs}`, κ ≥ 0, κ(‖w‖ − L) = 0. With the eigen-decomposition :math:`M=U\,\mathrm{diag}(e)U^\top`,
+    :math:`\|w(\kappa)\|^2=\sum_i (U^\top\mathrm{rhs})_i^2/(e_i+\kappa)^2` decreases in κ, so the active-constraint κ is found by
+    bisection (to machine precision)."""
+    evals, U = np.linalg.eigh(0.5 * (M + M.T))
     evals = np.maximum(evals, 0.0)
     proj = U.T @ rhs
+    scale = max(1.0, float(evals.max()))
 
     def w_of(kappa):
-        return U @ (proj / (2.0 * lam * evals + 2.0 * kappa))
+        return U @ (proj / (evals + kappa))
 
-    tiny = 1e-14 * max(1.0, evals.max())
-    if evals.min() > tiny:
+    if evals.min() > 1e-13 * scale:
         w = w_of(0.0)
         if np.linalg.norm(w) <= L:
             return w
     elif math.isinf(L):
         raise MappoLiteError("the pessimistic problem is unbounded (singular B): use a finite L or a larger ridge")
-    lo, hi = 0.0, 1.0
+    lo, hi = 0.0, scale
     while np.linalg.norm(w_of(hi)) > L:
-        hi *= 2.0
-    for _ in range(200):
+        lo, hi = hi, 2.0 * hi
+    for _ in range(300):
         mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
         if np.linalg.norm(w_of(mid)) > L:
             lo = mid
         else:
@@ -350,9 +401,56 @@ def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) 
     return w_of(hi)
 
 
-def _constrained_bellman_fit(system, L):
-    # lambda -> inf with an active ball: minimize the Bellman error alone over the ball (tiny linear term)
-    return pessimistic_weights(BellmanSystem(system.G, system.B, system.c, system.v * 0 + 1e-300, system.psi), 1e12, L)
+def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) -> np.ndarray:
+    r"""The minimizer of :math:`v^\top w + \lambda(Bw-c)^\top G^{-1}(Bw-c)` over :math:`\|w\|\le L`.
+
+    Unconstrained (κ = 0): :math:`w = B^{-1}\big(c - \tfrac1{2\lambda}GB^{-\top}v\big)`, two solves with B. If that w
+    is longer than L, the norm constraint is active: :math:`(M+\tfrac{\kappa}{\lambda}I)w = b-\tfrac1{2\lambda}v` with
+    :math:`M=B^\top G^{-1}B`, :math:`b=B^\top G^{-1}c` and the κ > 0 that puts w on the sphere (:func:`_ball_solve`).
+    ``lam=inf`` is LSTD (or, if LSTD is longer than L, the smallest Bellman error on the ball)."""
+    lam, L = _check_lam_L(lam, L)
+    B, G, c, v = system.B, system.G, system.c, system.v
+    w = None
+    try:
+        if math.isinf(lam):
+            w = np.linalg.solve(B, c)
+        else:
+            w = np.linalg.solve(B, c - (G @ np.linalg.solve(B.T, v)) / (2.0 * lam))
+        if not np.all(np.isfinite(w)):
+            w = None
+    except np.linalg.LinAlgError:
+        w = None
+    if w is not None and np.linalg.norm(w) <= L:
+        return w
+    try:
+        chol = np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        raise MappoLiteError("G is not positive definite: use a positive ridge") from None
+    X = np.linalg.solve(chol, B)  # C^{-1} B with G = C C^T, so M = X^T X = B^T G^{-1} B
+    y = np.linalg.solve(chol, c)
+    rhs = X.T @ y if math.isinf(lam) else X.T @ y - v / (2.0 * lam)
+    return _ball_solve(X.T @ X, rhs, L)
+
+
+def pessimistic_objective(system: BellmanSystem, w, lam: float) -> float:
+    r""":math:`v^\top w + \lambda\,\mathcal E_D(w)` with :math:`\mathcal E_D(w) = (Bw-c)^\top G^{-1}(Bw-c)` (for tests and figures)."""
+    return float(system.v @ w) + float(lam) * bellman_error(system, w)
+
+
+def bellman_error(system: BellmanSystem, w) -> float:
+    r""":math:`\mathcal E_D(w) = (Bw-c)^\top G^{-1}(Bw-c)`: the (ridge-)projected squared Bellman error summed over the data."""
+    res = system.B @ np.asarray(w, dtype=np.float64) - system.c
+    return float(res @ np.linalg.solve(system.G, res))
+
+
+def pessimism_offset(system: BellmanSystem, lam: float) -> float:
+    r"""The unconstrained offset :math:`\tfrac1{2\lambda}v^\top B^{-1}GB^{-\top}v \ge 0` by which the pessimistic estimate of
+    :math:`J(\pi)` sits below the LSTD estimate (0 for ``lam=inf``)."""
+    lam, _ = _check_lam_L(lam, math.inf)
+    if math.isinf(lam):
+        return 0.0
+    u = np.linalg.solve(system.B.T, system.v)
+    return float(u @ system.G @ u) / (2.0 * lam)
 
 
 class OfflineEvaluator:
@@ -363,6 +461,9 @@ class OfflineEvaluator:
                  L: float = math.inf, ridge: float = 1e-3):
         if kind not in ("plain", "pessimistic"):
             raise MappoLiteError(f"unknown evaluator {kind!r}: use 'plain' or 'pessimistic'")
+        lam, L = _check_lam_L(lam, L)
+        if not (math.isfinite(float(ridge)) and ridge > 0):
+            raise MappoLiteError(f"ridge must be a positive number, got {ridge!r}")
         self.dataset, self.psi, self.kind, self.lam, self.L, self.ridge = dataset, psi, kind, lam, L, ridge
         self.name = kind
 
@@ -378,12 +479,16 @@ class OfflineEvaluator:
 
 
 #: The shipped poor-coverage example: climbing with rewards on [0, 1], data concentrated on the optimal joint action
-#: (relative weight 20, so each of the 8 other joint actions is seen in about 3.6% of transitions), reward noise 0.3.
-POOR_COVERAGE = dict(game="climbing", coverage=20.0, reward_noise=0.3, lam=0.3)
+#: (relative weight 20, so each of the 8 other joint actions is seen in about 3.6% of transitions: ~3.6 times each
+#: in the example's n = 100 transitions), reward noise 0.3, λ = 0.3, tabular critic with norm bound L = 3;
+#: MA-PPO with K = 50, β = 0.05.
+#: L = 3 = :func:`tabular_L` (every Q value lies in [0, 1], d = 9).
+POOR_COVERAGE = dict(game="climbing", coverage=20.0, reward_noise=0.3, lam=0.3, L=3.0, n=100, K=50, beta=0.05)
 
 
 def poor_coverage_example():
-    """``(game, dataset keyword arguments, lam)`` of the shipped poor-coverage example (see ``POOR_COVERAGE``)."""
+    """``(game, dataset keyword arguments, lam)`` of the shipped poor-coverage example (see ``POOR_COVERAGE``, which
+    also holds its n, K and β): ``collect_dataset(game, POOR_COVERAGE["n"], seed=s, **kwargs)``."""
     from .builtin_games import make_game
     from .theory import rescale_rewards
 
