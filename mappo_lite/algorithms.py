@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .checks import check_count, check_game, check_positive
 from .errors import MappoLiteError
 from .evaluation import evaluate, joint_to_tables, localized_values, optimal_value
-from .games import CooperativeMarkovGame, MarkovGameBase
+from .games import CooperativeMarkovGame
 from .policies import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
 from .sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
 from .solver import DEFAULT_ETA, improvement_error, policy_improvement_solver
@@ -95,35 +96,24 @@ class TrainingResult:
         return out
 
 
-def check_count(value, name: str) -> int:
-    """A positive whole number (an int, or a float with no fractional part), else MappoLiteError naming ``name``."""
-    try:
-        ok = not isinstance(value, bool) and float(value).is_integer() and int(value) >= 1
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise MappoLiteError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _check_K(K) -> int:
     return check_count(K, "K (number of iterations)")
 
 
-def _check_positive(x, name) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"{name} must be a positive number, got {x!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise MappoLiteError(f"{name} must be a positive finite number, got {x!r}")
-    return v
+def run_iterations(game, policy, K: int, step, keep_policies: bool = True):
+    r"""Evaluate :math:`\pi_0, …, \pi_K` exactly, where :math:`\pi_{k+1}` = ``step(k, policy, evaluation)``.
 
-
-def _check_game(game):
-    if not isinstance(game, MarkovGameBase):
-        raise MappoLiteError(f"expected a CooperativeMarkovGame, got {type(game).__name__}")
-    return game
+    The loop every algorithm shares; returns the list of :math:`J(\pi_k)` and the kept policies (all K+1 as
+    :class:`~mappo_lite.policies.ConditionalTables`, or only the last one)."""
+    Js, policies = [], []
+    for k in range(K + 1):
+        ev = evaluate(game, policy)
+        Js.append(ev.J)
+        if keep_policies or k == K:
+            policies.append(ev.tables)
+        if k < K:
+            policy = step(k, policy, ev)
+    return Js, policies, policy
 
 
 def _finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=None, thetas=None) -> TrainingResult:
@@ -168,9 +158,9 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     seed
         int or ``numpy.random.Generator``: drives sampling, Monte Carlo and the output index.
     """
-    game = _check_game(game)
+    game = check_game(game)
     K = _check_K(K)
-    beta = _check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     if solver not in ("ideal", "sgd"):
         raise MappoLiteError(f"unknown solver {solver!r}: use 'ideal' or 'sgd'")
     estimator = evaluation if callable(evaluation) else None
@@ -186,15 +176,10 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         raise MappoLiteError("the ideal mirror step needs tabular features; use solver='sgd' for compact features")
     beta_k = beta * math.sqrt(K)
     N = game.n_agents
-    Js, policies, J_hat = [], [], []
+    J_hat = []
     eps, xi = np.zeros((K, N)), np.zeros((K, N))
-    for k in range(K + 1):
-        ev = evaluate(game, policy)
-        Js.append(ev.J)
-        if keep_policies or k == K:
-            policies.append(ev.tables)
-        if k == K:
-            break
+
+    def step(k, policy, ev):
         new_thetas = []
         if estimator is not None:
             q_est = localized_values(estimator(game, ev.tables), ev.tables)
@@ -225,12 +210,13 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
                 new = policy_improvement_solver(feats, theta, ctx, act, q_hat, beta_k, eta, policy.radius, sgd_init)
                 eps[k, m - 1] = improvement_error(feats, new, theta, ctx, act, q_hat, beta_k)
                 new_thetas.append(new)
-        policy = policy.with_thetas(new_thetas)
+        return policy.with_thetas(new_thetas)
+
+    Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
     params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
                   evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
                   n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
-    result = _finish("mappo", game, Js, policies if keep_policies else policies[-1:], rng, params, eps, xi,
-                     thetas=policy.thetas)
+    result = _finish("mappo", game, Js, policies, rng, params, eps, xi, thetas=policy.thetas)
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)
     return result
@@ -257,24 +243,19 @@ def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1
                     keep_policies: bool = True) -> TrainingResult:
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
     for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
-    game = _check_game(game)
+    game = check_game(game)
     K = _check_K(K)
-    beta = _check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     rng = np.random.default_rng(seed)
     beta_k = beta * math.sqrt(K)
-    policy = ProductPolicy.for_game(game)
-    Js, policies = [], []
-    for k in range(K + 1):
-        ev = evaluate(game, policy)
-        Js.append(ev.J)
-        if keep_policies or k == K:
-            policies.append(ev.tables)
-        if k == K:
-            break
+
+    def step(k, policy, ev):
         probs = [policy.probs(m) for m in range(game.n_agents)]
-        policy = ProductPolicy.for_game(
+        return ProductPolicy.for_game(
             game, [policy.logit_tables[m] + marginal_q(ev.Q, probs, m + 1) / beta_k for m in range(game.n_agents)]
         )
+
+    Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
     return _finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)))
 
 
@@ -282,25 +263,20 @@ def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, 
                    keep_policies: bool = True) -> TrainingResult:
     r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
     :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
-    game = _check_game(game)
+    game = check_game(game)
     K = _check_K(K)
-    eta = _check_positive(eta, "eta")
+    eta = check_positive(eta, "eta")
     rng = np.random.default_rng(seed)
-    policy = ProductPolicy.for_game(game)
-    Js, policies = [], []
-    for k in range(K + 1):
-        ev = evaluate(game, policy)
-        Js.append(ev.J)
-        if keep_policies or k == K:
-            policies.append(ev.tables)
-        if k == K:
-            break
+
+    def step(k, policy, ev):
         probs = [policy.probs(m) for m in range(game.n_agents)]
         new = []
         for m in range(game.n_agents):
             adv = marginal_q(ev.Q, probs, m + 1) - ev.V[:, None]
             new.append(policy.logit_tables[m] + eta * ev.occupancy[:, None] * probs[m] * adv)
-        policy = ProductPolicy.for_game(game, new)
+        return ProductPolicy.for_game(game, new)
+
+    Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
     return _finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)))
 
 
@@ -308,7 +284,7 @@ def centralized_mirror(game: CooperativeMarkovGame, K: int = 100, beta: float = 
                        keep_policies: bool = True) -> TrainingResult:
     r"""The joint-action mirror step :math:`\pi_{k+1}(\cdot|s)\propto\pi_k(\cdot|s)\exp(Q_{\pi_k}(s,\cdot)/\beta_k)`
     (MA-PPO with one agent over the joint action space)."""
-    game = _check_game(game)
+    game = check_game(game)
     joint_game = game.as_single_agent()
     res = ma_ppo(joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies)
     res.algo = "centralized"

@@ -169,7 +169,7 @@ def cmd_train(args):
 
 
 def cmd_offline(args):
-    from .offline import POOR_COVERAGE, collect_dataset, load_dataset, offline_ma_ppo
+    from .offline import collect_dataset, load_dataset, offline_ma_ppo
     from .theory import rescale_rewards
 
     game = _game_from(args)

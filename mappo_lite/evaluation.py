@@ -23,15 +23,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
+from .checks import check_game
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame, MarkovGameBase
+from .games import CooperativeMarkovGame
 from .policies import ConditionalTables, as_tables
-
-
-def _check_game(game) -> CooperativeMarkovGame:
-    if not isinstance(game, MarkovGameBase):
-        raise MappoLiteError(f"expected a CooperativeMarkovGame, got {type(game).__name__}")
-    return game
 
 
 def solve_values(game: CooperativeMarkovGame, pi_joint: np.ndarray):
@@ -90,7 +85,7 @@ class Evaluation:
 
 def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
     """Exact evaluation of ``policy`` in ``game`` (see the module docstring for what is computed)."""
-    game = _check_game(game)
+    game = check_game(game)
     tables = as_tables(policy, game.n_states, game.action_sizes)
     pi_joint = tables.joint()
     V, P_pi, r_pi = solve_values(game, pi_joint)
@@ -162,7 +157,6 @@ def performance_difference_terms(game: CooperativeMarkovGame, new_policy, old_po
     """
     old = evaluate(game, old_policy)
     new = evaluate(game, new_policy)
-    S, sizes = game.n_states, game.action_sizes
     terms = np.empty(game.n_agents)
     # law of (s, a^{1:m-1}) under d_{pi'} and pi'^{1:m-1}: built up agent by agent
     prefix_weight = new.occupancy.copy()  # shape (S,) then (S, A_1), ...
@@ -223,7 +217,7 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
     ``method="policy"`` (default): Howard's policy iteration, exact in finitely many steps (ties keep the current
     action, so it cannot cycle). ``method="value"``: value iteration until the sup-norm change is below ``tol``.
     """
-    game = _check_game(game)
+    game = check_game(game)
     S, J = game.n_states, game.n_joint_actions
     r = game.r_flat
     if method == "policy":

@@ -38,7 +38,8 @@ import math
 
 import numpy as np
 
-from .algorithms import TrainingResult, _check_game, _check_K, _check_positive, marginal_q
+from .algorithms import TrainingResult, _check_K, marginal_q, run_iterations
+from .checks import check_game, check_positive
 from .errors import MappoLiteError
 from .evaluation import evaluate, optimal_value
 from .games import CooperativeMarkovGame
@@ -138,9 +139,9 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
     Returns a :class:`~mappo_lite.algorithms.TrainingResult` (``algo`` = ``"happo"`` or ``"happo-recompute"``) with
     :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used.
     """
-    game = _check_game(game)
+    game = check_game(game)
     K = _check_K(K)
-    beta = _check_positive(beta, "beta")
+    beta = check_positive(beta, "beta")
     if not isinstance(recompute, (bool, np.bool_)):
         raise MappoLiteError(f"recompute must be True or False, got {recompute!r}")
     N = game.n_agents
@@ -157,19 +158,14 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
             raise MappoLiteError(f"order must be a permutation of 0..{N - 1}, got {order!r}")
     rng = np.random.default_rng(seed)
     beta_k = beta * math.sqrt(K)
-    logits = [np.zeros((game.n_states, A)) for A in game.action_sizes]
-    Js, policies, orders = [], [], []
-    for k in range(K + 1):
-        policy = ProductPolicy.for_game(game, logits)
-        ev = evaluate(game, policy)
-        Js.append(ev.J)
-        if keep_policies or k == K:
-            policies.append(ev.tables)
-        if k == K:
-            break
+    orders = []
+
+    def step(k, policy, ev):
         o = list(rng.permutation(N)) if fixed is None else fixed
         orders.append([int(i) for i in o])
-        logits = happo_iteration(game, logits, beta_k, o, recompute)
+        return ProductPolicy.for_game(game, happo_iteration(game, policy.logit_tables, beta_k, o, recompute))
+
+    Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
     J_star = optimal_value(game).J_star
     params = dict(K=K, beta=beta, beta_k=beta_k, order=order if fixed is None else fixed, recompute=bool(recompute),
                   seed=repr(seed), orders=orders)

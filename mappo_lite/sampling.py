@@ -100,7 +100,7 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
     the module docstring). ``actions`` has shape (T, ≥m); only its first m columns are used."""
     if not 0 <= m <= game.n_agents:
         raise MappoLiteError(f"agent index m must be in 0..{game.n_agents}, got {m}")
-    from .algorithms import check_count
+    from .checks import check_count
 
     n_rollouts = check_count(n_rollouts, "n_rollouts")
     states = np.ascontiguousarray(states, dtype=np.int64)

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from . import kernels
+from .checks import check_positive
 from .errors import MappoLiteError
 from .features import ArrayFeatures, TabularFeatures
 from .policies import check_radius
@@ -28,19 +29,9 @@ from .policies import check_radius
 DEFAULT_ETA = 0.25
 
 
-def _positive(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"{name} must be a positive number, got {x!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise MappoLiteError(f"{name} must be a positive finite number, got {x!r}")
-    return v
-
-
 def ideal_mirror_step(theta_k: np.ndarray, q_local: np.ndarray, beta_k: float) -> np.ndarray:
     r"""Tabular ideal step :math:`\theta^m_{k+1} = \theta^m_k + \beta_k^{-1} Q^{1:m}_{\pi_k}` (flattened contexts × actions)."""
-    beta_k = _positive(beta_k, "beta_k")
+    beta_k = check_positive(beta_k, "beta_k")
     q = np.asarray(q_local, dtype=np.float64).reshape(-1)
     if q.shape != np.shape(theta_k):
         raise MappoLiteError(f"Q^(1:m) has {q.size} entries but theta has {np.size(theta_k)}")
@@ -68,8 +59,8 @@ def policy_improvement_solver(features, theta_k, contexts, actions, q_hat, beta_
     init : ``"zero"`` or ``"previous"``
         :math:`\theta(0) = 0` (Algorithm 3) or :math:`\theta(0) = \theta^m_k`.
     """
-    beta_k = _positive(beta_k, "beta_k")
-    eta = _positive(eta, "eta")
+    beta_k = check_positive(beta_k, "beta_k")
+    eta = check_positive(eta, "eta")
     radius = check_radius(radius)
     theta_k = np.ascontiguousarray(theta_k, dtype=np.float64)
     ctx = np.ascontiguousarray(contexts, dtype=np.int64)

@@ -19,7 +19,6 @@ Plotting functions (each returns a :class:`matplotlib.figure.Figure` built witho
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 from matplotlib.figure import Figure
