@@ -1,4 +1,7 @@
-"""Command line: ``python -m mappo_lite {games,evaluate,solve,train} …``.
+"""Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
+
+``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench` and :mod:`mappo_lite.assignments.cli` through
+``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
 ``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written.
