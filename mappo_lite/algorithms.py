@@ -43,6 +43,11 @@ class TrainingResult:
     ``J`` (K+1,): :math:`J(\pi_0), …, J(\pi_K)`; ``J_star``: :math:`J^\star`; ``output_index``: the uniformly drawn k
     of the output iterate; ``policies``: the K+1 iterates as conditional tables (when kept); ``eps``, ``xi``
     (K, N): measured improvement and evaluation errors (zeros for exact steps; ``None`` for baselines).
+
+    How they are measured: ``xi[k, m]`` is the root mean square of :math:`\hat Q^{1:m}-Q^{1:m}` over the samples
+    (``solver="sgd"``) or σ_k-weighted over every context (``solver="ideal"``); ``eps[k, m]`` is the root mean square
+    fit residual of Algorithm 3 on the same T samples it was fit on. Both are in-sample estimates of the theorem's
+    expectations under σ_k; with tabular features, contexts that were never sampled do not enter ε at all.
     """
 
     algo: str
