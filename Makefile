@@ -3,6 +3,8 @@
 #   make book   create .venv if needed, install the pinned toolchain, build the whole book
 #               (every chapter executed; any cell error or Sphinx warning fails the build)
 #   make test   same setup, then run the test suite
+#   make book-student   the student edition (no exercise solutions) in _build/student/html, made from the
+#               notebooks that `make book` executed (built first if missing or out of date)
 #   make clean  remove build output and caches (keeps .venv); `make distclean` also removes .venv
 #
 # Works offline except for the package registry used by pip.
@@ -20,10 +22,11 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 # pytest workers: 2 (the target machine has 2 cores); override with `make test PYTEST_WORKERS=0`.
+# --dist loadgroup keeps the tests that share the book's build (xdist_group "book-build") on one worker.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book test test-fast clean distclean
+.PHONY: venv book book-student test test-fast clean distclean
 
 venv: $(STAMP)
 
@@ -41,12 +44,22 @@ $(STAMP): requirements.txt pyproject.toml
 #        unchanged pages would not be reported again.
 # -n: nitpicky (broken references are warnings), -W: warnings are errors,
 # --keep-going: report every warning before failing.
+# The stamp (_build/.book-build.json: a digest of the sources and installed packages) lets the tests and
+# `make book-student` reuse this build instead of executing every chapter again (book/_ext/book_editions.py).
 book: venv
+	@rm -f _build/.book-build.json && mkdir -p _build
+	@$(BIN)/python book/_ext/book_editions.py digest > _build/.book-digest
 	$(BIN)/jupyter-book build . --all -n -W --keep-going
+	@$(BIN)/python book/_ext/book_editions.py stamp --digest "$$(cat _build/.book-digest)"
 	@echo "Book built: $(CURDIR)/_build/html/index.html"
 
+# The same pages without any exercise solution (cut out of the executed notebooks of the book's build, which is
+# reused when current and built otherwise); nothing is executed again. Warnings are errors here too.
+book-student: venv
+	$(BIN)/python book/_ext/book_editions.py student
+
 test: venv
-	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 # Library tests only (skips executing the chapters).
 test-fast: venv

@@ -5,7 +5,10 @@ Each MyST notebook listed in ``_toc.yml`` is converted with jupytext and execute
 working directory and a 300 s limit per cell -- the same conditions as ``make book``. A cell tagged
 ``raises-exception`` may raise (as in the book); any other error fails the chapter's test with the cell's
 source and traceback. One more test builds the whole book exactly as ``make book`` does (every page
-re-executed, nitpicky, warnings as errors), so CI, which runs ``make test``, also guards the book build.
+re-executed, nitpicky, warnings as errors), so CI, which runs ``make test``, also guards the book build. That
+build goes to ``_build/html`` and is shared with ``tests/test_browser.py`` and ``tests/test_student_edition.py``
+(``book/_ext/book_editions.py``: built once per digest of the sources and installed packages, under a file lock;
+a successful ``make book`` of the same sources is reused).
 
 Run only the fast checks with ``pytest -m "not chapter"``.
 """
@@ -126,21 +129,17 @@ def test_chapter_executes(chapter: Path) -> None:
 
 
 @pytest.mark.chapter
-def test_whole_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+@pytest.mark.xdist_group("book-build")  # with the browser and student-edition tests that use this build
+def test_whole_book_builds_with_warnings_as_errors() -> None:
     """What `make book` does (CI runs only `make test`): catches broken references, citations, directives."""
-    cmd = [
-        sys.executable, "-c", "from jupyter_book.cli.main import main; main()",
-        "build", str(ROOT), "--path-output", str(tmp_path), "--all", "-n", "-W", "--keep-going",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    log = _ANSI.sub("", proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        problems = [
-            line for line in log.splitlines()
-            if ("WARNING" in line or "ERROR" in line or "Error" in line) and "[IPKernelApp]" not in line
-        ]
-        pytest.fail("jupyter-book build failed:\n" + "\n".join(problems[:50] or log.splitlines()[-60:]), pytrace=False)
-    assert (tmp_path / "_build" / "html" / "index.html").is_file()
+    sys.path.insert(0, str(BOOK / "_ext"))
+    import book_editions  # book/_ext/book_editions.py: `jupyter-book build . --all -n -W --keep-going`
+
+    result = book_editions.build_book(ROOT)
+    if not result.ok:
+        pytest.fail("jupyter-book build failed:\n" + "\n".join(result.problems()), pytrace=False)
+    assert (result.html / "index.html").is_file()
+    print(f"book {'reused (same sources as a successful build)' if result.reused else f'built in {result.seconds:.0f} s'}")
 
 
 # ----------------------------------------------------------------------------------------------------------
