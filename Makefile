@@ -22,7 +22,6 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 # pytest workers: 2 (the target machine has 2 cores); override with `make test PYTEST_WORKERS=0`.
-# --dist loadgroup keeps the tests that share the book's build (xdist_group "book-build") on one worker.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
@@ -59,7 +58,7 @@ book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
 
 test: venv
-	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
 
 # Library tests only (skips executing the chapters).
 test-fast: venv

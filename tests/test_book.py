@@ -129,7 +129,6 @@ def test_chapter_executes(chapter: Path) -> None:
 
 
 @pytest.mark.chapter
-@pytest.mark.xdist_group("book-build")  # with the browser and student-edition tests that use this build
 def test_whole_book_builds_with_warnings_as_errors() -> None:
     """What `make book` does (CI runs only `make test`): catches broken references, citations, directives."""
     sys.path.insert(0, str(BOOK / "_ext"))

@@ -68,9 +68,9 @@ HTML = ROOT / "_build" / "html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 SEARCH_WORD = "advantage"
 
-# Every test here needs the executed book: `chapter` (deselected by `make test-fast`), and all of them on one
-# pytest-xdist worker with the build itself (`make test` runs pytest with --dist loadgroup).
-pytestmark = [pytest.mark.chapter, pytest.mark.xdist_group("book-build")]
+# Every test here needs the executed book: `chapter` (deselected by `make test-fast`). Under pytest-xdist the
+# workers share the one build (a file lock in book_editions) and the one browser pass (`visits`).
+pytestmark = pytest.mark.chapter
 
 
 # ==========================================================================================================
@@ -620,8 +620,7 @@ def browser(chromium_path):
     chromium.close()
 
 
-@pytest.fixture(scope="module")
-def visits(book, browser) -> dict[str, dict]:
+def visit_every_page(book: Path, browser: Chromium) -> dict[str, dict]:
     """Every page of the book opened in Chromium (screenshots saved on the way), by path relative to the book."""
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     tab = browser.new_tab()
@@ -638,6 +637,26 @@ def visits(book, browser) -> dict[str, dict]:
                     report["screenshots"].append(str(tab.screenshot(SCREENSHOTS / shot_name(page, suffix))))
         reports[page] = report
     return reports
+
+
+@pytest.fixture(scope="module")
+def visits(book, browser) -> dict[str, dict]:
+    """`visit_every_page`, once per test run: pytest-xdist workers that both need it share one browser pass
+    (under a lock, through a file tagged with the run's id), so the screenshots are written by one of them."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return visit_every_page(book, browser)
+    shared = book.parent / ".browser-visits.json"
+    with book_editions._locked(book.parent / ".browser-visits.lock"):
+        try:
+            saved = json.loads(shared.read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            saved = {}
+        if saved.get("run") == run and saved.get("book") == str(book):
+            return saved["reports"]
+        reports = visit_every_page(book, browser)
+        shared.write_text(json.dumps({"run": run, "book": str(book), "reports": reports}), encoding="utf8")
+        return reports
 
 
 def _fail_if(problems: dict[str, list[str]], what: str) -> None:

@@ -40,9 +40,9 @@ import test_browser as tb  # noqa: E402  (the same browser and page checks; impo
 
 
 def needs_build(test):
-    """A test of the built editions: deselected by `make test-fast` (`chapter`), on the pytest-xdist worker that
-    builds the book (`make test` runs with --dist loadgroup)."""
-    return pytest.mark.chapter(pytest.mark.xdist_group("book-build")(test))
+    """A test of the built editions: deselected by `make test-fast` (`chapter`); pytest-xdist workers share the
+    builds through the file locks and stamps of book_editions."""
+    return pytest.mark.chapter(test)
 
 
 MIN_FRAGMENT = 20  # characters: shorter pieces of text could occur anywhere
