@@ -109,6 +109,41 @@ def mc_localized_q(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, s
     return out
 
 
+def rollout_steps(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, start_states, n_steps, seed):
+    """Same episodes as the kernel (equal in distribution, with a NumPy ``Generator``): returns the mean undiscounted
+    return per finished episode and the number of finished episodes after ``n_steps`` environment steps."""
+    rng = np.random.default_rng(seed)
+    S, J, _ = P_cum.shape
+    N = len(action_sizes)
+
+    def draw_actions(s):
+        ctx = s
+        for m in range(N):
+            A = int(action_sizes[m])
+            row = pi_cum_concat[offsets[m] + ctx * A : offsets[m] + (ctx + 1) * A]
+            a = min(int(np.searchsorted(row, rng.random(), side="right")), A - 1)
+            ctx = ctx * A + a
+        return ctx - s * J
+
+    episodes = 0
+    total = 0.0
+    s = int(start_states[0])
+    j = draw_actions(s)
+    for _ in range(int(n_steps)):
+        total += r_flat[s, j]
+        stop = rng.random() >= gamma
+        if not stop:
+            nxt = int(np.searchsorted(P_cum[s, j], rng.random(), side="right"))
+            stop = nxt >= S
+        if stop:
+            episodes += 1
+            s = int(start_states[episodes % len(start_states)])
+        else:
+            s = nxt
+        j = draw_actions(s)
+    return total / max(episodes, 1), episodes
+
+
 def projected_sgd(phi, ctx, act, targets, theta_k, theta0, eta, radius):
     theta = theta0.astype(np.float64).copy()
     avg = np.zeros_like(theta)
@@ -134,3 +169,7 @@ def projected_sgd_tabular(ctx, act, n_actions, targets, theta_k, theta0, eta, ra
             return e
 
     return projected_sgd(_OneHot(), ctx, act, targets, theta_k, theta0, eta, radius)
+
+
+def stream_read(x):
+    return float(np.sum(x))
