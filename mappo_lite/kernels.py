@@ -12,6 +12,10 @@ once per signature and is cached on disk (``cache=True``). Shapes use the layout
 
 These are internal: the public functions in :mod:`mappo_lite.evaluation`, :mod:`mappo_lite.policies`,
 :mod:`mappo_lite.sampling` and :mod:`mappo_lite.solver` validate their input first.
+
+Kernels with large outputs are a thin Python function (the name used here) around a jitted ``_…_into`` loop that
+writes into arrays allocated by NumPy (see the comment above the softmax kernels for why). All kernels are
+single-threaded; ``python -m mappo_lite bench`` times each against its twin (:mod:`mappo_lite.bench`).
 """
 
 from __future__ import annotations
