@@ -16,6 +16,10 @@ STAMP  := $(VENV)/.mappo-lite-installed
 
 # numba writes its on-disk cache here (ignored by git), not next to the sources.
 export NUMBA_CACHE_DIR := $(CURDIR)/.numba_cache
+# One BLAS thread: the kernels are single-threaded, the test suite runs two workers on two cores, and a
+# multithreaded BLAS on small solves oversubscribes them (a 400x400 solve: 2 ms with one thread, 10-30 ms with two).
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
 # Do NOT export MPLBACKEND=Agg: it would override the kernels' inline backend and the book's figures
 # would render as '<Figure size ...>' text. Without a display, matplotlib already falls back to Agg.
 # Silence debugpy's 'frozen modules' notice that every kernel start prints on stderr.
