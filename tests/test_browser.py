@@ -12,8 +12,9 @@ Without a browser (always run):
 * no page displays an ipywidget (the widget manager is deliberately not shipped, so it would show nothing);
 * every figure PNG is a real picture (not blank);
 * every chapter page offers its executed notebook (``_sources/<chapter>.ipynb``) in the download menu; every
-  such notebook is valid nbformat 4 for the ``python3`` kernel with its outputs, and one chapter, downloaded
-  into an empty folder, runs top to bottom in a fresh kernel (nbclient) and draws the same figures.
+  such notebook is valid nbformat 4 for the ``python3`` kernel with its outputs and reads no data file that lives
+  next to its source in ``book/`` (the download is the notebook alone); and one chapter, downloaded into an empty
+  folder, runs top to bottom in a fresh kernel (nbclient) and draws the same figures.
 
 In headless Chromium (skipped, with the install command, only when no Chromium is installed), every page is
 opened from ``file://`` while every request that would leave the machine (http, https, ws, ftp) is failed
@@ -760,7 +761,15 @@ def test_every_chapter_page_offers_its_notebook(book):
     _fail_if(missing, "chapter pages without their notebook download")
 
 
+def book_data_files() -> set[str]:
+    """Names of the files in book/ that are not pages (data a chapter might read next to its source)."""
+    folder = ROOT / "book"
+    return {p.name for p in folder.rglob("*") if p.is_file() and p.suffix not in (".md", ".ipynb", ".bib")
+            and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)}
+
+
 def test_downloaded_notebooks_are_valid(book):
+    data_files = book_data_files()
     problems = {}
     for doc in notebook_docs():
         path = book / "_sources" / f"{doc}.ipynb"
@@ -780,6 +789,9 @@ def test_downloaded_notebooks_are_valid(book):
         for cell in code:
             if any(o.output_type == "error" for o in cell.outputs) and "raises-exception" not in cell.metadata.get("tags", []):
                 found.append(f"a cell raised: {cell.source[:80]!r}")
+            found += [f"reads {name!r} from the book's folder, which the download does not include (a reader's "
+                      f"copy would fail there): ship the data with mappo_lite or compute it in the notebook"
+                      for name in sorted(data_files) if name in cell.source]
         problems[doc] = found
     _fail_if(problems, "downloadable notebooks that JupyterLab would not open or run as they are")
 
