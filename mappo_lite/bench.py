@@ -1010,8 +1010,17 @@ def format_report(res: dict) -> str:
 PLOT_SECTIONS = ("exact_evaluation", "softmax_score", "backward_sweep", "overview")
 
 
-def load_results(path) -> dict:
-    """Read a benchmark JSON file (as written by ``bench --output``); checks the format version."""
+def committed_results_path():
+    """The benchmark run shipped with the package (``mappo_lite/data/bench_results.json``, read by the appendix)."""
+    from importlib.resources import files
+
+    return files("mappo_lite") / "data" / "bench_results.json"
+
+
+def load_results(path=None) -> dict:
+    """Read a benchmark JSON file (as written by ``bench --json``), by default the run shipped with the package;
+    checks the format version."""
+    path = committed_results_path() if path is None else path
     with open(path) as fh:
         res = json.load(fh)
     if res.get("schema") != SCHEMA:

@@ -160,10 +160,10 @@ def test_cli_registration_is_cheap():
 
 
 def test_committed_results_and_figures(tmp_path):
-    """book/bench_results.json (read by the appendix) is a full run of this schema; every plot section draws."""
+    """mappo_lite/data/bench_results.json (read by the appendix) is a full run of this schema; every plot section draws."""
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "book" / "bench_results.json"
+    path = Path(__file__).resolve().parents[1] / "mappo_lite" / "data" / "bench_results.json"
     res = bench.load_results(path)
     assert res["quick"] is False and max(r["P_entries"] for r in res["exact_evaluation"]) >= 1e8
     assert {t["name"] for t in res["targets"]} >= TARGETS | {"first_result_3s"}
