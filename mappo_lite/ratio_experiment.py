@@ -45,7 +45,10 @@ Two choices of agent 1's target :math:`Q^1_k`, selected by ``agent1_target``:
 * ``"conditional"`` — **[ours]**: :math:`Q^1_k(a) = V(e_a, \pi^2_k(\cdot \mid a))`, agent 2's conditional policy given
   :math:`a`; this is the localized action value :math:`Q^{1:1}_{\pi_k}(a)` of the MA-PPO theory (digest §2, §6).
 
-Agent 2's update is the exact localized :math:`Q^{1:2} = Q` of each pure profile and does not depend on the policy.
+Agent 2's target is :math:`V(e_{a^1}, e_{a^2}) = R[a^1,a^2]/S[a^1,a^2]`, the value of committing to the pure profile
+forever; it does not depend on the policy. It is *not* the Markov game's action value: there
+:math:`Q^{1:2}_\pi(a^1,a^2) = Q_\pi(a^1,a^2) = R[a^1,a^2] + (1-S[a^1,a^2])\,V_\pi`, which depends on π (chapter 7
+compares the two; the paper's experiment uses the profile values).
 All updates of iteration :math:`k` use the iteration-:math:`k` quantities (simultaneous; digest §4 "every agent's
 :math:`\hat Q` belongs to the iteration-k joint policy"; the authors' code computes :math:`\bar\pi^2_k` before
 updating). Both rules are the tabular mirror-descent / Q-NPG step of digest §6,
@@ -321,9 +324,10 @@ def sequential_direction(theta, z, agent1_target: str = "marginal") -> tuple[np.
     r"""Per-unit-:math:`\eta` update of the sequential method at logits ``theta`` (shape ``(2,)``) and ``z``
     (shape ``(2, 2)``, row :math:`a^1` = agent 2's logits given :math:`a^1`).
 
-    Returns :math:`(Q^1(\cdot), Q^{1:2}(\cdot, \cdot))`: ``theta + eta * d_theta``, ``z + eta * d_z`` is one
-    iteration. ``agent1_target="marginal"`` [paper]: :math:`Q^1(a) = V(e_a, \bar\pi^2)`;
-    ``"conditional"`` [ours]: :math:`Q^1(a) = V(e_a, \pi^2(\cdot\mid a))`. :math:`Q^{1:2}(a^1, a^2) = R/S`.
+    Returns ``(d_theta, d_z)``: ``theta + eta * d_theta``, ``z + eta * d_z`` is one iteration.
+    ``agent1_target="marginal"`` [paper]: ``d_theta[a]`` :math:`= V(e_a, \bar\pi^2)`;
+    ``"conditional"`` [ours]: :math:`V(e_a, \pi^2(\cdot\mid a))`. ``d_z[a1, a2]`` :math:`= R/S`, the value of the pure
+    profile (not the Markov :math:`Q^{1:2}_\pi = R + (1-S)V_\pi`).
     """
     th = _float_array(theta, "theta", (2,))
     zz = _float_array(z, "z", (2, 2))
