@@ -685,16 +685,16 @@ def plot_figure1(result: Figure1Result, ax_grid=None):
     """Draw Figure 1: one row per init, one column per stepsize, both methods per panel.
 
     ``ax_grid``: optional array-like of matplotlib Axes of shape ``(len(result.inits), len(result.stepsizes))``;
-    if omitted a new grid is made with ``plt.subplots``. Returns the Figure. Only the object API is used.
+    if omitted a new :class:`matplotlib.figure.Figure` is made (no pyplot state). Returns the Figure.
     """
     if not isinstance(result, Figure1Result):
         raise MappoLiteError(f"result must be a Figure1Result (from figure1()), got {type(result).__name__}")
     shape = (len(result.inits), len(result.stepsizes))
     if ax_grid is None:
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
-        fig, axes = plt.subplots(*shape, figsize=(4.0 * shape[1], 3.0 * shape[0]), squeeze=False,
-                                 layout="constrained")
+        fig = Figure(figsize=(4.0 * shape[1], 3.0 * shape[0]), layout="constrained")
+        axes = fig.subplots(*shape, squeeze=False)
     else:
         axes = np.asarray(ax_grid, dtype=object)
         if axes.shape != shape:
