@@ -42,6 +42,32 @@ def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     return cum
 
 
+_ROLLOUT_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+
+
+def absorbing_zero_states(game: CooperativeMarkovGame) -> np.ndarray:
+    r"""Boolean mask of states that every joint action keeps (P(s|s, **a**) = 1) with reward 0: once a rollout
+    enters one, every later reward is exactly 0."""
+    S = game.n_states
+    stay = game.P_flat[np.arange(S), :, np.arange(S)]  # (S, |A|): P(s | s, a)
+    return np.all(stay >= 1.0 - 1e-12, axis=1) & np.all(game.r_flat == 0.0, axis=1)
+
+
+def rollout_transitions(game: CooperativeMarkovGame) -> np.ndarray:
+    r""":func:`cumulative_transitions` for Monte Carlo rollouts: the rows of absorbing zero-reward states are set to
+    0, so the kernels end the rollout there (as if the episode stopped). The return's distribution is unchanged,
+    since every later reward would be 0; rollouts in games like ``two_step`` no longer run ~1/(1−γ) idle steps."""
+    cum = _ROLLOUT_CACHE.get(game)
+    if cum is None:
+        cum = cumulative_transitions(game)
+        dead = absorbing_zero_states(game)
+        if dead.any():
+            cum = cum.copy()
+            cum[dead] = 0.0
+        _ROLLOUT_CACHE[game] = cum
+    return cum
+
+
 def cumulative_tables(tables: ConditionalTables):
     """(cumulative pi_concat, offsets): every conditional row's cumulative sum, ending in exactly 1.0."""
     cums = []
@@ -110,7 +136,7 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
     pi_cum, offsets = cumulative_tables(tables)
     seed = int(np.random.default_rng(seed).integers(2**31 - 1))
     return kernels.mc_localized_q(
-        cumulative_transitions(game), game.r_flat, game.gamma, pi_cum, offsets,
+        rollout_transitions(game), game.r_flat, game.gamma, pi_cum, offsets,
         np.asarray(game.action_sizes, np.int64), states, prefix, int(m), int(n_rollouts), int(max_steps), seed,
     )
 

@@ -319,3 +319,27 @@ def test_mc_localized_q_public_api():
         mc_localized_q(game, ev.tables, 3, states, actions)
     with pytest.raises(MappoLiteError, match="n_rollouts"):
         mc_localized_q(game, ev.tables, 1, states, actions, n_rollouts=0)
+
+
+def test_rollouts_stop_in_absorbing_zero_reward_states_without_bias():
+    """two_step's end state is absorbing with reward 0: rollouts end there, and the estimates stay unbiased."""
+    from mappo_lite import ConditionalLogLinearPolicy
+    from mappo_lite.sampling import absorbing_zero_states, cumulative_transitions, rollout_transitions
+
+    game = make_game("two_step")
+    assert absorbing_zero_states(game).tolist() == [False, False, False, True]
+    assert not absorbing_zero_states(make_game("climbing")).any()
+    assert not absorbing_zero_states(make_game("gridworld")).any()
+    assert np.all(rollout_transitions(game)[3] == 0.0)  # the kernels read an all-zero row as "stopped"
+    assert np.array_equal(rollout_transitions(game)[:3], cumulative_transitions(game)[:3])
+    assert np.all(cumulative_transitions(game)[3, :, -1] == 1.0)  # the shared table (datasets) is untouched
+
+    rng = np.random.default_rng(7)
+    policy = ConditionalLogLinearPolicy.for_game(
+        game, thetas=[rng.normal(size=f.dim) for f in ConditionalLogLinearPolicy.for_game(game).features])
+    ev = evaluate(game, policy)
+    n = 3000
+    for m in (0, 1, 2):
+        q = mc_localized_q_table(game, ev.tables, m, n_rollouts=n, seed=m)
+        # returns lie in [0, 8]: a standard error of at most 8/(2 sqrt(n)); allow 5 of them
+        assert np.max(np.abs(q - ev.q_local[m])) < 5 * 8 / (2 * np.sqrt(n))
