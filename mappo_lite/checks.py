@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from .errors import MappoLiteError
 from .games import MarkovGameBase
@@ -16,11 +17,10 @@ def check_game(game):
 
 
 def check_positive(value, name: str) -> float:
-    """A positive finite number, else MappoLiteError naming ``name``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"{name} must be a positive number, got {value!r}") from None
+    """A positive finite real number (not a bool, not a string), else MappoLiteError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise MappoLiteError(f"{name} must be a positive number, got {value!r}")
+    v = float(value)
     if not math.isfinite(v) or v <= 0:
         raise MappoLiteError(f"{name} must be a positive finite number, got {value!r}")
     return v

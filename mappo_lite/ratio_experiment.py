@@ -140,6 +140,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from .checks import check_positive
 from .errors import MappoLiteError
 
 __all__ = [
@@ -214,15 +215,6 @@ def _prob_array(value, name: str, shape: tuple) -> np.ndarray:
     if abs(arr.sum() - 1.0) > _PROB_ATOL:
         raise MappoLiteError(f"{name} must sum to 1, sums to {arr.sum()!r}")
     return arr
-
-
-def _check_eta(eta) -> float:
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real):
-        raise MappoLiteError(f"eta must be a real number, got {eta!r}")
-    e = float(eta)
-    if not math.isfinite(e) or e <= 0.0:
-        raise MappoLiteError(f"eta must be a finite number > 0, got {eta!r}")
-    return e
 
 
 def _check_iterations(iterations) -> int:
@@ -399,7 +391,7 @@ def sequential_reference(theta, z, eta: float, iterations: int, agent1_target: s
     """
     th = _float_array(theta, "theta", (2,))
     zz = _float_array(z, "z", (2, 2))
-    eta = _check_eta(eta)
+    eta = check_positive(eta, "eta")
     iterations = _check_iterations(iterations)
     agent1_target = _check_target(agent1_target)
     out = np.empty(iterations + 1)
@@ -417,7 +409,7 @@ def independent_pg_reference(theta1, theta2, eta: float, iterations: int) -> np.
     """Plain-NumPy twin of the independent-PG kernel (used by the tests). Returns :math:`V(x_k, y_k)`."""
     t1 = _float_array(theta1, "theta1", (2,))
     t2 = _float_array(theta2, "theta2", (2,))
-    eta = _check_eta(eta)
+    eta = check_positive(eta, "eta")
     iterations = _check_iterations(iterations)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
@@ -577,7 +569,7 @@ def run_sequential(
     ``float64`` array of length ``iterations + 1``: the value :math:`V(p_k)` of the joint policy
     :math:`p_k(a^1, a^2) = \pi^1_k(a^1)\pi^2_k(a^2 \mid a^1)`, initial policy first.
     """
-    eta = _check_eta(eta)
+    eta = check_positive(eta, "eta")
     iterations = _check_iterations(iterations)
     agent1_target = _check_target(agent1_target)
     theta1, theta2 = _resolve_init(init, magnitude)
@@ -595,7 +587,7 @@ def run_independent_pg(eta: float, iterations: int, init="uniform", magnitude: f
     ``init`` is a name from :data:`INITS` or a pair ``(theta1, theta2)`` of shape-``(2,)`` logits. Returns the
     ``float64`` array :math:`V(x_k, y_k)`, :math:`k = 0..` ``iterations``.
     """
-    eta = _check_eta(eta)
+    eta = check_positive(eta, "eta")
     iterations = _check_iterations(iterations)
     theta1, theta2 = _resolve_init(init, magnitude)
     if theta2.shape != (2,):
@@ -662,7 +654,7 @@ def figure1(
         raise MappoLiteError("stepsizes must not be empty")
     if not inits:
         raise MappoLiteError("inits must not be empty")
-    stepsizes = tuple(_check_eta(e) for e in stepsizes)
+    stepsizes = tuple(check_positive(e, "eta") for e in stepsizes)
     for init in inits:
         initial_logits(init, magnitude)  # validates the name and the magnitude
     agent1_target = _check_target(agent1_target)
