@@ -21,6 +21,7 @@ import weakref
 import numpy as np
 
 from . import kernels
+from .checks import check_count
 from .errors import MappoLiteError
 from .games import CooperativeMarkovGame
 from .policies import ConditionalTables, context_counts
@@ -126,8 +127,6 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
     the module docstring). ``actions`` has shape (T, ≥m); only its first m columns are used."""
     if not 0 <= m <= game.n_agents:
         raise MappoLiteError(f"agent index m must be in 0..{game.n_agents}, got {m}")
-    from .checks import check_count
-
     n_rollouts = check_count(n_rollouts, "n_rollouts")
     states = np.ascontiguousarray(states, dtype=np.int64)
     prefix = np.zeros((states.shape[0], game.n_agents), dtype=np.int64)

@@ -357,3 +357,11 @@ def test_rollout_steps_mean_return():
                                      np.array([1], dtype=np.int64), 400_000, 0)
     assert 400_000 / 5 * 0.9 < episodes < 400_000 / 5 * 1.1  # mean episode length 1/(1-gamma) = 5
     assert mean == pytest.approx(V[1], abs=0.05)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1000, 100_003])
+def test_stream_read_equals_reference(n):
+    """The benchmark's bandwidth probe is a sum: numba and its NumPy twin agree (remainders of 8 included)."""
+    x = np.random.default_rng(n).standard_normal(n)
+    assert K.stream_read(x) == pytest.approx(R.stream_read(x), rel=1e-12, abs=1e-9)
+    assert K.stream_read(x) == pytest.approx(float(np.sum(x)), rel=1e-12, abs=1e-9)
