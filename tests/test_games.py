@@ -30,7 +30,7 @@ def test_valid_game_properties():
     g = CooperativeMarkovGame(P, r, 0.9)
     assert (g.n_states, g.n_agents, g.action_sizes, g.n_joint_actions) == (3, 2, (2, 4), 8)
     np.testing.assert_allclose(g.rho, np.full(3, 1 / 3))
-    # flattening is C order, agent 1 most significant
+    # flattening is C order, agent 1 most significant (exact ==: a reshape copies the entries)
     for s in range(3):
         for a1, a2 in joint_actions((2, 4)):
             assert g.r_flat[s, a1 * 4 + a2] == r[s, a1, a2]
@@ -135,7 +135,7 @@ def test_save_load_round_trip(tmp_path):
     with np.load(path, allow_pickle=False) as data:
         assert sorted(data.files) == ["P", "gamma", "r", "rho"]
         assert data["gamma"].shape == ()
-    h = load_game(path)
+    h = load_game(path)  # exact == below: saved and read back, no arithmetic
     np.testing.assert_array_equal(h.P, g.P)
     np.testing.assert_array_equal(h.r, g.r)
     np.testing.assert_array_equal(h.rho, g.rho)
@@ -252,7 +252,7 @@ def test_unknown_game_name():
 def test_climbing_layout_rows_are_agent_one():
     g = make_game("climbing")
     assert (g.n_states, g.action_sizes, g.gamma) == (1, (3, 3), 0.0)
-    np.testing.assert_array_equal(g.r[0], CLIMBING)
+    np.testing.assert_array_equal(g.r[0], CLIMBING)  # exact: the payoff table is copied
     assert CLIMBING[0, 1] == -30 and CLIMBING[1, 2] == 6 and CLIMBING[2, 1] == 0  # the published matrix
     assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0
     swapped = g.relabel_agents([1, 0])
@@ -296,7 +296,7 @@ def test_random_game_seeded_and_shaped():
     b = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=5)
     c = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=6)
     assert a.P.shape == (4, 2, 3, 4, 4) and a.r.shape == (4, 2, 3, 4) and a.gamma == 0.8
-    np.testing.assert_array_equal(a.P, b.P)
+    np.testing.assert_array_equal(a.P, b.P)  # exact: the same seed, the same computation
     np.testing.assert_array_equal(a.r, b.r)
     assert not np.allclose(a.r, c.r)
     np.testing.assert_allclose(a.P.sum(-1), 1.0, atol=1e-12)
@@ -311,12 +311,12 @@ def test_matrix_game_and_single_agent_view():
     assert (g.n_states, g.action_sizes, g.gamma) == (1, (2, 3, 4), 0.0)
     single = g.as_single_agent()
     assert single.action_sizes == (24,)
-    np.testing.assert_array_equal(single.r[0], payoff.ravel())
+    np.testing.assert_array_equal(single.r[0], payoff.ravel())  # exact: a reshape
 
 
 def test_with_rho():
     P, r = _valid(3, (2, 2))
     g = CooperativeMarkovGame(P, r, 0.9).with_rho([1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(g.rho, [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(g.rho, [1.0, 0.0, 0.0])  # exact: stored as given
     with pytest.raises(MappoLiteError, match="rho"):
         g.with_rho([1.0, 1.0, 0.0])
