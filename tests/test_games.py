@@ -139,11 +139,11 @@ def test_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(h.P, g.P)
     np.testing.assert_array_equal(h.r, g.r)
     np.testing.assert_array_equal(h.rho, g.rho)
-    assert h.gamma == 0.77 and h.action_sizes == (2, 3, 2)
+    assert h.gamma == 0.77 and h.action_sizes == (2, 3, 2)  # exact: gamma is saved and read back, no arithmetic
     assert get_game(str(path)).gamma == 0.77  # the CLI's GAME argument
     # the stopping ratio game survives a round trip too
     make_game("ratio").save(tmp_path / "ratio.npz")
-    assert load_game(tmp_path / "ratio.npz").gamma == 1.0
+    assert load_game(tmp_path / "ratio.npz").gamma == 1.0  # exact: saved and read back
 
 
 def test_load_without_rho_is_uniform(tmp_path):
@@ -254,7 +254,7 @@ def test_climbing_layout_rows_are_agent_one():
     assert (g.n_states, g.action_sizes, g.gamma) == (1, (3, 3), 0.0)
     np.testing.assert_array_equal(g.r[0], CLIMBING)  # exact: the payoff table is copied
     assert CLIMBING[0, 1] == -30 and CLIMBING[1, 2] == 6 and CLIMBING[2, 1] == 0  # the published matrix
-    assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0
+    assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0  # exact: a constant
     swapped = g.relabel_agents([1, 0])
     np.testing.assert_array_equal(swapped.r[0], CLIMBING.T)
 
@@ -295,7 +295,7 @@ def test_random_game_seeded_and_shaped():
     a = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=5)
     b = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=5)
     c = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=6)
-    assert a.P.shape == (4, 2, 3, 4, 4) and a.r.shape == (4, 2, 3, 4) and a.gamma == 0.8
+    assert a.P.shape == (4, 2, 3, 4, 4) and a.r.shape == (4, 2, 3, 4) and a.gamma == 0.8  # exact: stored as given
     np.testing.assert_array_equal(a.P, b.P)  # exact: the same seed, the same computation
     np.testing.assert_array_equal(a.r, b.r)
     assert not np.allclose(a.r, c.r)

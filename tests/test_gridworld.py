@@ -175,7 +175,7 @@ def test_shapes_and_keys():
     assert spec["next_states"].shape == (S, 5, 5, 5, 8) == spec["probs"].shape
     assert spec["r"].shape == (S, 5, 5, 5)
     assert spec["rho"].shape == (S,)
-    assert spec["gamma"] == 0.9
+    assert spec["gamma"] == 0.9  # exact: the default, stored as given
     meta = spec["meta"]
     assert meta["name"] == "gridworld" and meta["width"] == 4 and meta["height"] == 3 and meta["n_agents"] == 3
     assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1
