@@ -145,7 +145,8 @@ def test_one_independent_npg_step_by_hand():
         tabs = cond_tables(res.policies[k].tables, game)
         Q = brute_Q(game, iterative_V(game, brute_joint(game, tabs)))
         p1, p2 = tabs[0], tabs[1][:, 0, :]  # product policy: agent 2 ignores agent 1's action
-        np.testing.assert_allclose(tabs[1], np.repeat(p2[:, None, :], game.action_sizes[0], axis=1), atol=1e-13)  # probabilities: ~450 ulps of 1
+        # probabilities: ~450 ulps of 1
+        np.testing.assert_allclose(tabs[1], np.repeat(p2[:, None, :], game.action_sizes[0], axis=1), atol=1e-13)
         q1 = np.einsum("sab,sb->sa", Q, p2)  # agent 1's marginal Q
         q2 = np.einsum("sab,sa->sb", Q, p1)
         nxt = cond_tables(res.policies[k + 1].tables, game)
@@ -226,12 +227,11 @@ def test_seeds_reproducible_and_different(kwargs):
     game = make_random_game(GAME_CASES[0])
     run = lambda seed: ma_ppo(game, K=5, beta=0.5, T=200, n_rollouts=2, seed=seed, keep_policies=False, **kwargs)  # noqa: E731
     a, b, c = run(1), run(1), run(2)
-    # exact equality below: the same computation twice in one process must be bit-for-bit reproducible
-    np.testing.assert_array_equal(a.J, b.J)
-    np.testing.assert_array_equal(a.xi, b.xi)
-    np.testing.assert_array_equal(a.eps, b.eps)
+    np.testing.assert_array_equal(a.J, b.J)  # exact: the same seed, the same computation twice in one process
+    np.testing.assert_array_equal(a.xi, b.xi)  # exact: as above
+    np.testing.assert_array_equal(a.eps, b.eps)  # exact: as above
     for t1, t2 in zip(a.final_thetas, b.final_thetas):
-        np.testing.assert_array_equal(t1, t2)
+        np.testing.assert_array_equal(t1, t2)  # exact: as above
     assert a.output_index == b.output_index
     assert not np.array_equal(a.J[1:], c.J[1:])
     assert a.J[0] == c.J[0]  # exact: pi_0 is uniform whatever the seed, the same computation on the same machine

@@ -81,7 +81,8 @@ def test_policy_is_not_trivial(setting):
 
 def test_joint_policy_matches_enumeration(setting):
     ev, game = setting["ev"], setting["game"]
-    np.testing.assert_allclose(ev.pi_joint.reshape(setting["joint"].shape), setting["joint"], atol=1e-13)  # probabilities: ~450 ulps of 1
+    # probabilities: ~450 ulps of 1
+    np.testing.assert_allclose(ev.pi_joint.reshape(setting["joint"].shape), setting["joint"], atol=1e-13)
     np.testing.assert_allclose(ev.pi_joint.sum(axis=1), 1.0, atol=1e-12)
     P_pi, r_pi = brute_P_r(game, setting["joint"])
     np.testing.assert_allclose(ev.P_pi, P_pi, atol=1e-13)
@@ -170,7 +171,8 @@ def test_occupancy_nu_sigma(setting):
     np.testing.assert_allclose(ev.nu, (1.0 - game.gamma) * d, atol=1e-10)
     sigma = ev.sigma
     assert sigma.shape == game.r.shape
-    np.testing.assert_allclose(sigma, ev.nu.reshape((-1,) + (1,) * game.n_agents) * setting["joint"], atol=1e-13)  # probabilities: ~450 ulps of 1
+    # probabilities: ~450 ulps of 1
+    np.testing.assert_allclose(sigma, ev.nu.reshape((-1,) + (1,) * game.n_agents) * setting["joint"], atol=1e-13)
     np.testing.assert_allclose(sigma.sum(axis=tuple(range(1, game.n_agents + 1))), ev.nu, atol=1e-13)
     assert sigma.sum() == pytest.approx(1.0, abs=1e-12)
     for m in range(1, game.n_agents + 1):

@@ -183,7 +183,7 @@ def test_error_sweep_shapes_and_monotone_errors():
     assert 0 < d["exact_gap"] < d["uniform_gap"]
     d2 = t1.error_sweep(K=15, n_rollouts=(1, 50), Ts=(10, 1000), seeds=(0,))
     np.testing.assert_array_equal(d["xi"], d2["xi"])  # exact: the same seeds, the same computation
-    np.testing.assert_array_equal(d["gap_sgd"], d2["gap_sgd"])
+    np.testing.assert_array_equal(d["gap_sgd"], d2["gap_sgd"])  # exact: as above
 
 
 # ------------------------------------------------------------------------------------------------ figures

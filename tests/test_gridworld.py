@@ -115,10 +115,9 @@ def test_dense_equals_slow_reference(kw):
     # entries are products of slip / 1 - slip summed over coinciding outcomes, in another order here: ~450 ulps of 1
     np.testing.assert_allclose(dense["P"], P_ref, rtol=0, atol=1e-13)
     np.testing.assert_allclose(dense_from_successors(sparse), P_ref, rtol=0, atol=1e-13)
-    # exact: rewards are constants set by construction, rho is one 1.0 or the single division 1.0 / S
-    np.testing.assert_array_equal(dense["r"], r_ref)
-    np.testing.assert_array_equal(sparse["r"], r_ref)
-    np.testing.assert_array_equal(dense["rho"], rho_ref)
+    np.testing.assert_array_equal(dense["r"], r_ref)  # exact: rewards are constants set by construction
+    np.testing.assert_array_equal(sparse["r"], r_ref)  # exact: as above
+    np.testing.assert_array_equal(dense["rho"], rho_ref)  # exact: one 1.0, or the single division 1.0 / S
     assert dense["P"].dtype == np.float64 and sparse["probs"].dtype == np.float64
     assert sparse["next_states"].dtype == np.int64
 
@@ -178,7 +177,7 @@ def test_shapes_and_keys():
     assert spec["gamma"] == 0.9  # exact: the default, stored as given
     meta = spec["meta"]
     assert meta["name"] == "gridworld" and meta["width"] == 4 and meta["height"] == 3 and meta["n_agents"] == 3
-    assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1
+    assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1  # exact: stored as given
     assert "built for this book" in meta["citation"]
     assert meta["state_labels"](encode_state([(0, 0), (1, 2), (2, 3)], 4, 3)) == "1@(0,0) 2@(1,2) 3@(2,3)"
     dense = gridworld()
@@ -267,18 +266,18 @@ def test_reward_one_exactly_when_all_share_a_goal(n):
 
 def test_lone_reward():
     w, h = 3, 3
-    r = gridworld_successors(lone_reward=0.25)["r"]  # exact == below: reward entries are set by construction
-    assert r[encode_state([(0, 2), (0, 2)], w, h), 0, 0] == 1.0
-    assert r[encode_state([(2, 0), (2, 0)], w, h), 3, 1] == 1.0
-    assert r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25  # both on goals, different ones
-    assert r[encode_state([(0, 2), (1, 1)], w, h), 2, 2] == 0.25
-    assert r[encode_state([(1, 1), (1, 1)], w, h), 0, 0] == 0.0
-    assert r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0  # together, but not on a goal
+    r = gridworld_successors(lone_reward=0.25)["r"]
+    assert r[encode_state([(0, 2), (0, 2)], w, h), 0, 0] == 1.0  # exact: reward entries are set by construction
+    assert r[encode_state([(2, 0), (2, 0)], w, h), 3, 1] == 1.0  # exact: reward entries are set by construction
+    assert r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25  # exact: reward entries are set by construction; both on goals, different ones
+    assert r[encode_state([(0, 2), (1, 1)], w, h), 2, 2] == 0.25  # exact: reward entries are set by construction
+    assert r[encode_state([(1, 1), (1, 1)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction
+    assert r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction; together, but not on a goal
 
 
 def test_rho_variants():
     w, h = 3, 3
-    assert gridworld_successors()["rho"][encode_state([(1, 1), (1, 1)], w, h)] == 1.0
+    assert gridworld_successors()["rho"][encode_state([(1, 1), (1, 1)], w, h)] == 1.0  # exact: set by construction
     rho = gridworld_successors(start=[(0, 0), (2, 2)])["rho"]
     assert rho[encode_state([(0, 0), (2, 2)], w, h)] == 1.0 and rho.sum() == 1.0  # exact: one 1.0 and zeros
     np.testing.assert_allclose(gridworld_successors(start=None)["rho"], np.full(81, 1 / 81))

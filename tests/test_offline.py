@@ -394,9 +394,8 @@ def test_offline_run_uses_only_the_dataset_and_reports_estimates():
     data = collect_dataset(game, 200, seed=0, **kw)
     a = offline_ma_ppo(game, data, 10, 0.05, evaluator="pessimistic", lam=lam, seed=0)
     b = offline_ma_ppo(game, data, 10, 0.05, evaluator="pessimistic", lam=lam, seed=0)
-    # exact: the same seed and data, the same computation in one process
-    np.testing.assert_array_equal(a.J, b.J)
-    np.testing.assert_array_equal(a.J_estimated, b.J_estimated)
+    np.testing.assert_array_equal(a.J, b.J)  # exact: the same seed and data, the same computation in one process
+    np.testing.assert_array_equal(a.J_estimated, b.J_estimated)  # exact: as above
     # the estimate of J(pi_0) (uniform) is the evaluator's v^T w for the uniform policy
     psi = critic_features(game, "tabular")
     system = bellman_system(game, data, psi, "uniform")
@@ -435,8 +434,8 @@ def test_collect_dataset_with_an_explicit_behaviour_policy():
     game = make_game("random", n_states=3, n_agents=2, n_actions=2, gamma=0.9, seed=2)
     a = collect_dataset(game, 300, behaviour="uniform", seed=7)
     b = collect_dataset(game, 300, coverage=1.0, seed=7)  # coverage 1 = uniform
-    np.testing.assert_array_equal(a.actions, b.actions)
-    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.actions, b.actions)  # exact: integers
+    np.testing.assert_array_equal(a.states, b.states)  # exact: integers
     # a deterministic behaviour policy only ever shows its own joint action
     det = [np.zeros((3, 2)), np.zeros((3, 2, 2))]
     det[0][:, 1] = 1.0

@@ -73,7 +73,8 @@ def test_tabular_probs_are_softmax_of_thetas(case):
         np.testing.assert_allclose(pol.probs(m), _softmax_by_hand(logits), atol=1e-13)  # probabilities: ~450 ulps of 1
         np.testing.assert_allclose(pol.log_probs(m), np.log(_softmax_by_hand(logits)), atol=1e-12)
         for c in range(n_ctx):
-            np.testing.assert_allclose(pol.probs_row(m, c), pol.probs(m)[c], atol=1e-13)  # one row vs all rows: maybe another SIMD path
+            # one row vs all rows: maybe another SIMD path
+            np.testing.assert_allclose(pol.probs_row(m, c), pol.probs(m)[c], atol=1e-13)
 
 
 def test_compact_probs_are_softmax_of_phi_theta():

@@ -39,7 +39,7 @@ def fig1():
 
 def test_constants_are_the_papers_and_read_only():
     np.testing.assert_array_equal(rx.RATIO_R, [[1.0, 0.5], [-0.5, 0.0]])  # exact: constants
-    np.testing.assert_array_equal(rx.RATIO_S, [[1.0, 1.0], [0.1, 0.1]])
+    np.testing.assert_array_equal(rx.RATIO_S, [[1.0, 1.0], [0.1, 0.1]])  # exact: constants
     assert rx.RATIO_R.dtype == np.float64 and rx.RATIO_S.dtype == np.float64
     for arr in (rx.RATIO_R, rx.RATIO_S):
         with pytest.raises(ValueError):
@@ -144,19 +144,19 @@ def test_independent_pg_gradient_is_never_zero_at_finite_logits():
 
 
 def test_near_stationary_init_is_the_documented_point():
-    t1, t2 = rx.initial_logits("near-stationary", magnitude=5.0)  # exact == below: logits are 0 or the magnitude
-    np.testing.assert_array_equal(t1, [5.0, 0.0])
-    np.testing.assert_array_equal(t2, [0.0, 5.0])
-    assert rx.DEFAULT_MAGNITUDE == 5.0
+    t1, t2 = rx.initial_logits("near-stationary", magnitude=5.0)
+    np.testing.assert_array_equal(t1, [5.0, 0.0])  # exact: logits are 0 or the magnitude
+    np.testing.assert_array_equal(t2, [0.0, 5.0])  # exact: as above
+    assert rx.DEFAULT_MAGNITUDE == 5.0  # exact: a constant
     t1, t2 = rx.initial_logits("near-stationary", magnitude=2.5)
-    np.testing.assert_array_equal(t1, [2.5, 0.0])
-    np.testing.assert_array_equal(t2, [0.0, 2.5])
+    np.testing.assert_array_equal(t1, [2.5, 0.0])  # exact: as above
+    np.testing.assert_array_equal(t2, [0.0, 2.5])  # exact: as above
     u1, u2 = rx.initial_logits("uniform")
-    np.testing.assert_array_equal(u1, [0.0, 0.0])
-    np.testing.assert_array_equal(u2, [0.0, 0.0])
+    np.testing.assert_array_equal(u1, [0.0, 0.0])  # exact: as above
+    np.testing.assert_array_equal(u2, [0.0, 0.0])  # exact: as above
     a1, a2 = rx.initial_logits("agent2-saturated")
-    np.testing.assert_array_equal(a1, [0.0, 0.0])
-    np.testing.assert_array_equal(a2, [0.0, 5.0])
+    np.testing.assert_array_equal(a1, [0.0, 0.0])  # exact: as above
+    np.testing.assert_array_equal(a2, [0.0, 5.0])  # exact: as above
     # profile (0, 1): V close to 0.5
     assert rx.run_independent_pg(0.01, 0, "near-stationary")[0] == pytest.approx(0.5, abs=0.01)
 
@@ -242,10 +242,9 @@ def test_independent_pg_kernel_matches_numpy_reference():
 
 def test_named_init_equals_explicit_logits_and_sequential_copies_theta2_to_every_row():
     t1, t2 = rx.initial_logits("near-stationary")
-    # exact: identical inputs to the same kernel
-    np.testing.assert_array_equal(rx.run_independent_pg(0.05, 50, "near-stationary"),
+    np.testing.assert_array_equal(rx.run_independent_pg(0.05, 50, "near-stationary"),  # exact: identical inputs to the same kernel
                                   rx.run_independent_pg(0.05, 50, (t1, t2)))
-    np.testing.assert_array_equal(rx.run_sequential(0.05, 50, "near-stationary"),
+    np.testing.assert_array_equal(rx.run_sequential(0.05, 50, "near-stationary"),  # exact: identical inputs to the same kernel
                                   rx.run_sequential(0.05, 50, (t1, np.array([t2, t2]))))
     # both methods start from the same joint policy
     assert rx.run_sequential(0.05, 0, "near-stationary")[0] == pytest.approx(
@@ -258,7 +257,7 @@ def test_runs_are_deterministic_and_inputs_untouched():
     b = rx.run_independent_pg(0.05, 100, (t1, t2))
     np.testing.assert_array_equal(a, b)  # exact: the same computation twice
     np.testing.assert_array_equal(t1, [1.0, -1.0])  # exact: inputs untouched
-    np.testing.assert_array_equal(t2, [0.5, 2.0])
+    np.testing.assert_array_equal(t2, [0.5, 2.0])  # exact: inputs untouched
 
 
 # ------------------------------------------------------------------------------------------------ Figure 1

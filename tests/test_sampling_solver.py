@@ -86,7 +86,7 @@ def test_sample_sigma_seeded_and_contexts():
     b = sample_sigma(ev.nu, ev.tables, 500, 7)
     c = sample_sigma(ev.nu, ev.tables, 500, 8)
     np.testing.assert_array_equal(a[0], b[0])  # exact: integers (states, actions)
-    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[1], b[1])  # exact: integers
     assert not (np.array_equal(a[0], c[0]) and np.array_equal(a[1], c[1]))
     states, actions = a
     for m in range(1, game.n_agents + 1):
@@ -124,7 +124,8 @@ def test_ideal_mirror_step_is_kl_regularized_maximizer():
     p_new = np.exp(new.reshape(n_ctx, A))
     p_new /= p_new.sum(axis=1, keepdims=True)
     expect = pk * np.exp(Q / beta)
-    np.testing.assert_allclose(p_new, expect / expect.sum(axis=1, keepdims=True), atol=1e-13)  # probabilities: ~450 ulps of 1
+    # probabilities: ~450 ulps of 1
+    np.testing.assert_allclose(p_new, expect / expect.sum(axis=1, keepdims=True), atol=1e-13)
 
     def objective(p):
         return (p * Q).sum(axis=1) - beta * (p * np.log(p / pk)).sum(axis=1)

@@ -161,10 +161,9 @@ def test_save_load_round_trip(tmp_path):
     back = load_game(path)
     assert isinstance(back, SparseCooperativeMarkovGame)
     for key in ("next_states", "probs", "r", "rho"):
-        np.testing.assert_array_equal(getattr(back, key), getattr(game, key))
+        np.testing.assert_array_equal(getattr(back, key), getattr(game, key))  # exact: saved and read back
     assert back.gamma == game.gamma == 1.0  # exact: saved and read back
-    # exact: bit-identical arrays in, the same computation in the same process
-    assert abs(evaluate(back).J - evaluate(game).J) == 0.0
+    assert abs(evaluate(back).J - evaluate(game).J) == 0.0  # exact: bit-identical arrays in, the same computation in the same process
     grid = make_game("gridworld", width=4, height=3, sparse=True)
     grid.save(tmp_path / "grid.npz")
     g2 = load_game(tmp_path / "grid.npz")
