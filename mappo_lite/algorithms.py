@@ -34,6 +34,8 @@ from .games import CooperativeMarkovGame
 from .policies import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
 from .sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
 from .solver import DEFAULT_ETA, improvement_error, policy_improvement_solver
+from .compact_step import compact_ideal_step
+from .feature_maps import all_rows, resolve_features
 
 
 @dataclass
@@ -60,6 +62,7 @@ class TrainingResult:
     params: dict = field(default_factory=dict)
     final_thetas: list | None = None
     J_estimated: np.ndarray | None = None
+    eps_approx: np.ndarray | None = None
 
     @property
     def K(self) -> int:
@@ -141,7 +144,8 @@ def _finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=Non
 def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solver: str = "ideal",
            evaluation: str = "exact", features="tabular", radius: float = math.inf, T: int = 1000,
            eta: float = DEFAULT_ETA, n_rollouts: int = 10, sgd_init: str = "zero", seed=0,
-           keep_policies: bool = True, max_steps: int = 100_000) -> TrainingResult:
+           keep_policies: bool = True, max_steps: int = 100_000, measure_approx: bool = False,
+           J_star=None) -> TrainingResult:
     r"""Algorithm 1, Multi-Agent PPO, with the ideal mirror step or Algorithm 3 as the policy improvement solver.
 
     Parameters
@@ -149,7 +153,10 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     K, beta
         Iterations and penalty β; :math:`\beta_k = \beta\sqrt K` for every k.
     solver : ``"ideal"`` | ``"sgd"``
-        Exact tabular mirror step (digest §6) or Algorithm 3 (projected SGD, T samples per agent, stepsize η).
+        The ideal step or Algorithm 3 (projected SGD, T samples per agent, stepsize η). The ideal step is the exact
+        mirror step with tabular features (digest §6) and, with compact features, the exact minimizer over Θ of
+        Algorithm 3's objective under the exact σ_k (:func:`mappo_lite.compact_step.compact_ideal_step`); its
+        σ_k-weighted residual is recorded in ``eps`` (the approximation error: 0 when the class realizes the step).
     evaluation : ``"exact"`` | ``"mc"`` | callable
         Exact :math:`Q^{1:m}` or Monte Carlo :math:`\hat Q^{1:m}` with ``n_rollouts`` rollouts per sample (with
         ``solver="ideal"``, in every context). A callable ``evaluation(game, tables) -> Q_hat`` (shape
@@ -157,7 +164,16 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         evaluators of :mod:`mappo_lite.offline`); its localized :math:`\hat Q^{1:m}` come from the backward sweep
         under :math:`\pi_k`. Callables work with ``solver="ideal"``.
     features, radius
-        Feature maps (``"tabular"`` or one per agent) and R of Θ.
+        Feature maps and R of Θ: ``"tabular"``, a family name of :data:`mappo_lite.feature_maps.FAMILIES`
+        (``"product"``, ``"match"``, ``"gridworld"``, ``"random:D"``, …) or one feature map per agent (arrays
+        (n_ctx_m, A_m, d_m), :class:`~mappo_lite.features.ArrayFeatures`,
+        :class:`~mappo_lite.feature_maps.CallableFeatures`). Sparse games work with ``solver="sgd"`` and
+        ``evaluation="mc"`` (rollouts over the successor lists) without building the dense tensor.
+    measure_approx
+        With ``solver="sgd"``: also compute, every iteration, the compact ideal step's residual under the exact
+        σ_k and :math:`Q^{1:m}` (``result.eps_approx``, the approximation floor the SGD fit cannot beat).
+    J_star
+        :math:`J^\star` if known (skips the policy iteration that computes it).
     sgd_init : ``"zero"`` | ``"previous"``
         Algorithm 3's starting point θ(0) = 0 (paper) or :math:`\theta^m_k`.
     seed
@@ -176,13 +192,18 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     T = check_count(T, "T (SGD samples per agent)")
     n_rollouts = check_count(n_rollouts, "n_rollouts")
     rng = np.random.default_rng(seed)
-    policy = ConditionalLogLinearPolicy.for_game(game, features, radius=radius)
-    if solver == "ideal" and not all(f.tabular for f in policy.features):
-        raise MappoLiteError("the ideal mirror step needs tabular features; use solver='sgd' for compact features")
+    policy = ConditionalLogLinearPolicy.for_game(game, resolve_features(game, features, rng), radius=radius)
     beta_k = beta * math.sqrt(K)
     N = game.n_agents
     J_hat = []
     eps, xi = np.zeros((K, N)), np.zeros((K, N))
+    eps_approx = np.zeros((K, N)) if measure_approx else None
+    dense_rows = {}
+
+    def rows_of(m):
+        if m not in dense_rows:
+            dense_rows[m] = all_rows(policy.features[m - 1])
+        return dense_rows[m]
 
     def step(k, policy, ev):
         new_thetas = []
@@ -201,8 +222,16 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
                 else:
                     q = mc_localized_q_table(game, ev.tables, m, n_rollouts, rng, max_steps)
                     xi[k, m - 1] = rms_error(q, q_true, ev.sigma_agent(m))
-                new_thetas.append(project_to_ball(theta + q.reshape(-1) / beta_k, policy.radius))
+                if feats.tabular:
+                    new_thetas.append(project_to_ball(theta + q.reshape(-1) / beta_k, policy.radius))
+                else:
+                    new, eps[k, m - 1] = compact_ideal_step(rows_of(m), theta, q, beta_k, ev.sigma_agent(m),
+                                                            policy.radius)
+                    new_thetas.append(new)
             else:
+                if measure_approx:
+                    eps_approx[k, m - 1] = compact_ideal_step(rows_of(m), theta, q_true, beta_k, ev.sigma_agent(m),
+                                                              policy.radius)[1]
                 states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
                 ctx = contexts_of(states, actions, game.action_sizes, m)
                 act = actions[:, m - 1]
@@ -220,8 +249,10 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
     params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
                   evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
-                  n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
-    result = _finish("mappo", game, Js, policies, rng, params, eps, xi, thetas=policy.thetas)
+                  n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed),
+                  features=features if isinstance(features, str) else "custom")
+    result = _finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
+    result.eps_approx = eps_approx
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)
     return result
@@ -245,9 +276,24 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
 
 
 def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                    keep_policies: bool = True) -> TrainingResult:
+                    keep_policies: bool = True, features=None, solver: str = "ideal", evaluation: str = "exact",
+                    radius: float = math.inf, T: int = 1000, eta: float = DEFAULT_ETA, n_rollouts: int = 10,
+                    sgd_init: str = "zero", max_steps: int = 100_000, J_star=None) -> TrainingResult:
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
-    for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
+    for every agent at once, :math:`\beta_k = \beta\sqrt K`.
+
+    ``features=None``: tabular product logits (the exact step above). With ``features`` (a family name such as
+    ``"product"`` or ``"gridworld-noprefix"``, or one feature map per agent that ignores the predecessors'
+    actions), the policies are log-linear product policies and the step is MA-PPO's with agent m's *marginal*
+    :math:`Q^m(s,a^m)` as the target: the exact σ_k-weighted projection (``solver="ideal"``, exact Q) or Algorithm 3
+    on T samples (``solver="sgd"``) with exact or Monte Carlo targets (``evaluation="mc"``: the return after the
+    sampled joint action, unbiased for :math:`Q^m(s,a^m)` because the other agents draw independently)."""
+    if features is not None:
+        from .compact_training import independent_npg_features
+
+        return independent_npg_features(game, K, beta, features=features, solver=solver, evaluation=evaluation,
+                                        radius=radius, T=T, eta=eta, n_rollouts=n_rollouts, sgd_init=sgd_init,
+                                        seed=seed, keep_policies=keep_policies, max_steps=max_steps, J_star=J_star)
     game = check_game(game)
     K = _check_K(K)
     beta = check_positive(beta, "beta")

@@ -195,8 +195,8 @@ class ConditionalLogLinearPolicy:
             raise MappoLiteError(f"need one feature map per agent ({len(self.action_sizes)}), got {len(features)}")
         fmaps = []
         for m, (f, c, A) in enumerate(zip(features, counts, self.action_sizes)):
-            if not isinstance(f, (TabularFeatures, ArrayFeatures)):
-                f = ArrayFeatures(f, name=f"features of agent {m + 1}")
+            if not isinstance(f, (TabularFeatures, ArrayFeatures)) and not hasattr(f, "rows"):
+                f = ArrayFeatures(f, name=f"features of agent {m + 1}")  # else a feature map (feature_maps.py)
             if (f.n_contexts, f.n_actions) != (c, A):
                 raise MappoLiteError(
                     f"features of agent {m + 1} must cover ({c} contexts, {A} actions), got ({f.n_contexts}, {f.n_actions})"
@@ -257,7 +257,7 @@ class ConditionalLogLinearPolicy:
         f = self.features[m]
         if f.tabular:
             return kernels.tabular_softmax_score(self.logits(m))[1]
-        return kernels.softmax_score(f.phi, self.thetas[m])[1]
+        return kernels.softmax_score(np.ascontiguousarray(f.dense()), self.thetas[m])[1]
 
     def tables(self) -> ConditionalTables:
         """The conditional probability tables of all agents."""
@@ -278,8 +278,10 @@ class ConditionalLogLinearPolicy:
         f = self.features[m]
         if f.tabular:
             row = self.thetas[m][c * f.n_actions : (c + 1) * f.n_actions]
-        else:
+        elif isinstance(f, ArrayFeatures):
             row = f.phi[c] @ self.thetas[m]
+        else:
+            row = f.rows(np.full(f.n_actions, c), np.arange(f.n_actions)) @ self.thetas[m]
         return kernels.softmax_rows(np.ascontiguousarray(row.reshape(1, -1)))[0]
 
     def __repr__(self):

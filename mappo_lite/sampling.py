@@ -134,6 +134,14 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
         prefix[:, :m] = np.asarray(actions, dtype=np.int64)[:, :m]
     pi_cum, offsets = cumulative_tables(tables)
     seed = int(np.random.default_rng(seed).integers(2**31 - 1))
+    if not hasattr(game, "P_flat"):  # a sparse game: rollouts over its successor lists
+        from .sparse_rollouts import mc_localized_q_sparse, sparse_rollout_tables
+
+        nxt, cum = sparse_rollout_tables(game)
+        return mc_localized_q_sparse(
+            nxt, cum, game.r_flat, game.gamma, pi_cum, offsets, np.asarray(game.action_sizes, np.int64), states,
+            prefix, int(m), int(n_rollouts), int(max_steps), seed,
+        )
     return kernels.mc_localized_q(
         rollout_transitions(game), game.r_flat, game.gamma, pi_cum, offsets,
         np.asarray(game.action_sizes, np.int64), states, prefix, int(m), int(n_rollouts), int(max_steps), seed,

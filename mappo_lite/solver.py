@@ -87,11 +87,19 @@ def policy_improvement_solver(features, theta_k, contexts, actions, q_hat, beta_
         return kernels.projected_sgd_tabular(ctx, act, features.n_actions, targets, theta_k, theta0, eta, radius)
     if isinstance(features, ArrayFeatures):
         return kernels.projected_sgd(features.phi, ctx, act, targets, theta_k, theta0, eta, radius)
+    if hasattr(features, "rows"):  # a feature map that computes its rows (feature_maps.CallableFeatures)
+        rows = np.ascontiguousarray(features.rows(ctx, act)[:, None, :])
+        T = ctx.shape[0]
+        return kernels.projected_sgd(rows, np.arange(T, dtype=np.int64), np.zeros(T, dtype=np.int64), targets,
+                                     theta_k, theta0, eta, radius)
     raise MappoLiteError(f"unsupported feature map {type(features).__name__}")
 
 
 def improvement_error(features, theta_new, theta_k, contexts, actions, q_hat, beta_k) -> float:
     r"""The fit error ε of Theorem 1: :math:`[\frac1T\sum_t((\theta_{k+1}-\theta_k)^\top\phi_t - \beta_k^{-1}\hat Q_t)^2]^{1/2}`."""
-    delta = features.logits(np.asarray(theta_new) - np.asarray(theta_k))
-    pred = delta[np.asarray(contexts), np.asarray(actions)]
+    if hasattr(features, "rows"):  # only the sampled rows, not every context
+        pred = features.rows(np.asarray(contexts), np.asarray(actions)) @ (np.asarray(theta_new) - np.asarray(theta_k))
+    else:
+        delta = features.logits(np.asarray(theta_new) - np.asarray(theta_k))
+        pred = delta[np.asarray(contexts), np.asarray(actions)]
     return float(np.sqrt(np.mean((pred - np.asarray(q_hat) / beta_k) ** 2)))
