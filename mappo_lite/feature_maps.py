@@ -24,6 +24,9 @@ feature rows of T samples). A context :math:`c = (s,\mathbf a^{1:m-1})` is flatt
     Product features plus, for every predecessor i < m, the indicator :math:`\mathbf 1\{a^m = a^i\}` ("copy agent
     i"): :math:`d_m = S A_m + (m-1)` for equal action sets. A conditional class with one extra parameter per
     predecessor.
+:func:`pairwise_features`
+    Product features plus the one-hot of (previous agent's action, own action), state-blind:
+    :math:`d_m = SA_m + A_{m-1}A_m`. A compact conditional class whose expressiveness depends on the agent order.
 :func:`gridworld_features`
     For :func:`mappo_lite.gridworld.gridworld_successors` games: :math:`\phi = e_{a^m}\otimes\psi(s,\mathbf
     a^{1:m-1})/\|\psi\|_{\max}` with ψ = [1, the agents' coordinates, every agent's offset to every goal
@@ -277,6 +280,31 @@ def match_features(game) -> list:
     return out
 
 
+def pairwise_features(game) -> list:
+    r"""One-hot of :math:`(s,a^m)` plus one-hot of :math:`(a^{m-1},a^m)` (the previous agent's action and one's own,
+    whatever the state), each scaled by :math:`1/\sqrt2`: agent m's logit is :math:`u(s,a^m)+v(a^{m-1},a^m)`,
+    :math:`d_m = S A_m + A_{m-1}A_m` (agent 1: product features only)."""
+    sizes = game.action_sizes
+    S = game.n_states
+    out = []
+    for m, A in enumerate(sizes, start=1):
+        if m == 1:
+            out.append(product_features(game)[0])
+            continue
+        Ap = sizes[m - 2]
+        dim = S * A + Ap * A
+        w = 1.0 / np.sqrt(2.0)
+
+        def fn(s, prefix, a, A=A, dim=dim, w=w):
+            out = np.zeros((s.shape[0], dim))
+            out[np.arange(s.shape[0]), s * A + a] = w
+            out[np.arange(s.shape[0]), S * A + prefix[:, -1] * A + a] = w
+            return out
+
+        out.append(CallableFeatures(fn, S, sizes, m, dim, name="pairwise"))
+    return out
+
+
 def gridworld_features(game, prefix: bool = True) -> list:
     r"""The gridworld family of the module docstring (``game.meta`` must hold the gridworld's ``width``,
     ``height``, ``n_agents`` and ``goals``). Agent m's dimension is :math:`A_m\,d_\psi` with
@@ -353,7 +381,7 @@ def lifted_game(game, copies, seed=0):
 
 
 #: Feature family names accepted by :func:`resolve_features` (and so by ``ma_ppo(features=...)``).
-FAMILIES = ("tabular", "product", "match", "gridworld", "gridworld-noprefix", "random:D")
+FAMILIES = ("tabular", "product", "match", "pairwise", "gridworld", "gridworld-noprefix", "random:D")
 
 
 def resolve_features(game, spec, seed=0):
@@ -369,6 +397,8 @@ def resolve_features(game, spec, seed=0):
         return product_features(game)
     if spec == "match":
         return match_features(game)
+    if spec == "pairwise":
+        return pairwise_features(game)
     if spec in ("gridworld", "gridworld-noprefix"):
         return gridworld_features(game, prefix=spec == "gridworld")
     if spec.startswith("random:"):
