@@ -141,8 +141,8 @@ def plot_floors(dim_data: dict, r_data: dict) -> Figure:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-def approx_vs_statistical(Ts=(100, 400, 1600, 6400), K: int = 50, beta: float = 0.05, dim: int = 8,
-                          seeds=(0, 1), n_rollouts: int = 2) -> dict:
+def approx_vs_statistical(Ts=(100, 400, 1600, 6400), K: int = 60, beta: float = 0.05, dim: int = 8,
+                          seeds=(0, 1, 2), n_rollouts: int = 2) -> dict:
     """Sampled MA-PPO (Algorithm 3 from θ_k, Monte Carlo :math:`\\hat Q`) on :func:`base_game` for each T: the mean
     over the last 10 iterations of the gap, with tabular features and with random features of dimension ``dim``;
     and the exact compact ideal step's gap with the same features (the approximation floor, no samples)."""
