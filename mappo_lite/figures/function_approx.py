@@ -344,13 +344,17 @@ def measured_bound_vs_K(Ks=(5, 10, 20, 40, 80), beta: float = 1.0, n_rollouts: i
 
 
 def plot_measured_bound(data: dict) -> Figure:
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
-    for (label, r), c in zip(data["runs"].items(), ("C0", "C1", "C3")):
-        ax.loglog(data["Ks"], r["bound"], "--", color=c, label=f"bound with measured errors: {label}")
-        ax.loglog(data["Ks"], r["average_gap"], "o-", color=c, label=f"measured average gap: {label}")
-    ax.set(xlabel="K", ylabel=r"$\frac1K\sum_k (J^\star-J(\pi_k))$", title="Theorem 1 with measured ε, ξ, C")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    """Left: the realizable runs (the bound is informative); right: the non-realizable one (vacuous), log scales."""
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
+    items = list(data["runs"].items())
+    for ax, group in ((axes[0], items[:2]), (axes[1], items[2:])):
+        for (label, r), c in zip(group, ("C0", "C1") if ax is axes[0] else ("C3",)):
+            ax.loglog(data["Ks"], r["bound"], "--", color=c, label=f"bound, {label}")
+            ax.loglog(data["Ks"], r["average_gap"], "o-", color=c, label=f"measured gap, {label}")
+        ax.set(xlabel="K", ylabel=r"$\frac{1}{K}\sum_{k<K}(J^\star-J(\pi_k))$")
+        ax.legend(fontsize=7)
+    axes[0].set_title("realizable class: the bound is informative", fontsize=9)
+    axes[1].set_title("non-realizable class: the bound holds, vacuously", fontsize=9)
     fig.tight_layout()
     return fig
