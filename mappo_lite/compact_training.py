@@ -103,3 +103,71 @@ def independent_npg_features(game, K, beta, *, features, solver="ideal", evaluat
                   n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed),
                   features=features if isinstance(features, str) else "custom")
     return _finish("independent-npg", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
+
+
+def _state_rows(feats, n_pre: int, n_states: int):
+    """Feature rows (S·A, d) at prefix 0 of every state (prefix-blind features: the same in every prefix)."""
+    A = feats.n_actions
+    ctx = np.repeat(np.arange(n_states, dtype=np.int64) * n_pre, A)
+    act = np.tile(np.arange(A, dtype=np.int64), n_states)
+    return feature_rows(feats, ctx, act)
+
+
+def happo_features(game, K, beta, *, features, order="random", seed=0, keep_policies=True, radius=math.inf,
+                   J_star=None):
+    r"""HAPPO (:func:`mappo_lite.happo.happo`) with compact log-linear product policies: agent :math:`i_j`'s exact
+    ratio-weighted target :math:`M^{i_j}(s,a)` of :func:`mappo_lite.happo.happo_target` is projected onto its
+    features by the exact σ_k-weighted least squares of :func:`mappo_lite.compact_step.compact_ideal_step`, with
+    σ_k(s, a) = ν_k(s) π^{i_j}_k(a|s) (the distribution HAPPO samples agent :math:`i_j`'s actions from). The features
+    must ignore the other agents' actions, as for :func:`independent_npg_features`. ``result.eps[k, i]`` is agent i's
+    projection residual."""
+    from .algorithms import _check_K, _finish, run_iterations
+    from .happo import happo_target
+
+    game = check_game(game)
+    K = _check_K(K)
+    beta = check_positive(beta, "beta")
+    rng = np.random.default_rng(seed)  # the agent orders and the output index, as in tabular HAPPO
+    aux = np.random.default_rng(0)  # random feature draws and the prefix check: not from the orders' stream
+    policy = ConditionalLogLinearPolicy.for_game(game, resolve_features(game, features, aux), radius=radius)
+    _check_prefix_blind(policy, aux)
+    N, S, sizes = game.n_agents, game.n_states, game.action_sizes
+    n_pre = [int(np.prod(sizes[:i], dtype=np.int64)) for i in range(N)]
+    rows = [_state_rows(policy.features[i], n_pre[i], S) for i in range(N)]
+    if isinstance(order, str):
+        if order != "random":
+            raise MappoLiteError(f"order must be 'random' or a permutation of 0..{N - 1}, got {order!r}")
+        fixed = None
+    else:
+        fixed = [int(i) for i in order]
+        if sorted(fixed) != list(range(N)):
+            raise MappoLiteError(f"order must be a permutation of 0..{N - 1}, got {order!r}")
+    beta_k = beta * math.sqrt(K)
+    eps = np.zeros((K, N))
+    orders = []
+
+    def logp_of(i, theta):
+        L = (rows[i] @ theta).reshape(S, sizes[i])
+        L = L - L.max(axis=1, keepdims=True)
+        return L - np.log(np.exp(L).sum(axis=1, keepdims=True))
+
+    def step(k, policy, ev):
+        o = list(rng.permutation(N)) if fixed is None else fixed
+        orders.append([int(i) for i in o])
+        A_adv = ev.Q - ev.V.reshape((-1,) + (1,) * N)
+        old_logp = [logp_of(i, policy.thetas[i]) for i in range(N)]
+        new_logp = list(old_logp)
+        thetas = list(policy.thetas)
+        for j, i in enumerate(o):
+            M = happo_target(A_adv, old_logp, new_logp, i, o[:j])
+            w = (ev.nu[:, None] * np.exp(old_logp[i])).reshape(-1)
+            thetas[i], eps[k, i] = compact_ideal_step(rows[i], policy.thetas[i], M.reshape(-1), beta_k, w,
+                                                      policy.radius)
+            new_logp[i] = logp_of(i, thetas[i])
+        return policy.with_thetas(thetas)
+
+    Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
+    params = dict(K=K, beta=beta, beta_k=beta_k, order=order if fixed is None else fixed, seed=repr(seed),
+                  orders=orders, radius=radius, features=features if isinstance(features, str) else "custom")
+    return _finish("happo", game, Js, policies, rng, params, eps, np.zeros((K, N)), J_star=J_star,
+                   thetas=policy.thetas)

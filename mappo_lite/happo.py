@@ -122,7 +122,7 @@ def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, r
 
 
 def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order="random", recompute: bool = False,
-          seed=0, keep_policies: bool = True) -> TrainingResult:
+          seed=0, keep_policies: bool = True, features=None, radius: float = math.inf) -> TrainingResult:
     r"""Tabular exact HAPPO (module docstring) for K iterations from the uniform product policy.
 
     Parameters
@@ -136,9 +136,21 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
     seed
         int or ``numpy.random.Generator``: drives the orders and the output index.
 
+    features, radius
+        ``None`` (tabular logits, the exact step above), or compact features that ignore the other agents' actions
+        (a family name such as ``"product"`` or one feature map per agent): each agent's target is then projected
+        onto its features (:func:`mappo_lite.compact_training.happo_features`; ``recompute`` is not available).
+
     Returns a :class:`~mappo_lite.algorithms.TrainingResult` (``algo`` = ``"happo"`` or ``"happo-recompute"``) with
     :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used.
     """
+    if features is not None:
+        if recompute:
+            raise MappoLiteError("recompute=True is only implemented for tabular HAPPO (features=None)")
+        from .compact_training import happo_features
+
+        return happo_features(game, K, beta, features=features, order=order, seed=seed,
+                              keep_policies=keep_policies, radius=radius)
     game = check_game(game)
     K = _check_K(K)
     beta = check_positive(beta, "beta")

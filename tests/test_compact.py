@@ -230,3 +230,33 @@ def test_lifted_game_has_the_base_optimum():
 
         assert optimal_value(game).J_star == pytest.approx(optimal_value(base).J_star, rel=1e-10, abs=1e-10)
         assert blocks.shape == (game.n_states,)
+
+
+def test_happo_with_product_features_is_tabular_happo():
+    from mappo_lite.happo import happo
+
+    for game in (make_game("climbing"), make_game("random", n_states=3, n_agents=3, n_actions=2, seed=2)):
+        a = happo(game, K=25, beta=0.1, seed=3)
+        b = happo(game, K=25, beta=0.1, seed=3, features="product")
+        assert a.params["orders"] == b.params["orders"]  # exact: the same seeded permutations
+        scale = float(np.abs(game.r).max()) / max(1 - game.gamma, 1e-12)
+        np.testing.assert_allclose(b.J, a.J, rtol=0, atol=1e-10 * scale)
+    with pytest.raises(MappoLiteError, match="ignore the other agents"):
+        happo(make_game("climbing"), K=2, features="match")
+    with pytest.raises(MappoLiteError, match="recompute"):
+        happo(make_game("climbing"), K=2, features="product", recompute=True)
+
+
+def test_happo_with_compact_random_features_runs_below_J_star():
+    from mappo_lite.happo import happo
+
+    game = make_game("random", n_states=4, n_agents=2, n_actions=3, seed=1)
+    from mappo_lite.feature_maps import product_features
+
+    base = product_features(game)
+    rng = np.random.default_rng(0)
+    mix = [CallableFeatures(lambda s, p, a, f=f, M=M: f.rows(s * int(np.prod(game.action_sizes[:m])), a) @ M,
+                            game.n_states, game.action_sizes, m + 1, 4, normalize=True)
+           for m, (f, M) in enumerate((f, rng.standard_normal((f.dim, 4))) for f in base)]
+    res = happo(game, K=30, beta=0.1, features=mix, seed=0)
+    assert np.all(res.gap >= -1e-10 * res.J_star) and res.eps.max() > 0
