@@ -251,12 +251,11 @@ def test_happo_with_compact_random_features_runs_below_J_star():
     from mappo_lite.happo import happo
 
     game = make_game("random", n_states=4, n_agents=2, n_actions=3, seed=1)
-    from mappo_lite.feature_maps import product_features
-
-    base = product_features(game)
     rng = np.random.default_rng(0)
-    mix = [CallableFeatures(lambda s, p, a, f=f, M=M: f.rows(s * int(np.prod(game.action_sizes[:m])), a) @ M,
-                            game.n_states, game.action_sizes, m + 1, 4, normalize=True)
-           for m, (f, M) in enumerate((f, rng.standard_normal((f.dim, 4))) for f in base)]
+    mix = []
+    for m, A in enumerate(game.action_sizes, start=1):
+        M = rng.standard_normal((game.n_states * A, 4))
+        M /= np.linalg.norm(M, axis=1, keepdims=True)  # 4 random features of (s, a^m), blind to the prefix
+        mix.append(CallableFeatures(lambda s, p, a, M=M, A=A: M[s * A + a], game.n_states, game.action_sizes, m, 4))
     res = happo(game, K=30, beta=0.1, features=mix, seed=0)
     assert np.all(res.gap >= -1e-10 * res.J_star) and res.eps.max() > 0
