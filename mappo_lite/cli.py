@@ -141,7 +141,11 @@ def _features(spec: str, game, seed):
             raise MappoLiteError(f"--features random:D needs an integer D, got {spec!r}") from None
         rng = np.random.default_rng(seed)
         return [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
-    raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
+    from .feature_maps import FAMILIES, resolve_features
+
+    if spec in FAMILIES:
+        return resolve_features(game, spec)
+    raise MappoLiteError(f"unknown --features {spec!r}: use {', '.join(FAMILIES)}")
 
 
 def cmd_train(args):
@@ -237,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--n-rollouts", type=_positive_int("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
     t.add_argument("--sgd-init", choices=["zero", "previous"], default="zero",
                    help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k")
-    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)")
+    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default), 'random:D' (unit-norm random features of dimension D), or a family of "
+                   "mappo_lite.feature_maps: 'product', 'match', 'pairwise', 'gridworld', 'gridworld-noprefix'")
     t.add_argument("--radius", type=float, default=math.inf,
                    help="mappo: radius R of the parameter ball (default inf)")
     t.add_argument("--seed", type=int, default=0, help="random seed (sampling, Monte Carlo, output index)")

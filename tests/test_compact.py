@@ -259,3 +259,15 @@ def test_happo_with_compact_random_features_runs_below_J_star():
         mix.append(CallableFeatures(lambda s, p, a, M=M, A=A: M[s * A + a], game.n_states, game.action_sizes, m, 4))
     res = happo(game, K=30, beta=0.1, features=mix, seed=0)
     assert np.all(res.gap >= -1e-10 * res.J_star) and res.eps.max() > 0
+
+
+def test_cli_train_accepts_feature_families(capsys):
+    import json
+
+    from mappo_lite.cli import main
+
+    main(["train", "climbing", "--K", "40", "--features", "match", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert out["J_final"] == pytest.approx(11.0, rel=1e-6)
+    assert main(["train", "climbing", "--K", "4", "--features", "nonsense"]) != 0
+    assert "unknown --features" in capsys.readouterr().err
