@@ -301,8 +301,8 @@ def test_bad_mappo_options():
         ma_ppo(game, K=5, solver="sgd", eta=-1.0)
     with pytest.raises(MappoLiteError, match="unknown init"):
         ma_ppo(game, K=5, solver="sgd", sgd_init="random")
-    with pytest.raises(MappoLiteError, match="tabular"):
-        ma_ppo(game, K=5, solver="ideal", features=random_features_for(game, 2, 0))
+    with pytest.raises(MappoLiteError, match="unknown features"):
+        ma_ppo(game, K=5, solver="ideal", features="nonsense")
     with pytest.raises(MappoLiteError, match="unknown algorithm"):
         train(game, "qmix", K=5)
     with pytest.raises(MappoLiteError, match="CooperativeMarkovGame"):

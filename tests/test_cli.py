@@ -74,7 +74,6 @@ BAD_IN_PROCESS = {
     "unknown-evaluation": (["train", "climbing", "--evaluation", "td"], "td"),
     "radius=nan": (["train", "climbing", "--radius", "nan"], "radius"),
     "bad-features": (["train", "climbing", "--features", "random:x"], "features"),
-    "ideal-compact": (["train", "climbing", "--features", "random:2"], "tabular"),
     "param-on-file": (["evaluate", "{game}", "--param", "k=1"], "built-in"),
     "bad-param-value": (["evaluate", "penalty", "--param", "k=5"], "k"),
     "unknown-param": (["evaluate", "climbing", "--param", "size=5"], "size"),
