@@ -14,7 +14,11 @@ Learning* (Zhao, Yang, Wang, Lee, ICML 2023). Modules, one job each:
 - :mod:`~mappo_lite.kernels` / :mod:`~mappo_lite.reference`: numba kernels and their NumPy twins
 """
 
-from .algorithms import (
+from . import _compat
+
+_compat.install()
+
+from .algorithms import (  # noqa: E402
     ALGORITHMS,
     TrainingResult,
     centralized_mirror,
@@ -24,7 +28,7 @@ from .algorithms import (
     marginal_q,
     train,
 )
-from .builtin_games import GAMES, get_game, make_game, matrix_game
+from .games.catalogue import GAMES, get_game, make_game, matrix_game
 from .errors import MappoLiteError
 from .evaluation import (
     Evaluation,
@@ -34,9 +38,9 @@ from .evaluation import (
     optimal_value,
     performance_difference_terms,
 )
-from .features import ArrayFeatures, TabularFeatures, random_features
-from .games import CooperativeMarkovGame, load_game
-from .policies import (
+from .policies.features import ArrayFeatures, TabularFeatures, random_features
+from .games.dense import CooperativeMarkovGame, load_game
+from .policies.conditional import (
     ConditionalLogLinearPolicy,
     ConditionalTables,
     ProductPolicy,
@@ -45,7 +49,7 @@ from .policies import (
     uniform_tables,
 )
 from .sampling import mc_localized_q, mc_localized_q_table, sample_sigma
-from .solver import ideal_mirror_step, improvement_error, policy_improvement_solver
+from .improvement import ideal_mirror_step, improvement_error, policy_improvement_solver
 from .theory import theorem1_ingredients, theorem1_rate
 
 __version__ = "0.1.0"

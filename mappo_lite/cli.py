@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
-PLUGIN_SUBCOMMANDS = ("mappo_lite.bench", "mappo_lite.assignments.cli")
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +45,7 @@ def _param(text: str):
 
 
 def _game_from(args):
-    from .builtin_games import get_game
+    from .games.catalogue import get_game
 
     return get_game(args.game, **dict(args.param or []))
 
@@ -84,7 +84,7 @@ def _positive_int(name):
 
 
 def cmd_games(args):
-    from .builtin_games import GAMES, game_parameters, make_game
+    from .games.catalogue import GAMES, game_parameters, make_game
 
     rows = []
     for name in GAMES:
@@ -129,8 +129,8 @@ def cmd_solve(args):
 
 
 def _features(spec: str, game, seed):
-    from .features import random_features
-    from .policies import context_counts
+    from .policies.features import random_features
+    from .policies.conditional import context_counts
 
     if spec == "tabular":
         return "tabular"
@@ -145,7 +145,7 @@ def _features(spec: str, game, seed):
 
 
 def cmd_train(args):
-    from .algorithms import train
+    from .algorithms.mappo import train
 
     game = _game_from(args)
     if args.algo == "mappo":
@@ -172,7 +172,7 @@ def cmd_train(args):
 
 
 def cmd_offline(args):
-    from .offline import collect_dataset, load_dataset, offline_ma_ppo
+    from .offline.core import collect_dataset, load_dataset, offline_ma_ppo
     from .theory import rescale_rewards
 
     game = _game_from(args)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import kernels
-from .checks import check_game
+from .kernels import core as kernels
+from ._validate import check_game
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
-from .policies import ConditionalTables, as_tables
+from .games.dense import CooperativeMarkovGame
+from .policies.conditional import ConditionalTables, as_tables
 
 
 def solve_values(game: CooperativeMarkovGame, pi_joint: np.ndarray):

@@ -20,11 +20,11 @@ import weakref
 
 import numpy as np
 
-from . import kernels
-from .checks import check_count
+from .kernels import core as kernels
+from ._validate import check_count
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
-from .policies import ConditionalTables, context_counts
+from .games.dense import CooperativeMarkovGame
+from .policies.conditional import ConditionalTables, context_counts
 
 _P_CUM_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
 

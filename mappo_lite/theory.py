@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
+from .games.dense import CooperativeMarkovGame
 
 
 def effective_gamma(game: CooperativeMarkovGame) -> float:

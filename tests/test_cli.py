@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from mappo_lite import GAMES, evaluate, make_game, optimal_value
-from mappo_lite.builtin_games import CLIMBING
+from mappo_lite.games.catalogue import CLIMBING
 from mappo_lite.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import (
+from tests.fixtures import (
     GAME_CASES,
     brute_joint,
     brute_P_r,
@@ -41,7 +41,7 @@ from mappo_lite import (
     optimal_value,
     performance_difference_terms,
 )
-from mappo_lite.builtin_games import CLIMBING
+from mappo_lite.games.catalogue import CLIMBING
 
 TOL = 1e-10
 

@@ -25,15 +25,15 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..builtin_games import make_game
+from ..algorithms.mappo import centralized_mirror, independent_npg, independent_pg, ma_ppo
+from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
-from ..games import CooperativeMarkovGame
-from ..happo import _log_softmax, happo, happo_iteration, happo_target
-from ..policies import ProductPolicy
+from ..games.dense import CooperativeMarkovGame
+from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
+from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
-from ..solver import ideal_mirror_step
+from ..improvement import ideal_mirror_step
 
 #: The games of the chapter, in display order.
 GAME_NAMES = ("climbing", "penalty", "two_step", "random", "gridworld")

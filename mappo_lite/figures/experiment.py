@@ -48,7 +48,7 @@ from matplotlib.figure import Figure
 
 from ..errors import MappoLiteError
 from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
-from ..ratio_experiment import (
+from ..experiments.ratio import (
     DEFAULT_MAGNITUDE,
     INITS,
     RATIO_R,

@@ -18,9 +18,9 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..builtin_games import make_game
+from ..games.catalogue import make_game
 from ..evaluation import evaluate, optimal_value
-from ..offline import POOR_COVERAGE, behaviour_policy, collect_dataset, offline_ma_ppo, poor_coverage_example, tabular_L
+from ..offline.core import POOR_COVERAGE, behaviour_policy, collect_dataset, offline_ma_ppo, poor_coverage_example, tabular_L
 from ..theory import rescale_rewards
 
 EVALUATORS = ("plain", "pessimistic")

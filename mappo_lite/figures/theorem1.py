@@ -25,11 +25,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 from scipy.special import logsumexp
 
-from ..algorithms import ma_ppo
-from ..builtin_games import make_game
+from ..algorithms.mappo import ma_ppo
+from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
-from ..games import CooperativeMarkovGame
+from ..games.dense import CooperativeMarkovGame
 from ..theory import reward_range_ok, rescale_rewards, theorem1_rate
 
 #: K values of the sweeps (log-spaced from 10 to 1000).
