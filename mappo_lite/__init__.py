@@ -39,7 +39,8 @@ from .evaluation import (
     performance_difference_terms,
 )
 from .policies.features import ArrayFeatures, TabularFeatures, random_features
-from .games.dense import CooperativeMarkovGame, load_game
+from .games.dense import CooperativeMarkovGame
+from .games.io import load_game
 from .policies.conditional import (
     ConditionalLogLinearPolicy,
     ConditionalTables,

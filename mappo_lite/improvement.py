@@ -22,7 +22,7 @@ from .kernels import core as kernels
 from ._validate import check_positive
 from .errors import MappoLiteError
 from .policies.features import ArrayFeatures, TabularFeatures
-from .policies.conditional import check_radius
+from ._validate import check_radius
 
 #: Default SGD stepsize η. With ‖φ‖ ≤ 1 every step contracts the residual by a factor in [1−2η, 1], so η = 1/4 is
 #: stable for any feature map; the textbook order R/√T of projected SGD needs a finite R (our choice, documented).

@@ -38,8 +38,8 @@ import math
 
 import numpy as np
 
-from .mappo import TrainingResult, _check_K, marginal_q, run_iterations
-from .._validate import check_game, check_positive
+from .mappo import TrainingResult, marginal_q, run_iterations
+from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.dense import CooperativeMarkovGame
@@ -140,7 +140,7 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
     :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used.
     """
     game = check_game(game)
-    K = _check_K(K)
+    K = check_count(K, "K (number of iterations)")
     beta = check_positive(beta, "beta")
     if not isinstance(recompute, (bool, np.bool_)):
         raise MappoLiteError(f"recompute must be True or False, got {recompute!r}")

@@ -101,10 +101,6 @@ class TrainingResult:
         return out
 
 
-def _check_K(K) -> int:
-    return check_count(K, "K (number of iterations)")
-
-
 def run_iterations(game, policy, K: int, step, keep_policies: bool = True):
     r"""Evaluate :math:`\pi_0, …, \pi_K` exactly, where :math:`\pi_{k+1}` = ``step(k, policy, evaluation)``.
 
@@ -164,7 +160,7 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         int or ``numpy.random.Generator``: drives sampling, Monte Carlo and the output index.
     """
     game = check_game(game)
-    K = _check_K(K)
+    K = check_count(K, "K (number of iterations)")
     beta = check_positive(beta, "beta")
     if solver not in ("ideal", "sgd"):
         raise MappoLiteError(f"unknown solver {solver!r}: use 'ideal' or 'sgd'")
@@ -249,7 +245,7 @@ def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
     for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
     game = check_game(game)
-    K = _check_K(K)
+    K = check_count(K, "K (number of iterations)")
     beta = check_positive(beta, "beta")
     rng = np.random.default_rng(seed)
     beta_k = beta * math.sqrt(K)
@@ -269,7 +265,7 @@ def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, 
     r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
     :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
     game = check_game(game)
-    K = _check_K(K)
+    K = check_count(K, "K (number of iterations)")
     eta = check_positive(eta, "eta")
     rng = np.random.default_rng(seed)
 

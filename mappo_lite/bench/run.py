@@ -744,7 +744,7 @@ out = {"import_s": t1 - t0, "make_game_s": t2 - t1, "first_evaluate_s": t3 - t2,
 if "--compile-all" in sys.argv:
     import numpy as np
     from mappo_lite import kernels as K, ma_ppo
-    from mappo_lite.sparse_games import sparse_from_dense
+    from mappo_lite.games.sparse import sparse_from_dense
     comp = {}
     def first(name, fn):
         t = time.perf_counter(); fn(); comp[name] = time.perf_counter() - t

@@ -140,8 +140,16 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from .._validate import check_positive
+from .._validate import (
+    as_float_array,
+    check_choice,
+    check_nonnegative,
+    check_nonnegative_int,
+    check_positive,
+    check_probability_array,
+)
 from ..errors import MappoLiteError
+from ..games.catalogue import RATIO_R, RATIO_S
 
 __all__ = [
     "RATIO_R",
@@ -166,14 +174,6 @@ __all__ = [
     "plot_figure1",
 ]
 
-#: Per-step reward :math:`R[a^1, a^2]` (rows = agent 1's action). Read-only.
-RATIO_R = np.array([[1.0, 0.5], [-0.5, 0.0]], dtype=np.float64)
-RATIO_R.flags.writeable = False
-
-#: Per-step stopping probability :math:`S[a^1, a^2]` (rows = agent 1's action). Read-only.
-RATIO_S = np.array([[1.0, 1.0], [0.1, 0.1]], dtype=np.float64)
-RATIO_S.flags.writeable = False
-
 #: Valid initialization names for :func:`initial_logits`.
 INITS = ("uniform", "near-stationary", "agent2-saturated")
 
@@ -186,9 +186,6 @@ METHODS = ("sequential", "independent-pg")
 #: Default logit magnitude :math:`m` of the saturated initializations (the authors' code uses 5).
 DEFAULT_MAGNITUDE = 5.0
 
-#: Tolerance for "sums to 1" checks on probabilities.
-_PROB_ATOL = 1e-9
-
 _Q_PURE = np.asarray(RATIO_R / RATIO_S)  # V(e_a1, e_a2): [[1, 0.5], [-5, 0]]
 _Q_PURE.flags.writeable = False
 
@@ -196,49 +193,8 @@ _Q_PURE.flags.writeable = False
 # --------------------------------------------------------------------------------------------------- validation
 
 
-def _float_array(value, name: str, shape: tuple) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise MappoLiteError(f"{name} must be an array of numbers ({exc})") from None
-    if arr.shape != shape:
-        raise MappoLiteError(f"{name} must have shape {shape}, got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise MappoLiteError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def _prob_array(value, name: str, shape: tuple) -> np.ndarray:
-    arr = _float_array(value, name, shape)
-    if np.any(arr < 0.0):
-        raise MappoLiteError(f"{name} must be a probability distribution (negative entry)")
-    if abs(arr.sum() - 1.0) > _PROB_ATOL:
-        raise MappoLiteError(f"{name} must sum to 1, sums to {arr.sum()!r}")
-    return arr
-
-
-def _check_iterations(iterations) -> int:
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
-        raise MappoLiteError(f"iterations must be an integer >= 0, got {iterations!r}")
-    n = int(iterations)
-    if n < 0:
-        raise MappoLiteError(f"iterations must be an integer >= 0, got {iterations!r}")
-    return n
-
-
-def _check_magnitude(magnitude) -> float:
-    if isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real):
-        raise MappoLiteError(f"magnitude must be a real number, got {magnitude!r}")
-    m = float(magnitude)
-    if not math.isfinite(m) or m < 0.0:
-        raise MappoLiteError(f"magnitude must be a finite number >= 0, got {magnitude!r}")
-    return m
-
-
 def _check_target(agent1_target) -> str:
-    if agent1_target not in AGENT1_TARGETS:
-        raise MappoLiteError(f"agent1_target must be one of {AGENT1_TARGETS}, got {agent1_target!r}")
-    return agent1_target
+    return check_choice(agent1_target, "agent1_target", AGENT1_TARGETS)
 
 
 # --------------------------------------------------------------------------------------------------- the game
@@ -272,7 +228,7 @@ def ratio_value(x, y) -> float:
     ``x`` and ``y`` are probability vectors of shape ``(2,)`` (agent 1's and agent 2's policy).
     Pure profiles give ``[[1, 0.5], [-5, 0]]``, uniform policies ``5/11``.
     """
-    return _value_product(_prob_array(x, "x", (2,)), _prob_array(y, "y", (2,)))
+    return _value_product(check_probability_array(x, "x", (2,)), check_probability_array(y, "y", (2,)))
 
 
 def ratio_value_joint(p) -> float:
@@ -282,7 +238,7 @@ def ratio_value_joint(p) -> float:
     :math:`\sum p R` and the episode length is geometric with mean :math:`1/\sum p S`. For a product
     :math:`p = x y^\top` this is :func:`ratio_value`.
     """
-    return _value_joint(_prob_array(p, "p", (2, 2)))
+    return _value_joint(check_probability_array(p, "p", (2, 2)))
 
 
 def ratio_gradient(x, y) -> tuple[np.ndarray, np.ndarray]:
@@ -294,7 +250,7 @@ def ratio_gradient(x, y) -> tuple[np.ndarray, np.ndarray]:
     :math:`\langle x, \nabla_x V \rangle = \langle y, \nabla_y V \rangle = 0`; the derivative along the simplex is
     the component along :math:`e_0 - e_1`.
     """
-    return _gradient(_prob_array(x, "x", (2,)), _prob_array(y, "y", (2,)))
+    return _gradient(check_probability_array(x, "x", (2,)), check_probability_array(y, "y", (2,)))
 
 
 def independent_pg_logit_gradient(theta1, theta2) -> tuple[np.ndarray, np.ndarray]:
@@ -305,8 +261,8 @@ def independent_pg_logit_gradient(theta1, theta2) -> tuple[np.ndarray, np.ndarra
     :math:`\nabla_{\theta^1} V = x \odot (\nabla_x V - \langle x, \nabla_x V\rangle \mathbf 1)` and the same for
     agent 2 (the inner product is 0 here, see :func:`ratio_gradient`).
     """
-    t1 = _float_array(theta1, "theta1", (2,))
-    t2 = _float_array(theta2, "theta2", (2,))
+    t1 = as_float_array(theta1, "theta1", (2,))
+    t2 = as_float_array(theta2, "theta2", (2,))
     x, y = _softmax(t1), _softmax(t2)
     gx, gy = _gradient(x, y)
     return x * (gx - x @ gx), y * (gy - y @ gy)
@@ -321,8 +277,8 @@ def sequential_direction(theta, z, agent1_target: str = "marginal") -> tuple[np.
     ``"conditional"`` [ours]: :math:`V(e_a, \pi^2(\cdot\mid a))`. ``d_z[a1, a2]`` :math:`= R/S`, the value of the pure
     profile (not the Markov :math:`Q^{1:2}_\pi = R + (1-S)V_\pi`).
     """
-    th = _float_array(theta, "theta", (2,))
-    zz = _float_array(z, "z", (2, 2))
+    th = as_float_array(theta, "theta", (2,))
+    zz = as_float_array(z, "z", (2, 2))
     return _sequential_direction(th, zz, _check_target(agent1_target))
 
 
@@ -355,7 +311,7 @@ def initial_logits(init: str, magnitude: float = DEFAULT_MAGNITUDE) -> tuple[np.
     """
     if not isinstance(init, str) or init not in INITS:
         raise MappoLiteError(f"init must be one of {INITS}, got {init!r}")
-    m = _check_magnitude(magnitude)
+    m = check_nonnegative(magnitude, "magnitude")
     if init == "uniform":
         return np.zeros(2), np.zeros(2)
     if init == "near-stationary":
@@ -373,12 +329,12 @@ def _resolve_init(init, magnitude) -> tuple[np.ndarray, np.ndarray]:
         raise MappoLiteError(
             f"init must be one of {INITS} or a pair (theta1, theta2) of logits, got {init!r}"
         ) from None
-    t1 = _float_array(theta1, "init[0] (theta1)", (2,))
+    t1 = as_float_array(theta1, "init[0] (theta1)", (2,))
     try:
         shape = (2, 2) if np.ndim(theta2) == 2 else (2,)
     except (TypeError, ValueError):
         shape = (2,)
-    return t1, _float_array(theta2, "init[1] (theta2)", shape)
+    return t1, as_float_array(theta2, "init[1] (theta2)", shape)
 
 
 # --------------------------------------------------------------------------------------------------- NumPy twins
@@ -389,10 +345,10 @@ def sequential_reference(theta, z, eta: float, iterations: int, agent1_target: s
 
     ``theta`` shape ``(2,)``, ``z`` shape ``(2, 2)``. Returns :math:`V(p_k)` for :math:`k = 0..` ``iterations``.
     """
-    th = _float_array(theta, "theta", (2,))
-    zz = _float_array(z, "z", (2, 2))
+    th = as_float_array(theta, "theta", (2,))
+    zz = as_float_array(z, "z", (2, 2))
     eta = check_positive(eta, "eta")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     agent1_target = _check_target(agent1_target)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
@@ -407,10 +363,10 @@ def sequential_reference(theta, z, eta: float, iterations: int, agent1_target: s
 
 def independent_pg_reference(theta1, theta2, eta: float, iterations: int) -> np.ndarray:
     """Plain-NumPy twin of the independent-PG kernel (used by the tests). Returns :math:`V(x_k, y_k)`."""
-    t1 = _float_array(theta1, "theta1", (2,))
-    t2 = _float_array(theta2, "theta2", (2,))
+    t1 = as_float_array(theta1, "theta1", (2,))
+    t2 = as_float_array(theta2, "theta2", (2,))
     eta = check_positive(eta, "eta")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
         out[k] = _value_product(_softmax(t1), _softmax(t2))
@@ -570,7 +526,7 @@ def run_sequential(
     :math:`p_k(a^1, a^2) = \pi^1_k(a^1)\pi^2_k(a^2 \mid a^1)`, initial policy first.
     """
     eta = check_positive(eta, "eta")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     agent1_target = _check_target(agent1_target)
     theta1, theta2 = _resolve_init(init, magnitude)
     z = np.ascontiguousarray(np.broadcast_to(theta2, (2, 2)), dtype=np.float64)
@@ -588,7 +544,7 @@ def run_independent_pg(eta: float, iterations: int, init="uniform", magnitude: f
     ``float64`` array :math:`V(x_k, y_k)`, :math:`k = 0..` ``iterations``.
     """
     eta = check_positive(eta, "eta")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     theta1, theta2 = _resolve_init(init, magnitude)
     if theta2.shape != (2,):
         raise MappoLiteError(f"init[1] (theta2) must have shape (2,) for independent PG, got {theta2.shape}")
@@ -644,7 +600,7 @@ def figure1(
 ) -> Figure1Result:
     """Compute the curves of the paper's Figure 1: every init × stepsize × method (12 runs by default, < 0.1 s
     once the kernels are compiled)."""
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     try:
         stepsizes = tuple(stepsizes)
         inits = tuple(inits)

@@ -46,6 +46,7 @@ import numbers
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._validate import check_choice, check_nonnegative_int, check_positive
 from ..errors import MappoLiteError
 from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 from ..experiments.ratio import (
@@ -129,21 +130,7 @@ _PURE = _R / _S  # V(e_a, e_b) = [[1, 0.5], [-5, 0]]
 
 
 def _check_method(method) -> str:
-    if method not in ABLATION_METHODS:
-        raise MappoLiteError(f"method must be one of {ABLATION_METHODS}, got {method!r}")
-    return method
-
-
-def _check_eta(eta) -> float:
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 0:
-        raise MappoLiteError(f"eta must be a finite number > 0, got {eta!r}")
-    return float(eta)
-
-
-def _check_iterations(iterations) -> int:
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise MappoLiteError(f"iterations must be an integer >= 0, got {iterations!r}")
-    return int(iterations)
+    return check_choice(method, "method", ABLATION_METHODS)
 
 
 # ----------------------------------------------------------------------------------------------------- dynamics
@@ -168,8 +155,8 @@ def run_batch(method: str, etas, iterations: int, inits) -> np.ndarray:
     that the tests can compare this loop with the numba kernels of :mod:`mappo_lite.ratio_experiment`.
     """
     method = _check_method(method)
-    iterations = _check_iterations(iterations)
-    etas = np.array([_check_eta(e) for e in etas], dtype=np.float64)
+    iterations = check_nonnegative_int(iterations, "iterations")
+    etas = np.array([check_positive(e, "eta") for e in etas], dtype=np.float64)
     B = etas.size
     if B == 0 or len(inits) != B:
         raise MappoLiteError(f"need one init per stepsize, got {len(inits)} inits for {B} stepsizes")
@@ -246,8 +233,8 @@ def ablation(iterations: int = 20000, stepsizes=(0.001, 0.01, 0.05), inits=("nea
 
     The paper's two methods come from the numba kernels; each other method runs all init × stepsize pairs in one
     batch (about 1 s per method for the default 20000 iterations)."""
-    iterations = _check_iterations(iterations)
-    stepsizes = tuple(_check_eta(e) for e in stepsizes)
+    iterations = check_nonnegative_int(iterations, "iterations")
+    stepsizes = tuple(check_positive(e, "eta") for e in stepsizes)
     inits = tuple(inits)
     methods = tuple(_check_method(m) for m in methods)
     if not stepsizes or not inits or not methods:
@@ -315,7 +302,7 @@ def plot_ratio_panel(eta: float = 0.05, init: str = "near-stationary", magnitude
     drawn at 1)."""
     if init not in INITS:
         raise MappoLiteError(f"init must be one of {INITS}, got {init!r}")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
     ks = np.arange(iterations + 1)

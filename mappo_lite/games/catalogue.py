@@ -24,8 +24,9 @@ import os
 import numpy as np
 
 from ..errors import MappoLiteError
-from .dense import CooperativeMarkovGame, load_game
-from ..experiments.ratio import RATIO_R, RATIO_S  # noqa: F401  (re-exported: the ratio game's R and S, digest §9)
+from .base import MarkovGameBase
+from .dense import CooperativeMarkovGame
+from .io import load_game
 
 #: Climbing game payoffs (rows = agent 1).
 CLIMBING = np.array([[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 0.0, 5.0]])
@@ -35,7 +36,12 @@ CLIMBING = np.array([[11.0, -30.0, 0.0], [-30.0, 7.0, 6.0], [0.0, 0.0, 5.0]])
 TWO_STEP_2A = np.full((2, 2), 7.0)
 TWO_STEP_2B = np.array([[0.0, 1.0], [1.0, 8.0]])
 
-for _arr in (CLIMBING, TWO_STEP_2A, TWO_STEP_2B):
+#: The ratio game (the paper's Appendix E, Figure 1): per-step reward :math:`R[a^1, a^2]` and per-step stopping
+#: probability :math:`S[a^1, a^2]` (rows = agent 1's action), so that :math:`V(x, y) = x^\top R y / x^\top S y`.
+RATIO_R = np.array([[1.0, 0.5], [-0.5, 0.0]], dtype=np.float64)
+RATIO_S = np.array([[1.0, 1.0], [0.1, 0.1]], dtype=np.float64)
+
+for _arr in (CLIMBING, TWO_STEP_2A, TWO_STEP_2B, RATIO_R, RATIO_S):
     _arr.flags.writeable = False
 
 
@@ -214,7 +220,7 @@ def make_game(name: str, **params) -> CooperativeMarkovGame:
 
 def get_game(spec, **params) -> CooperativeMarkovGame:
     """A game from a built-in name or a path to an ``.npz`` file (the CLI's ``GAME`` argument)."""
-    if isinstance(spec, CooperativeMarkovGame):
+    if isinstance(spec, MarkovGameBase):
         return spec
     spec = os.fspath(spec)
     if spec in GAMES:

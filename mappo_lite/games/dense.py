@@ -18,131 +18,19 @@ Joint actions are flattened in C order, agent 1 most significant: :math:`\mathbf
 views of the same memory.
 
 Games are saved as ``.npz`` files with exactly the keys ``P``, ``r``, ``gamma`` and optionally ``rho``
-(:meth:`CooperativeMarkovGame.save`, :func:`load_game`).
+(:meth:`CooperativeMarkovGame.save`, :func:`mappo_lite.games.io.load_game`).
 """
 
 from __future__ import annotations
 
-import math
-import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..kernels import core as kernels
+from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
-
-#: Tolerance for "sums to 1" checks on probabilities.
-PROB_ATOL = 1e-9
-
-#: Keys allowed in a game ``.npz`` file (dense form).
-NPZ_KEYS = ("P", "r", "gamma", "rho")
-#: Keys of the sparse form (:mod:`mappo_lite.sparse_games`): successor lists instead of P.
-SPARSE_NPZ_KEYS = ("next_states", "probs", "r", "gamma", "rho")
-
-
-def _as_float_array(x, name: str) -> np.ndarray:
-    try:
-        arr = np.array(x, dtype=np.float64, order="C", copy=True)
-    except (TypeError, ValueError) as exc:
-        raise MappoLiteError(f"{name} must be an array of numbers ({exc})") from None
-    if not np.all(np.isfinite(arr)):
-        raise MappoLiteError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def check_gamma(gamma) -> float:
-    """Return ``gamma`` as a float after checking it is a finite number in [0, 1]."""
-    try:
-        g = float(gamma)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"gamma must be a number, got {gamma!r}") from None
-    if not math.isfinite(g) or g < 0.0 or g > 1.0:
-        raise MappoLiteError(f"gamma must be in [0, 1), got {gamma!r}")
-    return g
-
-
-def check_distribution(p, name: str, size: int | None = None) -> np.ndarray:
-    """Return ``p`` as a float64 vector after checking it is a probability distribution."""
-    arr = _as_float_array(p, name)
-    if arr.ndim != 1:
-        raise MappoLiteError(f"{name} must be a vector, got shape {arr.shape}")
-    if size is not None and arr.shape[0] != size:
-        raise MappoLiteError(f"{name} must have length {size}, got {arr.shape[0]}")
-    if np.any(arr < 0):
-        raise MappoLiteError(f"{name} has negative probabilities")
-    if abs(arr.sum() - 1.0) > PROB_ATOL * max(1, arr.size):
-        raise MappoLiteError(f"{name} must sum to 1, sums to {arr.sum():.12g}")
-    return arr
-
-
-class MarkovGameBase:
-    """What every game representation offers the solvers (dense :class:`CooperativeMarkovGame` and
-    :class:`~mappo_lite.sparse_games.SparseCooperativeMarkovGame`): sizes, ``r``, ``gamma``, ``rho`` and the three
-    operations that touch the transitions (:meth:`policy_transition_reward`, :meth:`q_from_v`,
-    :meth:`solve_linear`)."""
-
-    @property
-    def n_states(self) -> int:
-        """Number of states :math:`|\\mathcal S|`."""
-        return self.r.shape[0]
-
-    @property
-    def n_agents(self) -> int:
-        """Number of agents :math:`N`."""
-        return len(self.action_sizes)
-
-    @property
-    def n_joint_actions(self) -> int:
-        """Size of the joint action space :math:`|\\mathbf A| = \\prod_m A_m`."""
-        return int(np.prod(self.action_sizes))
-
-    @property
-    def r_flat(self) -> np.ndarray:
-        """``r`` viewed as ``(S, |A|)``."""
-        return self.r.reshape(self.n_states, self.n_joint_actions)
-
-    @property
-    def continuation(self) -> np.ndarray:
-        r"""Probability that the episode continues, :math:`\gamma \sum_{s'} P(s' \mid s, \mathbf a)`, shape ``(S, |A|)``."""
-        return self.gamma * self.row_mass()
-
-    @property
-    def effective_horizon(self) -> float:
-        r""":math:`1/(1-\gamma_{\mathrm{eff}})`, with :math:`\gamma_{\mathrm{eff}}` the largest continuation probability."""
-        g = float(np.max(self.continuation))
-        return 1.0 / (1.0 - g)
-
-    def describe(self) -> str:
-        """One line: name, sizes and the known optimum when the metadata has one."""
-        sizes = "x".join(str(a) for a in self.action_sizes)
-        text = f"{self.name}: S={self.n_states}, N={self.n_agents}, A={sizes}, gamma={self.gamma:g}"
-        if "optimum" in self.meta:
-            text += f", J*={self.meta['optimum']:.6g}"
-        return text
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.describe()})"
-
-
-def _check_gamma_rows(row_sums: np.ndarray, gamma: float, S: int) -> None:
-    if gamma < 1.0:
-        worst = float(np.max(np.abs(row_sums - 1.0)))
-        if worst > PROB_ATOL * max(1, S):
-            raise MappoLiteError(
-                f"every row of P must sum to 1 when gamma < 1 (largest deviation {worst:.3g}); "
-                "rows summing to less than 1 (stopping games) need gamma = 1"
-            )
-    else:
-        if np.any(row_sums > 1.0 + PROB_ATOL * max(1, S)):
-            raise MappoLiteError("rows of P sum to more than 1")
-        if np.any(row_sums >= 1.0 - 1e-12):
-            raise MappoLiteError(
-                "gamma must be in [0, 1); gamma = 1 is allowed only when every row of P sums to strictly "
-                "less than 1 (the episode must stop with positive probability)"
-            )
-
+from ..kernels import core as kernels
+from .base import MarkovGameBase
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CooperativeMarkovGame(MarkovGameBase):
@@ -177,8 +65,8 @@ class CooperativeMarkovGame(MarkovGameBase):
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        P = _as_float_array(self.P, "P")
-        r = _as_float_array(self.r, "r")
+        P = as_float_array(self.P, "P")
+        r = as_float_array(self.r, "r")
         if P.ndim < 3:
             raise MappoLiteError(f"P must have shape (S, A_1, ..., A_N, S) with N >= 1, got shape {P.shape}")
         S = P.shape[0]
@@ -194,7 +82,7 @@ class CooperativeMarkovGame(MarkovGameBase):
         if np.any(P < 0):
             raise MappoLiteError("P has negative transition probabilities")
         gamma = check_gamma(self.gamma)
-        _check_gamma_rows(P.sum(axis=-1), gamma, S)
+        check_gamma_rows(P.sum(axis=-1), gamma, S)
         rho = np.full(S, 1.0 / S) if self.rho is None else check_distribution(self.rho, "rho", S)
         for arr in (P, r, rho):
             arr.flags.writeable = False
@@ -268,56 +156,3 @@ class CooperativeMarkovGame(MarkovGameBase):
         """Write the game as ``.npz`` with the keys ``P``, ``r``, ``gamma``, ``rho``."""
         np.savez(path, P=self.P, r=self.r, gamma=np.float64(self.gamma), rho=self.rho)
 
-
-def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
-    """Read a game from an ``.npz`` file with keys ``P``, ``r``, ``gamma`` and optionally ``rho`` (or, for the sparse
-    form, ``next_states`` and ``probs`` instead of ``P``; see :mod:`mappo_lite.sparse_games`).
-
-    Every problem (missing file, not an npz archive, missing or unknown keys, bad arrays) raises
-    :class:`~mappo_lite.errors.MappoLiteError` naming the file.
-    """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MappoLiteError(f"game file {path!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            arrays = {k: data[k] for k in keys & (set(NPZ_KEYS) | set(SPARSE_NPZ_KEYS))}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MappoLiteError(f"cannot read game file {path!r}: not a valid .npz archive ({exc})") from None
-    sparse = "P" not in keys and {"next_states", "probs"} <= keys
-    allowed = set(SPARSE_NPZ_KEYS if sparse else NPZ_KEYS)
-    missing = ({"r", "gamma"} | ({"next_states", "probs"} if sparse else {"P"})) - keys
-    if missing:
-        raise MappoLiteError(
-            f"game file {path!r} lacks the key(s) {sorted(missing)} (needs P, r, gamma[, rho], or the sparse "
-            "next_states, probs, r, gamma[, rho])"
-        )
-    unknown = keys - allowed
-    if unknown:
-        raise MappoLiteError(f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    gamma = arrays["gamma"]
-    if np.ndim(gamma) != 0:
-        raise MappoLiteError(f"game file {path!r}: gamma must be a scalar, got shape {np.shape(gamma)}")
-    try:
-        gamma = check_gamma(np.asarray(gamma)[()])
-    except MappoLiteError as exc:
-        raise MappoLiteError(f"game file {path!r}: {exc}") from None
-    try:
-        if sparse:
-            from .sparse import SparseCooperativeMarkovGame
-
-            return SparseCooperativeMarkovGame(
-                arrays["next_states"], arrays["probs"], arrays["r"], float(gamma), arrays.get("rho"),
-                name=name or os.path.splitext(os.path.basename(path))[0], meta={"source": path},
-            )
-        return CooperativeMarkovGame(
-            arrays["P"],
-            arrays["r"],
-            float(gamma),
-            arrays.get("rho"),
-            name=name or os.path.splitext(os.path.basename(path))[0],
-            meta={"source": path},
-        )
-    except MappoLiteError as exc:
-        raise MappoLiteError(f"game file {path!r}: {exc}") from None

@@ -58,6 +58,7 @@ import numbers
 
 import numpy as np
 
+from .._validate import check_int, check_real
 from ..errors import MappoLiteError
 
 #: Action names, indexed by action number (the same for every agent).
@@ -72,29 +73,9 @@ CITATION = "a coordination gridworld built for this book"
 
 
 # ----- argument checks ---------------------------------------------------------------------------------------------
-def _check_int(value, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise MappoLiteError(f"{name} must be an int, got {value!r}")
-    value = int(value)
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in {low}..{high}"
-        raise MappoLiteError(f"{name} must be {bound}, got {value}")
-    return value
-
-
-def _check_real(value, name: str, low: float, high: float, high_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise MappoLiteError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < low or value > high or (high_open and value == high):
-        interval = f"[{low:g}, {high:g})" if high_open else f"[{low:g}, {high:g}]"
-        raise MappoLiteError(f"{name} must be in {interval}, got {value!r}")
-    return value
-
-
 def _check_grid(width, height) -> tuple[int, int]:
-    width = _check_int(width, "width", 1)
-    height = _check_int(height, "height", 1)
+    width = check_int(width, "width", 1)
+    height = check_int(height, "height", 1)
     if width * height < 2:
         raise MappoLiteError(f"width × height must be at least 2 cells, got width={width}, height={height}")
     return width, height
@@ -170,12 +151,12 @@ def _check_start(start, width: int, height: int, n_agents: int):
 
 def _check_all(width, height, n_agents, slip, gamma, goals, start, lone_reward):
     width, height = _check_grid(width, height)
-    n_agents = _check_int(n_agents, "n_agents", 2, 4)
-    slip = _check_real(slip, "slip", 0.0, 1.0)
-    gamma = _check_real(gamma, "gamma", 0.0, 1.0, high_open=True)
+    n_agents = check_int(n_agents, "n_agents", 2, 4)
+    slip = check_real(slip, "slip", 0.0, 1.0)
+    gamma = check_real(gamma, "gamma", 0.0, 1.0, high_open=True)
     goals = _check_goals(goals, width, height)
     start = _check_start(start, width, height, n_agents)
-    lone_reward = _check_real(lone_reward, "lone_reward", 0.0, 1.0)
+    lone_reward = check_real(lone_reward, "lone_reward", 0.0, 1.0)
     return width, height, n_agents, slip, gamma, goals, start, lone_reward
 
 
@@ -212,9 +193,9 @@ def encode_state(positions, width: int, height: int) -> int:
 def decode_state(s, width: int, height: int, n_agents: int) -> tuple[tuple[int, int], ...]:
     """The agents' positions ``((row_1, col_1), …, (row_N, col_N))`` in state ``s`` (inverse of :func:`encode_state`)."""
     width, height = _check_grid(width, height)
-    n_agents = _check_int(n_agents, "n_agents", 1)
+    n_agents = check_int(n_agents, "n_agents", 1)
     n_states = (width * height) ** n_agents
-    s = _check_int(s, "s", 0, n_states - 1)
+    s = check_int(s, "s", 0, n_states - 1)
     out = []
     for c in _state_cells(np.int64(s), width * height, n_agents):
         out.append((int(c) // width, int(c) % width))
@@ -394,7 +375,7 @@ def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 
     """
     width, height, n_agents, slip, gamma, goals, start, lone_reward = _check_all(
         width, height, n_agents, slip, gamma, goals, start, lone_reward)
-    limit = _check_real(max_dense_entries, "max_dense_entries", 1.0, math.inf)
+    limit = check_real(max_dense_entries, "max_dense_entries", 1.0, math.inf)
     S = (width * height) ** n_agents
     n_joint = N_ACTIONS**n_agents
     entries = S * n_joint * S

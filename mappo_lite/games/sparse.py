@@ -44,8 +44,9 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
-from .dense import PROB_ATOL, MarkovGameBase, _as_float_array, _check_gamma_rows, check_distribution, check_gamma
+from .base import MarkovGameBase
 
 
 #: Sparse games with at most this many states use a direct sparse LU solve; larger ones GMRES (see
@@ -200,8 +201,8 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
             nxt = np.array(raw, dtype=np.int64, order="C", copy=True)
         except (TypeError, ValueError, OverflowError) as exc:
             raise MappoLiteError(f"next_states must be an array of integer state indices ({exc})") from None
-        probs = _as_float_array(self.probs, "probs")
-        r = _as_float_array(self.r, "r")
+        probs = as_float_array(self.probs, "probs")
+        r = as_float_array(self.r, "r")
         if nxt.ndim < 3 or probs.shape != nxt.shape:
             raise MappoLiteError(
                 f"next_states and probs must share a shape (S, A_1, ..., A_N, K), got {nxt.shape} and {probs.shape}"
@@ -216,7 +217,7 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
         if np.any(probs < 0):
             raise MappoLiteError("probs has negative transition probabilities")
         gamma = check_gamma(self.gamma)
-        _check_gamma_rows(probs.sum(axis=-1), gamma, S)
+        check_gamma_rows(probs.sum(axis=-1), gamma, S)
         rho = np.full(S, 1.0 / S) if self.rho is None else check_distribution(self.rho, "rho", S)
         for arr in (nxt, probs, r, rho):
             arr.flags.writeable = False

@@ -52,6 +52,7 @@ import numba
 import numpy as np
 
 from ..algorithms.mappo import ma_ppo
+from .._validate import as_int_array, check_lam_L
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.dense import CooperativeMarkovGame
@@ -64,18 +65,6 @@ DATASET_KEYS = ("states", "actions", "rewards", "next_states", "action_sizes", "
 # ------------------------------------------------------------------------------------------------------------
 # datasets
 # ------------------------------------------------------------------------------------------------------------
-def _as_int_array(x, name) -> np.ndarray:
-    try:
-        arr = np.asarray(x)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"dataset {name} must be an integer array") from None
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        return arr.astype(np.int64)
-    raise MappoLiteError(f"dataset {name} must hold integers, got dtype {arr.dtype}")
-
-
 @dataclass(frozen=True, eq=False)
 class OfflineDataset:
     """n transitions: ``states`` (n,), ``actions`` (n, N), ``rewards`` (n,), ``next_states`` (n,) with −1 = stopped."""
@@ -89,13 +78,13 @@ class OfflineDataset:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        s = _as_int_array(self.states, "states")
-        a = _as_int_array(self.actions, "actions")
+        s = as_int_array(self.states, "dataset states")
+        a = as_int_array(self.actions, "dataset actions")
         try:
             r = np.asarray(self.rewards, dtype=np.float64)
         except (TypeError, ValueError):
             raise MappoLiteError("dataset rewards must be numbers") from None
-        nx = _as_int_array(self.next_states, "next_states")
+        nx = as_int_array(self.next_states, "dataset next_states")
         try:
             sizes = tuple(int(x) for x in self.action_sizes)
             S = int(self.n_states)
@@ -355,18 +344,6 @@ def plain_weights(system: BellmanSystem) -> np.ndarray:
     return w
 
 
-def _check_lam_L(lam, L):
-    try:
-        lam, L = float(lam), float(L)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"lambda and L must be numbers, got {lam!r} and {L!r}") from None
-    if not lam > 0:  # also rejects NaN
-        raise MappoLiteError(f"lambda must be a positive number (or inf), got {lam!r}")
-    if not L > 0:
-        raise MappoLiteError(f"L must be a positive number (or inf), got {L!r}")
-    return lam, L
-
-
 def _ball_solve(M: np.ndarray, rhs: np.ndarray, L: float) -> np.ndarray:
     r"""Minimize :math:`\tfrac12 w^\top Mw - \mathrm{rhs}^\top w` (M symmetric PSD) over :math:`\|w\|\le L`.
 
@@ -408,7 +385,7 @@ def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) 
     is longer than L, the norm constraint is active: :math:`(M+\tfrac{\kappa}{\lambda}I)w = b-\tfrac1{2\lambda}v` with
     :math:`M=B^\top G^{-1}B`, :math:`b=B^\top G^{-1}c` and the κ > 0 that puts w on the sphere (:func:`_ball_solve`).
     ``lam=inf`` is LSTD (or, if LSTD is longer than L, the smallest Bellman error on the ball)."""
-    lam, L = _check_lam_L(lam, L)
+    lam, L = check_lam_L(lam, L)
     B, G, c, v = system.B, system.G, system.c, system.v
     w = None
     try:
@@ -446,7 +423,7 @@ def bellman_error(system: BellmanSystem, w) -> float:
 def pessimism_offset(system: BellmanSystem, lam: float) -> float:
     r"""The unconstrained offset :math:`\tfrac1{2\lambda}v^\top B^{-1}GB^{-\top}v \ge 0` by which the pessimistic estimate of
     :math:`J(\pi)` sits below the LSTD estimate (0 for ``lam=inf``)."""
-    lam, _ = _check_lam_L(lam, math.inf)
+    lam, _ = check_lam_L(lam, math.inf)
     if math.isinf(lam):
         return 0.0
     u = np.linalg.solve(system.B.T, system.v)
@@ -461,7 +438,7 @@ class OfflineEvaluator:
                  L: float = math.inf, ridge: float = 1e-3):
         if kind not in ("plain", "pessimistic"):
             raise MappoLiteError(f"unknown evaluator {kind!r}: use 'plain' or 'pessimistic'")
-        lam, L = _check_lam_L(lam, L)
+        lam, L = check_lam_L(lam, L)
         if not (math.isfinite(float(ridge)) and ridge > 0):
             raise MappoLiteError(f"ridge must be a positive number, got {ridge!r}")
         self.dataset, self.psi, self.kind, self.lam, self.L, self.ridge = dataset, psi, kind, lam, L, ridge

@@ -24,7 +24,7 @@ import numpy as np
 from ..kernels import core as kernels
 from ..errors import MappoLiteError
 from .features import ArrayFeatures, TabularFeatures
-from ..games.dense import PROB_ATOL
+from .._validate import PROB_ATOL, check_radius
 
 # ------------------------------------------------------------------------------------------------------------
 # context bookkeeping
@@ -146,17 +146,6 @@ def project_to_ball(theta: np.ndarray, radius: float) -> np.ndarray:
     if nrm <= radius:
         return theta.copy()
     return theta * (radius / nrm)
-
-
-def check_radius(radius) -> float:
-    """R of the parameter ball: a positive number, or ``inf`` for no constraint."""
-    try:
-        R = float(radius)
-    except (TypeError, ValueError):
-        raise MappoLiteError(f"radius R must be a positive number, got {radius!r}") from None
-    if math.isnan(R) or R <= 0:
-        raise MappoLiteError(f"radius R must be positive, got {radius!r}")
-    return R
 
 
 # ------------------------------------------------------------------------------------------------------------
