@@ -171,7 +171,6 @@ __all__ = [
     "Figure1Result",
     "figure1",
     "iterations_to_reach",
-    "plot_figure1",
 ]
 
 #: Valid initialization names for :func:`initial_logits`.
@@ -623,43 +622,3 @@ def figure1(
                 curve.flags.writeable = False
                 curves[(init, eta, method)] = curve
     return Figure1Result(iterations, stepsizes, inits, float(magnitude), agent1_target, curves)
-
-
-_LABELS = {"sequential": "sequential conditional update", "independent-pg": "independent PG"}
-_COLORS = {"sequential": "tab:orange", "independent-pg": "tab:blue"}
-
-
-def plot_figure1(result: Figure1Result, ax_grid=None):
-    """Draw Figure 1: one row per init, one column per stepsize, both methods per panel.
-
-    ``ax_grid``: optional array-like of matplotlib Axes of shape ``(len(result.inits), len(result.stepsizes))``;
-    if omitted a new :class:`matplotlib.figure.Figure` is made (no pyplot state). Returns the Figure.
-    """
-    if not isinstance(result, Figure1Result):
-        raise MappoLiteError(f"result must be a Figure1Result (from figure1()), got {type(result).__name__}")
-    shape = (len(result.inits), len(result.stepsizes))
-    if ax_grid is None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(4.0 * shape[1], 3.0 * shape[0]), layout="constrained")
-        axes = fig.subplots(*shape, squeeze=False)
-    else:
-        axes = np.asarray(ax_grid, dtype=object)
-        if axes.shape != shape:
-            raise MappoLiteError(f"ax_grid must have shape {shape} (inits × stepsizes), got {axes.shape}")
-        try:
-            fig = axes[0, 0].get_figure(root=True)  # matplotlib >= 3.10
-        except TypeError:
-            fig = axes[0, 0].figure
-    ks = np.arange(result.iterations + 1)
-    for i, init in enumerate(result.inits):
-        for j, eta in enumerate(result.stepsizes):
-            ax = axes[i, j]
-            for method in METHODS:
-                ax.plot(ks, result.curves[(init, eta, method)], color=_COLORS[method], lw=2, label=_LABELS[method])
-            ax.axhline(1.0, color="0.5", ls=":", lw=1, label=r"optimum $V^\star = 1$")
-            ax.set_title(f"{init} init, $\\eta$ = {eta:g}")
-            ax.set_xlabel("iteration")
-            ax.set_ylabel("V")
-            ax.legend(loc="best", fontsize="small")
-    return fig

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mappo_lite.experiments import ratio as rx
+from mappo_lite.figures.experiment import plot_figure1
 from mappo_lite.errors import MappoLiteError
 
 E = np.eye(2)
@@ -349,7 +350,7 @@ def test_iterations_to_reach():
 def test_plot_figure1(fig1):
     from matplotlib.figure import Figure
 
-    fig = rx.plot_figure1(fig1)
+    fig = plot_figure1(fig1)
     assert isinstance(fig, Figure)
     axes = fig.get_axes()
     assert len(axes) == 6
@@ -368,11 +369,11 @@ def test_plot_figure1(fig1):
     # caller-provided axes, no pyplot
     own = Figure()
     grid = own.subplots(2, 3, squeeze=False)
-    assert rx.plot_figure1(fig1, ax_grid=grid) is own
+    assert plot_figure1(fig1, ax_grid=grid) is own
     with pytest.raises(MappoLiteError, match="ax_grid"):
-        rx.plot_figure1(fig1, ax_grid=grid[:, :2])
+        plot_figure1(fig1, ax_grid=grid[:, :2])
     with pytest.raises(MappoLiteError, match="result"):
-        rx.plot_figure1({"not": "a result"})
+        plot_figure1({"not": "a result"})
 
 
 # ------------------------------------------------------------------------------------------------ bad input
