@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import core as kernels
+from . import kernels
 from ._validate import check_game
 from .errors import MappoLiteError
 from .games.dense import CooperativeMarkovGame

@@ -18,9 +18,10 @@ import math
 
 import numpy as np
 
-from .kernels import core as kernels
+from . import kernels
 from ._validate import check_positive
 from .errors import MappoLiteError
+from .policies.conditional import project_to_ball
 from .policies.features import ArrayFeatures, TabularFeatures
 from ._validate import check_radius
 
@@ -29,15 +30,25 @@ from ._validate import check_radius
 DEFAULT_ETA = 0.25
 
 
-def ideal_mirror_step(theta_k: np.ndarray, q_local: np.ndarray, beta_k: float) -> np.ndarray:
-    r"""Tabular ideal step :math:`\theta^m_{k+1} = \theta^m_k + \beta_k^{-1} Q^{1:m}_{\pi_k}` (flattened contexts × actions)."""
-    beta_k = check_positive(beta_k, "beta_k")
-    q = np.asarray(q_local, dtype=np.float64).reshape(-1)
-    if q.shape != np.shape(theta_k):
-        raise MappoLiteError(f"Q^(1:m) has {q.size} entries but theta has {np.size(theta_k)}")
-    if not np.all(np.isfinite(q)):
-        raise MappoLiteError("Q^(1:m) contains NaN or infinite values")
-    return np.asarray(theta_k, dtype=np.float64) + q / beta_k
+def ideal_mirror_step(theta_k: np.ndarray, q_local: np.ndarray, beta_k: float, radius: float = math.inf, *,
+                      check: bool = True) -> np.ndarray:
+    r"""Tabular ideal step :math:`\theta^m_{k+1} = \Pi_\Theta(\theta^m_k + \beta_k^{-1} Q^{1:m}_{\pi_k})` (flattened
+    contexts × actions), projected on the ball of radius R (``radius``; inf: no projection, the exact mirror step).
+
+    The one implementation of the step: :func:`mappo_lite.algorithms.ma_ppo` (``solver="ideal"``) calls it with
+    ``check=False`` (its inputs are checked once at the start of the run)."""
+    if check:
+        beta_k = check_positive(beta_k, "beta_k")
+        radius = check_radius(radius)
+        q = np.asarray(q_local, dtype=np.float64).reshape(-1)
+        if q.shape != np.shape(theta_k):
+            raise MappoLiteError(f"Q^(1:m) has {q.size} entries but theta has {np.size(theta_k)}")
+        if not np.all(np.isfinite(q)):
+            raise MappoLiteError("Q^(1:m) contains NaN or infinite values")
+        theta_k = np.asarray(theta_k, dtype=np.float64)
+    else:
+        q = q_local.reshape(-1)
+    return project_to_ball(theta_k + q / beta_k, radius)
 
 
 def policy_improvement_solver(features, theta_k, contexts, actions, q_hat, beta_k, eta=DEFAULT_ETA,

@@ -20,7 +20,7 @@ import weakref
 
 import numpy as np
 
-from .kernels import core as kernels
+from . import kernels
 from ._validate import check_count
 from .errors import MappoLiteError
 from .games.dense import CooperativeMarkovGame

@@ -127,7 +127,7 @@ def test_sparse_game_matches_discrete_dp_sparse_form():
     dense = make_game("gridworld", width=3, height=3, n_agents=2, slip=0.2, gamma=0.9)
     game = sparse_from_dense(dense)
     S, J = game.n_states, game.n_joint_actions
-    nxt, pr = game._flat()
+    nxt, pr = game.flat_successors()
     rows = np.repeat(np.arange(S * J), nxt.shape[-1])
     Q = sp.csr_matrix((pr.reshape(-1), (rows, nxt.reshape(-1))), shape=(S * J, S))
     s_idx, a_idx = np.repeat(np.arange(S), J), np.tile(np.arange(J), S)

@@ -38,10 +38,10 @@ import math
 
 import numpy as np
 
-from .mappo import TrainingResult, marginal_q, run_iterations
+from .mappo import TrainingResult, finish, marginal_q, run_iterations
 from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
-from ..evaluation import evaluate, optimal_value
+from ..evaluation import evaluate
 from ..games.dense import CooperativeMarkovGame
 from ..policies.conditional import ProductPolicy
 
@@ -122,7 +122,7 @@ def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, r
 
 
 def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order="random", recompute: bool = False,
-          seed=0, keep_policies: bool = True) -> TrainingResult:
+          seed=0, keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
     r"""Tabular exact HAPPO (module docstring) for K iterations from the uniform product policy.
 
     Parameters
@@ -135,6 +135,8 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
         Use the advantage of the partially updated joint policy instead of the ratio-weighted :math:`A_{\pi_k}`.
     seed
         int or ``numpy.random.Generator``: drives the orders and the output index.
+    J_star
+        :math:`J^\star` of ``game`` if known; None computes it once at the end (as every algorithm does).
 
     Returns a :class:`~mappo_lite.algorithms.TrainingResult` (``algo`` = ``"happo"`` or ``"happo-recompute"``) with
     :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used.
@@ -166,14 +168,6 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
         return ProductPolicy.for_game(game, happo_iteration(game, policy.logit_tables, beta_k, o, recompute))
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    J_star = optimal_value(game).J_star
     params = dict(K=K, beta=beta, beta_k=beta_k, order=order if fixed is None else fixed, recompute=bool(recompute),
                   seed=repr(seed), orders=orders)
-    return TrainingResult(
-        algo="happo-recompute" if recompute else "happo",
-        J=np.asarray(Js, dtype=np.float64),
-        J_star=float(J_star),
-        output_index=int(rng.integers(K)),
-        policies=policies,
-        params=params,
-    )
+    return finish("happo-recompute" if recompute else "happo", game, Js, policies, rng, params, J_star=J_star)

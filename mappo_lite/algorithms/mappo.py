@@ -33,7 +33,7 @@ from ..evaluation import evaluate, joint_to_tables, localized_values, optimal_va
 from ..games.dense import CooperativeMarkovGame
 from ..policies.conditional import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
 from ..sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
-from ..improvement import DEFAULT_ETA, improvement_error, policy_improvement_solver
+from ..improvement import DEFAULT_ETA, ideal_mirror_step, improvement_error, policy_improvement_solver
 
 
 @dataclass
@@ -117,7 +117,9 @@ def run_iterations(game, policy, K: int, step, keep_policies: bool = True):
     return Js, policies, policy
 
 
-def _finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=None, thetas=None) -> TrainingResult:
+def finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=None, thetas=None) -> TrainingResult:
+    r"""The :class:`TrainingResult` of a finished run. ``J_star``: :math:`J^\star` of ``game`` when the caller
+    knows it (a float, or None to compute it here once by policy iteration)."""
     K = len(Js) - 1
     if J_star is None:
         J_star = optimal_value(game).J_star
@@ -137,7 +139,7 @@ def _finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=Non
 def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solver: str = "ideal",
            evaluation: str = "exact", features="tabular", radius: float = math.inf, T: int = 1000,
            eta: float = DEFAULT_ETA, n_rollouts: int = 10, sgd_init: str = "zero", seed=0,
-           keep_policies: bool = True, max_steps: int = 100_000) -> TrainingResult:
+           keep_policies: bool = True, max_steps: int = 100_000, J_star: float | None = None) -> TrainingResult:
     r"""Algorithm 1, Multi-Agent PPO, with the ideal mirror step or Algorithm 3 as the policy improvement solver.
 
     Parameters
@@ -158,6 +160,9 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         Algorithm 3's starting point θ(0) = 0 (paper) or :math:`\theta^m_k`.
     seed
         int or ``numpy.random.Generator``: drives sampling, Monte Carlo and the output index.
+    J_star
+        :math:`J^\star` of ``game`` if known (it is reported in the result); None computes it once, by policy
+        iteration, at the end of the run.
     """
     game = check_game(game)
     K = check_count(K, "K (number of iterations)")
@@ -197,7 +202,7 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
                 else:
                     q = mc_localized_q_table(game, ev.tables, m, n_rollouts, rng, max_steps)
                     xi[k, m - 1] = rms_error(q, q_true, ev.sigma_agent(m))
-                new_thetas.append(project_to_ball(theta + q.reshape(-1) / beta_k, policy.radius))
+                new_thetas.append(ideal_mirror_step(theta, q, beta_k, policy.radius, check=False))
             else:
                 states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
                 ctx = contexts_of(states, actions, game.action_sizes, m)
@@ -217,7 +222,7 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
                   evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
                   n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
-    result = _finish("mappo", game, Js, policies, rng, params, eps, xi, thetas=policy.thetas)
+    result = finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)
     return result
@@ -241,7 +246,7 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
 
 
 def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                    keep_policies: bool = True) -> TrainingResult:
+                    keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
     for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
     game = check_game(game)
@@ -257,11 +262,12 @@ def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1
         )
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    return _finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)))
+    return finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)),
+                  J_star=J_star)
 
 
 def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, *, seed=0,
-                   keep_policies: bool = True) -> TrainingResult:
+                   keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
     r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
     :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
     game = check_game(game)
@@ -278,16 +284,17 @@ def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, 
         return ProductPolicy.for_game(game, new)
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    return _finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)))
+    return finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)), J_star=J_star)
 
 
 def centralized_mirror(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                       keep_policies: bool = True) -> TrainingResult:
+                       keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
     r"""The joint-action mirror step :math:`\pi_{k+1}(\cdot|s)\propto\pi_k(\cdot|s)\exp(Q_{\pi_k}(s,\cdot)/\beta_k)`
     (MA-PPO with one agent over the joint action space)."""
     game = check_game(game)
     joint_game = game.as_single_agent()
-    res = ma_ppo(joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies)
+    res = ma_ppo(joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies,
+                 J_star=J_star)
     res.algo = "centralized"
     if res.policies is not None:
         res.policies = [joint_to_tables(game, t.tables[0]) for t in res.policies]

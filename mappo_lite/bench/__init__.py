@@ -9,7 +9,6 @@ from .run import (
     QUICK_EVAL_LADDER,
     QUICK_MAPPO_SIZES,
     SCHEMA,
-    SWAPPED_KERNELS,
     add_parser,
     bench_algorithm3,
     bench_backward_sweep,

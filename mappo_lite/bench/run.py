@@ -4,8 +4,9 @@ targets of issue 6. ``python -m mappo_lite bench [--quick] [--json] [--output FI
 Every comparison is measured **side by side in one process**: both implementations are called once to warm up
 (numba compile or cache load, reported separately), then alternately ``repeats`` times, and the medians are
 compared (each timed sample repeats a fast call until it lasts at least ~5 ms). The "NumPy" side of an end-to-end
-case (``evaluate``, one MA-PPO iteration) is the *same library code* with every kernel of
-:mod:`mappo_lite.kernels` replaced by its twin from :mod:`mappo_lite.reference` (:func:`reference_kernels`).
+case (``evaluate``, one MA-PPO iteration) is the *same library code* run with every kernel of the registry
+(:data:`mappo_lite.kernels.KERNELS`) switched to its NumPy twin (:func:`reference_kernels`, which is
+:func:`mappo_lite.kernels.numpy_twins`).
 Ratios are ``numpy_s / numba_s`` (> 1: numba is faster). The kernels are single-threaded, so during the run
 BLAS/LAPACK is limited to one thread as well (:func:`blas_threads`, ``--blas-threads``): core for core. The machine
 is described in the output, with its load average before and after, because timings on a shared machine are noisy:
@@ -67,13 +68,6 @@ import time
 
 #: Format version of the result dict.
 SCHEMA = 1
-
-#: Kernels swapped for their NumPy twins by :func:`reference_kernels`.
-SWAPPED_KERNELS = (
-    "softmax_rows", "log_softmax_rows", "softmax_score", "tabular_softmax_score", "joint_policy",
-    "policy_transition_reward", "q_from_v", "level_offsets_for", "backward_sweep", "mc_localized_q",
-    "rollout_steps", "projected_sgd", "projected_sgd_tabular",
-)
 
 _MIN_SAMPLE_S = 0.005
 
@@ -327,34 +321,13 @@ def blas_threads(n: int | None):
 
 @contextlib.contextmanager
 def reference_kernels():
-    """Within the block, every kernel of :mod:`mappo_lite.kernels` listed in ``SWAPPED_KERNELS`` is its NumPy twin
-    from :mod:`mappo_lite.reference`, so library code (``evaluate``, ``ma_ppo``) runs on plain NumPy."""
-    from ..kernels import core as kernels
-    from ..kernels import reference
+    """Within the block, every kernel of the registry (:data:`mappo_lite.kernels.KERNELS`) runs its NumPy twin, so
+    library code (``evaluate``, ``ma_ppo``) runs on plain NumPy: :func:`mappo_lite.kernels.numpy_twins`, the one
+    switch (no module attribute is replaced)."""
+    from ..kernels import numpy_twins
 
-    saved = {name: getattr(kernels, name) for name in SWAPPED_KERNELS}
-    try:
-        for name in SWAPPED_KERNELS:
-            setattr(kernels, name, getattr(reference, name))
+    with numpy_twins():
         yield
-    finally:
-        for name, fn in saved.items():
-            setattr(kernels, name, fn)
-
-
-@contextlib.contextmanager
-def _cached_optimum(game, sol=None):
-    """MA-PPO computes J* at the end of a run; the benchmark times the iterations only."""
-    from ..algorithms import mappo as algorithms
-    from ..evaluation import optimal_value
-
-    sol = optimal_value(game) if sol is None else sol
-    saved = algorithms.optimal_value
-    algorithms.optimal_value = lambda g, *a, **k: sol if g is game else saved(g, *a, **k)
-    try:
-        yield sol
-    finally:
-        algorithms.optimal_value = saved
 
 
 def _log(progress, text):
@@ -614,28 +587,29 @@ QUICK_MAPPO_SIZES = [("N=2, |A|=3, S=10", 10, (3, 3)), ("N=3, |A|=3, S=20", 20, 
 
 def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
     from ..algorithms.mappo import ma_ppo
+    from ..evaluation import optimal_value
 
     K_exact, K_mc = 2, 1
     out = []
     for name, S, sizes in (QUICK_MAPPO_SIZES if quick else MAPPO_SIZES):
         game = dense_game(S, sizes, seed=11)
-        with _cached_optimum(game):
-            for kind, kw, K_it in (("exact", dict(solver="ideal", evaluation="exact"), K_exact),
-                                   ("sampled", dict(solver="sgd", evaluation="mc", T=200, n_rollouts=5), K_mc)):
-                def fast():
-                    return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, **kw)
+        J_star = optimal_value(game).J_star  # computed once, passed to every run (J_star=)
+        for kind, kw, K_it in (("exact", dict(solver="ideal", evaluation="exact"), K_exact),
+                               ("sampled", dict(solver="sgd", evaluation="mc", T=200, n_rollouts=5), K_mc)):
+            def fast():
+                return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, J_star=J_star, **kw)
 
-                def slow():
-                    with reference_kernels():
-                        return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, **kw)
+            def slow():
+                with reference_kernels():
+                    return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, J_star=J_star, **kw)
 
-                t = time_pair(fast, slow, 3)
-                row = _case(t, name=name, kind=kind, n_states=S, action_sizes=list(sizes), iterations=K_it,
-                            P_bytes=int(game.P.nbytes), **{k: v for k, v in kw.items() if k in ("T", "n_rollouts")})
-                row["numba_s"] /= K_it
-                row["numpy_s"] /= K_it
-                out.append(row)
-                _log(progress, f"  MA-PPO iteration {name} ({kind}): {row['numba_s'] * 1e3:.3g} ms, x{t['ratio']:.2f}")
+            t = time_pair(fast, slow, 3)
+            row = _case(t, name=name, kind=kind, n_states=S, action_sizes=list(sizes), iterations=K_it,
+                        P_bytes=int(game.P.nbytes), **{k: v for k, v in kw.items() if k in ("T", "n_rollouts")})
+            row["numba_s"] /= K_it
+            row["numpy_s"] /= K_it
+            out.append(row)
+            _log(progress, f"  MA-PPO iteration {name} ({kind}): {row['numba_s'] * 1e3:.3g} ms, x{t['ratio']:.2f}")
     return out
 
 
@@ -658,10 +632,9 @@ def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
     sol = optimal_value(game)
     opt_s = time.perf_counter() - t1
     K_it = 3
-    with _cached_optimum(game):
-        t1 = time.perf_counter()
-        res = ma_ppo(game, K=K_it, beta=0.1, keep_policies=False)
-        it_s = (time.perf_counter() - t1) / K_it
+    t1 = time.perf_counter()
+    res = ma_ppo(game, K=K_it, beta=0.1, keep_policies=False, J_star=sol.J_star)
+    it_s = (time.perf_counter() - t1) / K_it
     out = {
         "game": game.describe(), "n_states": S, "n_agents": game.n_agents, "n_joint_actions": J,
         "n_successors": game.n_successors, "game_bytes": int(game.nbytes), "dense_P_bytes": int(dense_bytes),
@@ -799,19 +772,15 @@ def bench_first_result(progress=None, timeout: float = 600.0, compile_all: bool 
 
 
 def compile_stats() -> dict:
-    """numba's cache hits/misses per kernel in this process (after the run)."""
-    from ..kernels import core as kernels
-    from ..games import sparse as sparse_games
+    """numba's cache hits/misses per jitted function of the kernel registry's modules in this process (after the
+    run): :func:`mappo_lite.kernels.jitted_functions`."""
+    from ..kernels import jitted_functions
 
     out = {}
-    for mod in (kernels, sparse_games):
-        for name in dir(mod):
-            obj = getattr(mod, name)
-            stats = getattr(obj, "stats", None)
-            if stats is not None and hasattr(obj, "signatures"):
-                out[f"{mod.__name__.split('.')[-1]}.{name}"] = {
-                    "signatures": len(obj.signatures), "cache_hits": int(sum(stats.cache_hits.values())),
-                    "cache_misses": int(sum(stats.cache_misses.values()))}
+    for name, obj in jitted_functions().items():
+        stats = obj.stats
+        out[name] = {"signatures": len(obj.signatures), "cache_hits": int(sum(stats.cache_hits.values())),
+                     "cache_misses": int(sum(stats.cache_misses.values()))}
     return out
 
 
@@ -1149,10 +1118,9 @@ def sparse_gridworld_run(width: int = 10, height: int = 10, n_agents: int = 2, K
     t0 = time.perf_counter()
     sol = optimal_value(game)
     opt_s = time.perf_counter() - t0
-    with _cached_optimum(game, sol):
-        t0 = time.perf_counter()
-        res = ma_ppo(game, K=K, beta=beta, keep_policies=False)
-        train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = ma_ppo(game, K=K, beta=beta, keep_policies=False, J_star=sol.J_star)
+    train_s = time.perf_counter() - t0
     return {"game": game.describe(), "n_states": S, "n_agents": game.n_agents, "n_joint_actions": J,
             "game_bytes": int(game.nbytes), "dense_P_bytes": int(8 * S * J * S), "build_s": build_s,
             "evaluate_s": eval_s, "evaluate_peak_traced_bytes": int(peak), "bellman_residual": residual,

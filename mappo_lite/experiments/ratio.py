@@ -127,7 +127,7 @@ policy. An *independent* natural-gradient step on product policies (:math:`\thet
 form, not from the conditioning. (Conditioning matters for *where* a method can converge — correlated joint
 policies — which this game, with a pure optimum, does not test.)
 
-Speed: both loops run as ``@numba.njit(cache=True)`` kernels (``_sequential_kernel``, ``_independent_pg_kernel``);
+Speed: both loops run as numba kernels (:func:`mappo_lite.kernels.ratio.ratio_sequential`, ``ratio_independent_pg``);
 their plain-NumPy twins :func:`sequential_reference` and :func:`independent_pg_reference` exist for the tests.
 """
 
@@ -137,7 +137,6 @@ import math
 import numbers
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 
 from .._validate import (
@@ -150,6 +149,7 @@ from .._validate import (
 )
 from ..errors import MappoLiteError
 from ..games.catalogue import RATIO_R, RATIO_S
+from ..kernels import ratio_independent_pg, ratio_sequential
 
 __all__ = [
     "RATIO_R",
@@ -376,127 +376,6 @@ def independent_pg_reference(theta1, theta2, eta: float, iterations: int) -> np.
     return out
 
 
-# --------------------------------------------------------------------------------------------------- numba kernels
-
-
-@numba.njit(cache=True)
-def _softmax_into(z, out):
-    m = z[0]
-    for i in range(1, z.shape[0]):
-        if z[i] > m:
-            m = z[i]
-    s = 0.0
-    for i in range(z.shape[0]):
-        out[i] = math.exp(z[i] - m)
-        s += out[i]
-    for i in range(z.shape[0]):
-        out[i] /= s
-
-
-@numba.njit(cache=True)
-def _sequential_kernel(theta, z, eta, iterations, conditional, R, S):  # pragma: no cover - jitted
-    n1, n2 = R.shape
-    th = theta.copy()
-    zz = z.copy()
-    x = np.empty(n1)
-    cond = np.empty((n1, n2))
-    marg = np.empty(n2)
-    q1 = np.empty(n1)
-    out = np.empty(iterations + 1)
-    for k in range(iterations + 1):
-        _softmax_into(th, x)
-        for a in range(n1):
-            _softmax_into(zz[a], cond[a])
-        num = 0.0
-        den = 0.0
-        for a in range(n1):
-            for b in range(n2):
-                pab = x[a] * cond[a, b]
-                num += pab * R[a, b]
-                den += pab * S[a, b]
-        out[k] = num / den
-        if k == iterations:
-            break
-        if conditional:
-            for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * cond[a, b]
-                    de += S[a, b] * cond[a, b]
-                q1[a] = nu / de
-        else:
-            for b in range(n2):
-                marg[b] = 0.0
-                for a in range(n1):
-                    marg[b] += x[a] * cond[a, b]
-            for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * marg[b]
-                    de += S[a, b] * marg[b]
-                q1[a] = nu / de
-        for a in range(n1):
-            th[a] += eta * q1[a]
-            for b in range(n2):
-                zz[a, b] += eta * (R[a, b] / S[a, b])
-    return out
-
-
-@numba.njit(cache=True)
-def _independent_pg_kernel(theta1, theta2, eta, iterations, R, S):  # pragma: no cover - jitted
-    n1, n2 = R.shape
-    t1 = theta1.copy()
-    t2 = theta2.copy()
-    x = np.empty(n1)
-    y = np.empty(n2)
-    ry = np.empty(n1)
-    sy = np.empty(n1)
-    rx = np.empty(n2)
-    sx = np.empty(n2)
-    gx = np.empty(n1)
-    gy = np.empty(n2)
-    out = np.empty(iterations + 1)
-    for k in range(iterations + 1):
-        _softmax_into(t1, x)
-        _softmax_into(t2, y)
-        for a in range(n1):
-            ry[a] = 0.0
-            sy[a] = 0.0
-            for b in range(n2):
-                ry[a] += R[a, b] * y[b]
-                sy[a] += S[a, b] * y[b]
-        for b in range(n2):
-            rx[b] = 0.0
-            sx[b] = 0.0
-            for a in range(n1):
-                rx[b] += R[a, b] * x[a]
-                sx[b] += S[a, b] * x[a]
-        num = 0.0
-        den = 0.0
-        for a in range(n1):
-            num += x[a] * ry[a]
-            den += x[a] * sy[a]
-        v = num / den
-        out[k] = v
-        if k == iterations:
-            break
-        xg = 0.0
-        for a in range(n1):
-            gx[a] = (ry[a] - v * sy[a]) / den
-            xg += x[a] * gx[a]
-        yg = 0.0
-        for b in range(n2):
-            gy[b] = (rx[b] - v * sx[b]) / den
-            yg += y[b] * gy[b]
-        for a in range(n1):
-            t1[a] += eta * x[a] * (gx[a] - xg)
-        for b in range(n2):
-            t2[b] += eta * y[b] * (gy[b] - yg)
-    return out
-
-
 # --------------------------------------------------------------------------------------------------- runs
 
 
@@ -529,7 +408,7 @@ def run_sequential(
     agent1_target = _check_target(agent1_target)
     theta1, theta2 = _resolve_init(init, magnitude)
     z = np.ascontiguousarray(np.broadcast_to(theta2, (2, 2)), dtype=np.float64)
-    return _sequential_kernel(
+    return ratio_sequential(
         np.ascontiguousarray(theta1), z, eta, np.int64(iterations), agent1_target == "conditional",
         np.ascontiguousarray(RATIO_R), np.ascontiguousarray(RATIO_S),
     )
@@ -547,7 +426,7 @@ def run_independent_pg(eta: float, iterations: int, init="uniform", magnitude: f
     theta1, theta2 = _resolve_init(init, magnitude)
     if theta2.shape != (2,):
         raise MappoLiteError(f"init[1] (theta2) must have shape (2,) for independent PG, got {theta2.shape}")
-    return _independent_pg_kernel(
+    return ratio_independent_pg(
         np.ascontiguousarray(theta1), np.ascontiguousarray(theta2), eta, np.int64(iterations),
         np.ascontiguousarray(RATIO_R), np.ascontiguousarray(RATIO_S),
     )

@@ -29,7 +29,7 @@ import numpy as np
 
 from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
-from ..kernels import core as kernels
+from .. import kernels
 from .base import MarkovGameBase
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -39,13 +39,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
+from ..kernels import sparse_policy_csr, sparse_q_from_v
 from .base import MarkovGameBase
 
 
@@ -84,100 +84,6 @@ def _gmres_refined(M, b, one_minus_g: float, one_norm: bool, rounds: int = 3):
         x += d
         r = b - M @ x
     return x if norm(r) <= target else None
-
-
-@numba.njit(cache=True, nogil=True)
-def sparse_q_from_v(next_states, probs, r_flat, gamma, V):
-    r""":math:`Q(s,\mathbf a) = r + \gamma\sum_k p_k V(s'_k)` on successor lists ``(S, |A|, K)``."""
-    S, J, K = next_states.shape
-    Q = np.empty((S, J))
-    for s in range(S):
-        for j in range(J):
-            acc = 0.0
-            for k in range(K):
-                acc += probs[s, j, k] * V[next_states[s, j, k]]
-            Q[s, j] = r_flat[s, j] + gamma * acc
-    return Q
-
-
-def sparse_q_from_v_reference(next_states, probs, r_flat, gamma, V):
-    """Plain-NumPy twin of :func:`sparse_q_from_v`."""
-    return r_flat + gamma * (probs * V[next_states]).sum(axis=-1)
-
-
-@numba.njit(cache=True, nogil=True)
-def sparse_policy_rows(next_states, probs, r_flat, pi_joint):
-    """COO triplets of :math:`P_\\pi` (duplicates not yet summed) and :math:`r_\\pi`."""
-    S, J, K = next_states.shape
-    n = S * J * K
-    rows = np.empty(n, dtype=np.int64)
-    cols = np.empty(n, dtype=np.int64)
-    vals = np.empty(n)
-    r_pi = np.zeros(S)
-    t = 0
-    for s in range(S):
-        for j in range(J):
-            w = pi_joint[s, j]
-            r_pi[s] += w * r_flat[s, j]
-            for k in range(K):
-                rows[t] = s
-                cols[t] = next_states[s, j, k]
-                vals[t] = w * probs[s, j, k]
-                t += 1
-    return rows, cols, vals, r_pi
-
-
-@numba.njit(cache=True, nogil=True)
-def sparse_policy_csr(next_states, probs, r_flat, pi_joint):
-    r"""CSR arrays ``(indptr, indices, data)`` of :math:`P_\pi` with duplicates summed and column indices sorted in
-    every row, and :math:`r_\pi`, in one pass over the successor lists.
-
-    Each row is accumulated in a dense scratch vector of length S (touched once per successor, reset after the row),
-    so the work is O(S·|A|·K + nnz log(nnz/S)) and the memory O(S + S·|A|·K) for the worst case of distinct
-    successors; the arrays are trimmed to the true nnz before they are returned. Entries whose summed probability is
-    exactly 0 (padding successors, zero-probability actions) are dropped.
-    """
-    S, J, K = next_states.shape
-    cap = S * J * K
-    indptr = np.zeros(S + 1, dtype=np.int64)
-    indices = np.empty(cap, dtype=np.int64)
-    data = np.empty(cap)
-    r_pi = np.zeros(S)
-    acc = np.zeros(S)
-    seen = np.zeros(S, dtype=np.bool_)
-    touched = np.empty(J * K, dtype=np.int64)
-    nnz = 0
-    for s in range(S):
-        n_t = 0
-        rr = 0.0
-        for j in range(J):
-            w = pi_joint[s, j]
-            rr += w * r_flat[s, j]
-            if w == 0.0:
-                continue
-            for k in range(K):
-                p = probs[s, j, k]
-                if p == 0.0:
-                    continue
-                t = next_states[s, j, k]
-                if not seen[t]:
-                    seen[t] = True
-                    touched[n_t] = t
-                    n_t += 1
-                acc[t] += w * p
-        r_pi[s] = rr
-        cols = np.sort(touched[:n_t])
-        for i in range(n_t):
-            t = cols[i]
-            v = acc[t]
-            if v != 0.0:
-                indices[nnz] = t
-                data[nnz] = v
-                nnz += 1
-            acc[t] = 0.0
-            seen[t] = False
-        indptr[s + 1] = nnz
-    return indptr, indices[:nnz].copy(), data[:nnz].copy(), r_pi
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -234,7 +140,8 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
     def n_successors(self) -> int:
         return self.next_states.shape[-1]
 
-    def _flat(self):
+    def flat_successors(self):
+        """``next_states`` and ``probs`` viewed as ``(S, |A|, K)`` (the layout of the sparse kernels)."""
         S, J = self.n_states, self.n_joint_actions
         return self.next_states.reshape(S, J, -1), self.probs.reshape(S, J, -1)
 
@@ -245,7 +152,7 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
         """``(P_pi, r_pi)``: a SciPy CSR matrix (S, S), duplicates summed and indices sorted, and a vector.
 
         Built directly in CSR form by :func:`sparse_policy_csr` (one pass over the successor lists)."""
-        nxt, pr = self._flat()
+        nxt, pr = self.flat_successors()
         pi_joint = np.ascontiguousarray(pi_joint, dtype=np.float64)
         indptr, indices, data, r_pi = sparse_policy_csr(nxt, pr, self.r_flat, pi_joint)
         S = self.n_states
@@ -254,7 +161,7 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
         return P_pi, r_pi
 
     def q_from_v(self, V: np.ndarray) -> np.ndarray:
-        nxt, pr = self._flat()
+        nxt, pr = self.flat_successors()
         return sparse_q_from_v(nxt, pr, self.r_flat, self.gamma, np.ascontiguousarray(V, dtype=np.float64))
 
     @property
@@ -301,7 +208,7 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
         S, J = self.n_states, self.n_joint_actions
         if S * J * S > max_entries:
             raise MappoLiteError(f"the dense P would have {S * J * S:.3g} entries (> max_entries={max_entries:g})")
-        nxt, pr = self._flat()
+        nxt, pr = self.flat_successors()
         P = np.zeros((S * J, S))
         np.add.at(P, (np.repeat(np.arange(S * J), nxt.shape[-1]), nxt.reshape(-1)), pr.reshape(-1))
         return CooperativeMarkovGame(P.reshape(self.r.shape + (S,)), self.r, self.gamma, self.rho, self.name,
@@ -326,5 +233,4 @@ def sparse_from_dense(game, tol: float = 0.0) -> SparseCooperativeMarkovGame:
                                        game.name, dict(game.meta))
 
 
-__all__ = ["SparseCooperativeMarkovGame", "sparse_from_dense", "sparse_q_from_v", "sparse_q_from_v_reference",
-           "PROB_ATOL"]
+__all__ = ["SparseCooperativeMarkovGame", "sparse_from_dense"]

@@ -1,27 +1,30 @@
-"""Every numba kernel of the library, each with a plain-NumPy twin (:mod:`.reference`).
+"""Every numba kernel of the library, called through one switch.
 
-``mappo_lite.kernels.softmax_rows`` and the other names of :mod:`.core` stay importable from here.
+The functions here (``softmax_rows``, ``q_from_v``, …: every name of :data:`KERNELS`) run the numba kernel of that
+name, or its plain-NumPy twin (:mod:`.reference`) inside ``with numpy_twins():``. The kernels live in :mod:`.core`
+(policies, evaluation, sampling, Algorithm 3), :mod:`.sparse` (the sparse game form), :mod:`.offline` (the
+offline evaluators) and :mod:`.ratio` (the ratio-game experiment); :mod:`.registry` lists them.
 """
 
-from .core import (
-    backward_sweep,
-    joint_policy,
-    level_offsets_for,
-    log_softmax_rows,
-    mc_localized_q,
-    policy_transition_reward,
-    projected_sgd,
-    projected_sgd_tabular,
-    q_from_v,
-    rollout_steps,
-    softmax_rows,
-    softmax_score,
-    stream_read,
-    tabular_softmax_score,
-)
+from __future__ import annotations
 
-__all__ = [
-    "backward_sweep", "joint_policy", "level_offsets_for", "log_softmax_rows", "mc_localized_q",
-    "policy_transition_reward", "projected_sgd", "projected_sgd_tabular", "q_from_v", "rollout_steps", "softmax_rows",
-    "softmax_score", "stream_read", "tabular_softmax_score",
-]
+import functools
+
+from .registry import KERNEL_MODULES, KERNELS, Kernel, active, jitted_functions, numpy_twins, numpy_twins_active
+
+
+def _dispatcher(kernel: Kernel):
+    numba_fn, numpy_fn = kernel.numba, kernel.numpy
+
+    @functools.wraps(numba_fn)
+    def run(*args, **kwargs):
+        return (numpy_fn if numpy_twins_active() else numba_fn)(*args, **kwargs)
+
+    run.kernel = kernel
+    return run
+
+
+globals().update({name: _dispatcher(k) for name, k in KERNELS.items()})
+
+__all__ = ["KERNELS", "KERNEL_MODULES", "Kernel", "active", "jitted_functions", "numpy_twins", "numpy_twins_active",
+           *KERNELS]

@@ -173,3 +173,82 @@ def projected_sgd_tabular(ctx, act, n_actions, targets, theta_k, theta0, eta, ra
 
 def stream_read(x):
     return float(np.sum(x))
+
+
+# ----- sparse games (kernels/sparse.py) ------------------------------------------------------------------------------
+def sparse_q_from_v(next_states, probs, r_flat, gamma, V):
+    r""":math:`Q = r + \gamma\sum_k p_k V(s'_k)` on successor lists ``(S, |A|, K)``."""
+    return r_flat + gamma * (probs * V[next_states]).sum(axis=-1)
+
+
+def sparse_policy_rows(next_states, probs, r_flat, pi_joint):
+    """COO triplets of :math:`P_\\pi` (duplicates not summed, in (s, a, k) order) and :math:`r_\\pi`."""
+    S, J, K = next_states.shape
+    rows = np.repeat(np.arange(S, dtype=np.int64), J * K)
+    cols = next_states.reshape(-1).astype(np.int64)
+    vals = (pi_joint[:, :, None] * probs).reshape(-1)
+    return rows, cols, vals, (pi_joint * r_flat).sum(axis=1)
+
+
+def sparse_policy_csr(next_states, probs, r_flat, pi_joint):
+    """CSR ``(indptr, indices, data)`` of :math:`P_\\pi` (duplicates summed, columns sorted, zeros dropped) and
+    :math:`r_\\pi`, through :mod:`scipy.sparse`."""
+    import scipy.sparse as sp
+
+    rows, cols, vals, r_pi = sparse_policy_rows(next_states, probs, r_flat, pi_joint)
+    S = next_states.shape[0]
+    keep = vals != 0.0
+    M = sp.coo_matrix((vals[keep], (rows[keep], cols[keep])), shape=(S, S)).tocsr()
+    M.sum_duplicates()
+    M.sort_indices()
+    M.eliminate_zeros()
+    return M.indptr.astype(np.int64), M.indices.astype(np.int64), M.data, r_pi
+
+
+# ----- offline evaluators (kernels/offline.py) -----------------------------------------------------------------------
+def accumulate_bellman_system(psi_flat, rows, psi_pi, next_states, rewards):
+    r""":math:`\Psi^\top\Psi`, :math:`\Psi^\top\Psi'_\pi`, :math:`\Psi^\top r` with dense matrix products."""
+    Psi = psi_flat[rows]
+    Psi_next = np.where((next_states >= 0)[:, None], psi_pi[np.maximum(next_states, 0)], 0.0)
+    return Psi.T @ Psi, Psi.T @ Psi_next, Psi.T @ rewards
+
+
+# ----- the ratio game (kernels/ratio.py) -----------------------------------------------------------------------------
+def _softmax(z):
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def ratio_sequential(theta, z, eta, iterations, conditional, R, S):
+    """The sequential conditional update on the ratio game (R, S): :math:`V(p_k)`, k = 0..``iterations``."""
+    th, zz = np.array(theta, dtype=np.float64), np.array(z, dtype=np.float64)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        x, cond = _softmax(th), _softmax(zz)
+        p = x[:, None] * cond
+        out[k] = (p * R).sum() / (p * S).sum()
+        if k == iterations:
+            break
+        w = cond if conditional else np.broadcast_to(x @ cond, cond.shape)
+        q1 = (R * w).sum(axis=1) / (S * w).sum(axis=1)
+        th = th + eta * q1
+        zz = zz + eta * (R / S)
+    return out
+
+
+def ratio_independent_pg(theta1, theta2, eta, iterations, R, S):
+    """Independent exact policy gradient on the ratio game (R, S): :math:`V(x_k, y_k)`, k = 0..``iterations``."""
+    t1, t2 = np.array(theta1, dtype=np.float64), np.array(theta2, dtype=np.float64)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        x, y = _softmax(t1), _softmax(t2)
+        den = x @ S @ y
+        v = (x @ R @ y) / den
+        out[k] = v
+        if k == iterations:
+            break
+        gx = (R @ y - v * (S @ y)) / den
+        gy = (R.T @ x - v * (S.T @ x)) / den
+        t1 = t1 + eta * x * (gx - x @ gx)
+        t2 = t2 + eta * y * (gy - y @ gy)
+    return out

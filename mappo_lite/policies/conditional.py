@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import core as kernels
+from .. import kernels
 from ..errors import MappoLiteError
 from .features import ArrayFeatures, TabularFeatures
 from .._validate import PROB_ATOL, check_radius

@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from tests.fixtures import GAME_CASES, make_random_game, random_loglinear
 from mappo_lite import MappoLiteError, evaluate, load_game, ma_ppo, make_game, optimal_value
 from mappo_lite.games import sparse as sg
+from mappo_lite.kernels import reference as KR
+from mappo_lite.kernels import sparse as SK
 from mappo_lite.games.dense import CooperativeMarkovGame
 from mappo_lite.games.sparse import SparseCooperativeMarkovGame, sparse_from_dense
 
@@ -130,9 +132,9 @@ def test_sparse_policy_csr_matches_coo_and_reference():
     pi = rng.dirichlet(np.ones(J), size=S)
     pi[0] = 0.0
     pi[0, 2] = 1.0  # a deterministic row (zero weights are skipped)
-    nxt, pr = game._flat()
-    indptr, indices, data, r_pi = sg.sparse_policy_csr(nxt, pr, game.r_flat, pi)
-    rows, cols, vals, r_pi2 = sg.sparse_policy_rows(nxt, pr, game.r_flat, pi)
+    nxt, pr = game.flat_successors()
+    indptr, indices, data, r_pi = SK.sparse_policy_csr(nxt, pr, game.r_flat, pi)
+    rows, cols, vals, r_pi2 = SK.sparse_policy_rows(nxt, pr, game.r_flat, pi)
     coo = sp.coo_matrix((vals, (rows, cols)), shape=(S, S)).toarray()
     csr = sp.csr_matrix((data, indices, indptr), shape=(S, S))
     np.testing.assert_allclose(csr.toarray(), coo, atol=1e-15)
@@ -143,7 +145,7 @@ def test_sparse_policy_csr_matches_coo_and_reference():
         assert np.all(np.diff(cols_s) > 0)
     assert np.all(data > 0)
     V = rng.standard_normal(S)
-    np.testing.assert_allclose(game.q_from_v(V), sg.sparse_q_from_v_reference(nxt, pr, game.r_flat, game.gamma, V),
+    np.testing.assert_allclose(game.q_from_v(V), KR.sparse_q_from_v(nxt, pr, game.r_flat, game.gamma, V),
                                atol=1e-13)
 
 

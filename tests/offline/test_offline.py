@@ -33,8 +33,6 @@ from mappo_lite.offline.core import (
     POOR_COVERAGE,
     OfflineDataset,
     OfflineEvaluator,
-    accumulate_bellman_system,
-    accumulate_bellman_system_reference,
     behaviour_policy,
     bellman_error,
     bellman_system,
@@ -50,6 +48,8 @@ from mappo_lite.offline.core import (
     tabular_L,
 )
 from mappo_lite.evaluation import joint_to_tables
+from mappo_lite.kernels import accumulate_bellman_system
+from mappo_lite.kernels.reference import accumulate_bellman_system as accumulate_bellman_system_reference
 from mappo_lite.policies.conditional import as_tables
 
 
