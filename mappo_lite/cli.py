@@ -57,17 +57,42 @@ def _print(obj, as_json: bool, text: str):
         print(text)
 
 
-def _finite_float(name):
+def _checked(convert, check, name):
+    """An argparse type: ``convert`` the text, then apply a :mod:`mappo_lite._validate` check (its message, one line)."""
+
     def conv(text):
         try:
-            v = float(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
-        return v
+        try:
+            return check(value)
+        except MappoLiteError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return conv
+
+
+def _finite_float(name):
+    """Any finite number (the library checks the range)."""
+
+    def finite(v):
+        if not math.isfinite(v):
+            raise MappoLiteError(f"{name} must be finite, got {v!r}")
+        return v
+
+    return _checked(float, finite, name)
+
+
+def _positive_or_inf(name):
+    """A positive number or inf (``--radius``, ``--lam``, ``--L``); NaN and values <= 0 are refused."""
+
+    def positive(v):
+        if not v > 0:  # also refuses NaN
+            raise MappoLiteError(f"{name} must be a positive number or inf, got {v!r}")
+        return v
+
+    return _checked(float, positive, name)
 
 
 def _positive_int(name):
@@ -144,19 +169,21 @@ def _features(spec: str, game, seed):
     raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
 
 
+#: ``train`` options → the algorithms' keyword parameters (an option is passed only to algorithms that take it,
+#: and only when given: otherwise the function's own default applies, see mappo_lite.algorithms.registry).
+_TRAIN_OPTIONS = ("K", "beta", "solver", "evaluation", "T", "eta", "n_rollouts", "sgd_init", "radius", "features", "seed")
+
+
 def cmd_train(args):
-    from .algorithms.mappo import train
+    from .algorithms import defaults, train
 
     game = _game_from(args)
-    if args.algo == "mappo":
-        kw = dict(K=args.K, beta=args.beta, solver=args.solver, evaluation=args.evaluation, T=args.T,
-                  eta=args.eta if args.eta is not None else 0.25, n_rollouts=args.n_rollouts, sgd_init=args.sgd_init,
-                  radius=args.radius, features=_features(args.features, game, args.seed), seed=args.seed,
-                  keep_policies=False)
-    elif args.algo in ("independent-npg", "centralized"):
-        kw = dict(K=args.K, beta=args.beta, seed=args.seed, keep_policies=False)
-    else:
-        kw = dict(K=args.K, eta=args.eta if args.eta is not None else 0.1, seed=args.seed, keep_policies=False)
+    accepted = defaults(args.algo)
+    kw = {"keep_policies": False}
+    for name in _TRAIN_OPTIONS:
+        value = getattr(args, name)
+        if name in accepted and value is not None:
+            kw[name] = _features(value, game, args.seed if args.seed is not None else 0) if name == "features" else value
     res = train(game, args.algo, **kw)
     out = res.as_dict()
     out["game"] = game.name
@@ -220,27 +247,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method", choices=["policy", "value"], default="policy", help="policy iteration (exact, default) or value iteration")
     s.set_defaults(func=cmd_solve)
 
+    from .algorithms import ALGORITHMS, DESCRIPTIONS, defaults
+    from .algorithms.mappo import EVALUATIONS, SGD_INITS, SOLVERS
+
+    mappo, ipg = defaults("mappo"), defaults("independent-pg")
     t = sub.add_parser("train", help="run MA-PPO (Algorithm 1) or a baseline; prints J(pi_0..pi_K)")
     game_args(t)
-    t.add_argument("--algo", choices=["mappo", "independent-npg", "independent-pg", "centralized"], default="mappo",
-                   help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
-                        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step")
-    t.add_argument("--K", type=_positive_int("K"), default=100, help="number of iterations K (default 100)")
-    t.add_argument("--beta", type=_finite_float("beta"), default=0.1, help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)")
-    t.add_argument("--solver", choices=["ideal", "sgd"], default="ideal",
-                   help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)")
-    t.add_argument("--evaluation", choices=["exact", "mc"], default="exact",
-                   help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)")
-    t.add_argument("--T", type=_positive_int("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration")
+    t.add_argument("--algo", choices=list(ALGORITHMS), default="mappo",
+                   help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()))
+    t.add_argument("--K", type=_positive_int("K"), default=None,
+                   help=f"number of iterations K (default {mappo['K']})")
+    t.add_argument("--beta", type=_finite_float("beta"), default=None,
+                   help=f"penalty beta; beta_k = beta*sqrt(K) (default {mappo['beta']})")
+    t.add_argument("--solver", choices=list(SOLVERS), default=None,
+                   help=f"mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd) "
+                        f"(default {mappo['solver']})")
+    t.add_argument("--evaluation", choices=list(EVALUATIONS), default=None,
+                   help=f"mappo: exact Q^{{1:m}} or Monte Carlo estimates (mc) (default {mappo['evaluation']})")
+    t.add_argument("--T", type=_positive_int("T"), default=None,
+                   help=f"mappo/sgd: samples (SGD steps) per agent and iteration (default {mappo['T']})")
     t.add_argument("--eta", type=_finite_float("eta"), default=None,
-                   help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)")
-    t.add_argument("--n-rollouts", type=_positive_int("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
-    t.add_argument("--sgd-init", choices=["zero", "previous"], default="zero",
-                   help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k")
-    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)")
-    t.add_argument("--radius", type=float, default=math.inf,
-                   help="mappo: radius R of the parameter ball (default inf)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (sampling, Monte Carlo, output index)")
+                   help=f"mappo/sgd: SGD stepsize (default {mappo['eta']}); independent-pg: gradient stepsize "
+                        f"(default {ipg['eta']})")
+    t.add_argument("--n-rollouts", type=_positive_int("n-rollouts"), default=None,
+                   help=f"mappo/mc: rollouts per estimate (default {mappo['n_rollouts']})")
+    t.add_argument("--sgd-init", choices=list(SGD_INITS), default=None,
+                   help=f"mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k "
+                        f"(default {mappo['sgd_init']})")
+    t.add_argument("--features", default=None,
+                   help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)")
+    t.add_argument("--radius", type=_positive_or_inf("radius"), default=None,
+                   help=f"mappo: radius R of the parameter ball (default {mappo['radius']})")
+    t.add_argument("--seed", type=int, default=None,
+                   help=f"random seed (sampling, Monte Carlo, output index; default {mappo['seed']})")
     t.set_defaults(func=cmd_train)
 
     o = sub.add_parser("offline", help="off-policy MA-PPO from a fixed dataset with plain or pessimistic evaluation")
@@ -257,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--unit-rewards", action="store_true", help="rescale the game's rewards to [0, 1] first")
     o.add_argument("--evaluator", choices=["plain", "pessimistic"], default="pessimistic",
                    help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator")
-    o.add_argument("--lam", type=float, default=1.0, help="pessimism weight lambda (inf = plain)")
-    o.add_argument("--L", type=float, default=math.inf, help="norm bound L of the critic weights (default inf)")
+    o.add_argument("--lam", type=_positive_or_inf("lam"), default=1.0, help="pessimism weight lambda (inf = plain)")
+    o.add_argument("--L", type=_positive_or_inf("L"), default=math.inf,
+                   help="norm bound L of the critic weights (default inf)")
     o.add_argument("--ridge", type=_finite_float("ridge"), default=1e-3, help="ridge alpha of the critic regression")
     o.add_argument("--critic", choices=["tabular", "random"], default="tabular", help="critic features")
     o.add_argument("--critic-dim", type=_positive_int("critic-dim"), default=None, help="dimension of random critic features")

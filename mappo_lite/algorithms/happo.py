@@ -38,7 +38,8 @@ import math
 
 import numpy as np
 
-from .mappo import TrainingResult, finish, marginal_q, run_iterations
+from .baselines import marginal_q
+from .loop import TrainingResult, finish, run_iterations
 from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import evaluate

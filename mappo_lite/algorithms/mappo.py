@@ -1,139 +1,33 @@
-r"""Algorithm 1 (MA-PPO) and the baselines it is compared with.
+r"""Algorithm 1 (MA-PPO): :func:`ma_ppo`.
 
-:func:`ma_ppo`
-    Algorithm 1: :math:`\theta^m_0 = 0`; for k = 0..K−1, with :math:`\beta_k = \beta\sqrt K`, every agent m takes a
-    local step towards :math:`\pi^m_k\exp(Q^{1:m}_{\pi_k}/\beta_k)`, computed either exactly (``solver="ideal"``,
-    tabular features) or by Algorithm 3 on T samples from :math:`\sigma_k` (``solver="sgd"``); :math:`Q^{1:m}` is
-    exact (``evaluation="exact"``) or a Monte Carlo estimate (``evaluation="mc"``). All agents' targets belong to
-    the iteration-k joint policy; the sequential structure is the conditioning on :math:`\mathbf a^{1:m-1}`.
-:func:`independent_npg`
-    Product policies; each agent takes the same mirror step on its *own marginal* Q,
-    :math:`Q^m(s,a^m) = \mathbb E_{\mathbf a^{-m}\sim\pi^{-m}}Q(s,\mathbf a)`, all agents simultaneously.
-:func:`independent_pg`
-    Product softmax policies, simultaneous exact gradient ascent on J:
-    :math:`\partial J/\partial\theta^m(s,a) = d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a) - V(s))`.
-:func:`centralized_mirror`
-    One "agent" whose actions are the joint actions: the same mirror step on the joint Q (an upper reference that
-    ignores the exponential size of the joint action space).
-
-Every run returns a :class:`TrainingResult` with :math:`J(\pi_0), …, J(\pi_K)`, the output iterate
-:math:`\bar\pi = \pi_k` with k uniform on {0..K−1} (as the paper outputs), and the measured errors ε, ξ.
+:math:`\theta^m_0 = 0`; for k = 0..K−1, with :math:`\beta_k = \beta\sqrt K`, every agent m takes a local step towards
+:math:`\pi^m_k\exp(Q^{1:m}_{\pi_k}/\beta_k)`, computed either exactly (``solver="ideal"``, tabular features:
+:func:`mappo_lite.improvement.ideal_mirror_step`) or by Algorithm 3 on T samples from :math:`\sigma_k`
+(``solver="sgd"``: :func:`mappo_lite.improvement.policy_improvement_solver`); :math:`Q^{1:m}` is exact
+(``evaluation="exact"``) or a Monte Carlo estimate (``evaluation="mc"``). All agents' targets belong to the
+iteration-k joint policy; the sequential structure is the conditioning on :math:`\mathbf a^{1:m-1}`. The loop and
+the result are :mod:`.loop`'s; the baselines it is compared with are in :mod:`.baselines`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import check_count, check_game, check_positive
+from .._validate import check_choice, check_count, check_game, check_positive
 from ..errors import MappoLiteError
-from ..evaluation import evaluate, joint_to_tables, localized_values, optimal_value
+from ..evaluation import localized_values
 from ..games.dense import CooperativeMarkovGame
-from ..policies.conditional import ConditionalLogLinearPolicy, ConditionalTables, ProductPolicy, project_to_ball
-from ..sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
 from ..improvement import DEFAULT_ETA, ideal_mirror_step, improvement_error, policy_improvement_solver
+from ..policies.conditional import ConditionalLogLinearPolicy
+from ..sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
+from .loop import TrainingResult, finish, run_iterations
 
-
-@dataclass
-class TrainingResult:
-    r"""What a training run returns.
-
-    ``J`` (K+1,): :math:`J(\pi_0), …, J(\pi_K)`; ``J_star``: :math:`J^\star`; ``output_index``: the uniformly drawn k
-    of the output iterate; ``policies``: the K+1 iterates as conditional tables (when kept); ``eps``, ``xi``
-    (K, N): measured improvement and evaluation errors (zeros for exact steps; ``None`` for baselines).
-
-    How they are measured: ``xi[k, m]`` is the root mean square of :math:`\hat Q^{1:m}-Q^{1:m}` over the samples
-    (``solver="sgd"``) or σ_k-weighted over every context (``solver="ideal"``); ``eps[k, m]`` is the root mean square
-    fit residual of Algorithm 3 on the same T samples it was fit on. Both are in-sample estimates of the theorem's
-    expectations under σ_k; with tabular features, contexts that were never sampled do not enter ε at all.
-    """
-
-    algo: str
-    J: np.ndarray
-    J_star: float
-    output_index: int
-    policies: list | None
-    eps: np.ndarray | None = None
-    xi: np.ndarray | None = None
-    params: dict = field(default_factory=dict)
-    final_thetas: list | None = None
-    J_estimated: np.ndarray | None = None
-
-    @property
-    def K(self) -> int:
-        return len(self.J) - 1
-
-    @property
-    def J_output(self) -> float:
-        r""":math:`J(\bar\pi)` of the uniformly sampled iterate."""
-        return float(self.J[self.output_index])
-
-    @property
-    def gap(self) -> np.ndarray:
-        r""":math:`J^\star - J(\pi_k)` for k = 0..K (never negative beyond rounding)."""
-        return self.J_star - self.J
-
-    @property
-    def average_gap(self) -> float:
-        r""":math:`\frac1K\sum_{k<K}(J^\star - J(\pi_k))`, the quantity Theorem 1 bounds (the expected gap of :math:`\bar\pi`)."""
-        return float(np.mean(self.gap[:-1]))
-
-    @property
-    def final_policy(self):
-        return None if self.policies is None else self.policies[-1]
-
-    def as_dict(self) -> dict:
-        out = {
-            "algo": self.algo,
-            "J": [float(x) for x in self.J],
-            "J_star": float(self.J_star),
-            "J_output": self.J_output,
-            "output_index": int(self.output_index),
-            "J_final": float(self.J[-1]),
-            "average_gap": self.average_gap,
-            "params": self.params,
-        }
-        if self.eps is not None:
-            out["eps"] = self.eps.tolist()
-            out["xi"] = self.xi.tolist()
-        return out
-
-
-def run_iterations(game, policy, K: int, step, keep_policies: bool = True):
-    r"""Evaluate :math:`\pi_0, …, \pi_K` exactly, where :math:`\pi_{k+1}` = ``step(k, policy, evaluation)``.
-
-    The loop every algorithm shares; returns the list of :math:`J(\pi_k)` and the kept policies (all K+1 as
-    :class:`~mappo_lite.policies.ConditionalTables`, or only the last one)."""
-    Js, policies = [], []
-    for k in range(K + 1):
-        ev = evaluate(game, policy)
-        Js.append(ev.J)
-        if keep_policies or k == K:
-            policies.append(ev.tables)
-        if k < K:
-            policy = step(k, policy, ev)
-    return Js, policies, policy
-
-
-def finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=None, thetas=None) -> TrainingResult:
-    r"""The :class:`TrainingResult` of a finished run. ``J_star``: :math:`J^\star` of ``game`` when the caller
-    knows it (a float, or None to compute it here once by policy iteration)."""
-    K = len(Js) - 1
-    if J_star is None:
-        J_star = optimal_value(game).J_star
-    return TrainingResult(
-        algo=algo,
-        J=np.asarray(Js, dtype=np.float64),
-        J_star=float(J_star),
-        output_index=int(rng.integers(K)),
-        policies=policies,
-        eps=eps,
-        xi=xi,
-        params=params,
-        final_thetas=thetas,
-    )
+#: Choices of :func:`ma_ppo`'s ``solver``, ``evaluation`` (besides a callable) and ``sgd_init`` (the CLI reads them).
+SOLVERS = ("ideal", "sgd")
+EVALUATIONS = ("exact", "mc")
+SGD_INITS = ("zero", "previous")
 
 
 def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solver: str = "ideal",
@@ -167,10 +61,10 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     game = check_game(game)
     K = check_count(K, "K (number of iterations)")
     beta = check_positive(beta, "beta")
-    if solver not in ("ideal", "sgd"):
+    if solver not in SOLVERS:
         raise MappoLiteError(f"unknown solver {solver!r}: use 'ideal' or 'sgd'")
     estimator = evaluation if callable(evaluation) else None
-    if estimator is None and evaluation not in ("exact", "mc"):
+    if estimator is None and evaluation not in EVALUATIONS:
         raise MappoLiteError(f"unknown evaluation {evaluation!r}: use 'exact', 'mc' or a callable")
     if estimator is not None and solver != "ideal":
         raise MappoLiteError("a callable evaluation (an off-policy estimate of Q) needs solver='ideal'")
@@ -226,100 +120,3 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)
     return result
-
-
-def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
-    r"""Agent m's (1-based) marginal action value under a product policy,
-    :math:`Q^m(s,a^m) = \sum_{\mathbf a^{-m}}\prod_{i\ne m}\pi^i(a^i|s)\,Q(s,\mathbf a)`, shape (S, A_m).
-
-    ``Q`` has shape (S, A_1, …, A_N); ``agent_probs[i]`` is agent i+1's table (S, A_{i+1})."""
-    out = Q
-    N = Q.ndim - 1
-    for i in range(N - 1, -1, -1):
-        if i == m - 1:
-            continue
-        p = agent_probs[i]
-        shape = [p.shape[0]] + [1] * (out.ndim - 1)
-        shape[i + 1] = p.shape[1]
-        out = (out * p.reshape(shape)).sum(axis=i + 1)
-    return out
-
-
-def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                    keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
-    r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
-    for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
-    game = check_game(game)
-    K = check_count(K, "K (number of iterations)")
-    beta = check_positive(beta, "beta")
-    rng = np.random.default_rng(seed)
-    beta_k = beta * math.sqrt(K)
-
-    def step(k, policy, ev):
-        probs = [policy.probs(m) for m in range(game.n_agents)]
-        return ProductPolicy.for_game(
-            game, [policy.logit_tables[m] + marginal_q(ev.Q, probs, m + 1) / beta_k for m in range(game.n_agents)]
-        )
-
-    Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    return finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)),
-                  J_star=J_star)
-
-
-def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, *, seed=0,
-                   keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
-    r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
-    :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
-    game = check_game(game)
-    K = check_count(K, "K (number of iterations)")
-    eta = check_positive(eta, "eta")
-    rng = np.random.default_rng(seed)
-
-    def step(k, policy, ev):
-        probs = [policy.probs(m) for m in range(game.n_agents)]
-        new = []
-        for m in range(game.n_agents):
-            adv = marginal_q(ev.Q, probs, m + 1) - ev.V[:, None]
-            new.append(policy.logit_tables[m] + eta * ev.occupancy[:, None] * probs[m] * adv)
-        return ProductPolicy.for_game(game, new)
-
-    Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    return finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)), J_star=J_star)
-
-
-def centralized_mirror(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                       keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
-    r"""The joint-action mirror step :math:`\pi_{k+1}(\cdot|s)\propto\pi_k(\cdot|s)\exp(Q_{\pi_k}(s,\cdot)/\beta_k)`
-    (MA-PPO with one agent over the joint action space)."""
-    game = check_game(game)
-    joint_game = game.as_single_agent()
-    res = ma_ppo(joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies,
-                 J_star=J_star)
-    res.algo = "centralized"
-    if res.policies is not None:
-        res.policies = [joint_to_tables(game, t.tables[0]) for t in res.policies]
-    return res
-
-
-#: Algorithm name (as on the command line) → function.
-ALGORITHMS = {
-    "mappo": ma_ppo,
-    "independent-npg": independent_npg,
-    "independent-pg": independent_pg,
-    "centralized": centralized_mirror,
-}
-
-
-def train(game: CooperativeMarkovGame, algo: str = "mappo", **kwargs) -> TrainingResult:
-    """Run the named algorithm (``mappo``, ``independent-npg``, ``independent-pg``, ``centralized``)."""
-    try:
-        fn = ALGORITHMS[algo]
-    except KeyError:
-        raise MappoLiteError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}") from None
-    return fn(game, **kwargs)
-
-
-__all__ = [
-    "TrainingResult", "ma_ppo", "independent_npg", "independent_pg", "centralized_mirror", "marginal_q",
-    "ALGORITHMS", "train", "ConditionalTables",
-]

@@ -586,7 +586,7 @@ QUICK_MAPPO_SIZES = [("N=2, |A|=3, S=10", 10, (3, 3)), ("N=3, |A|=3, S=20", 20, 
 
 
 def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
-    from ..algorithms.mappo import ma_ppo
+    from ..algorithms import ma_ppo
     from ..evaluation import optimal_value
 
     K_exact, K_mc = 2, 1
@@ -615,7 +615,7 @@ def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
 
 def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
     """The sparse gridworld: exact evaluation and MA-PPO without the dense tensor."""
-    from ..algorithms.mappo import ma_ppo
+    from ..algorithms import ma_ppo
     from ..games.catalogue import gridworld
     from ..evaluation import evaluate
 
@@ -1096,7 +1096,7 @@ def sparse_gridworld_run(width: int = 10, height: int = 10, n_agents: int = 2, K
 
     import numpy as np
 
-    from ..algorithms.mappo import ma_ppo
+    from ..algorithms import ma_ppo
     from ..games.catalogue import gridworld
     from ..evaluation import evaluate, optimal_value
 

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..algorithms.mappo import centralized_mirror, independent_npg, independent_pg, ma_ppo
+from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
 from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..algorithms.mappo import independent_npg, independent_pg, ma_ppo, marginal_q
+from ..algorithms import independent_npg, independent_pg, ma_ppo, marginal_q
 from ..games.catalogue import CLIMBING, make_game, random_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 from scipy.special import logsumexp
 
-from ..algorithms.mappo import ma_ppo
+from ..algorithms import ma_ppo
 from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..algorithms.mappo import ma_ppo
+from ..algorithms import ma_ppo
 from .._validate import as_int_array, check_lam_L
 from ..errors import MappoLiteError
 from ..kernels import accumulate_bellman_system
