@@ -1,4 +1,4 @@
-r"""Exact policy evaluation in cooperative Markov games (digest §1–§2).
+r"""Exact policy evaluation in cooperative Markov games (the book's chapters 2 and 3: setup, multi-agent definitions).
 
 For a joint policy π (any form accepted by :func:`mappo_lite.policies.as_tables`):
 
@@ -147,7 +147,7 @@ def multi_agent_q(game: CooperativeMarkovGame, policy, agents) -> np.ndarray:
 
 
 def performance_difference_terms(game: CooperativeMarkovGame, new_policy, old_policy) -> np.ndarray:
-    r"""The N per-agent terms of the multi-agent performance difference lemma (digest §2).
+    r"""The N per-agent terms of the multi-agent performance difference lemma (chapter 3 of the book).
 
     Term m is :math:`\sum_s d_{\pi'}(s)\,\mathbb E_{\mathbf a^{1:m-1}\sim\pi'^{1:m-1}}
     \langle Q^{1:m}_\pi(s,\mathbf a^{1:m-1},\cdot),\ \pi'^m(\cdot|s,\mathbf a^{1:m-1}) - \pi^m(\cdot|s,\mathbf a^{1:m-1})\rangle`

@@ -1,4 +1,4 @@
-r"""Policy improvement: the ideal mirror step (digest §6) and Algorithm 3, the projected-SGD solver (digest §5).
+r"""Policy improvement: the ideal mirror step and Algorithm 3, the projected-SGD solver (the paper's Algorithms 1 and 3; chapter 5 of the book).
 
 Ideal step, per context :math:`c=(s,\mathbf a^{1:m-1})`:
 

@@ -1,4 +1,4 @@
-r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (digest §4).
+r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (chapter 5 of the book).
 
 Algorithm 1 needs, for each agent m, samples :math:`(s, \mathbf a^{1:m-1}, a^m) \sim \sigma_k` and an estimate
 :math:`\hat Q^{1:m}` at each. Our choices (the paper leaves evaluation open; the theorem only needs Assumption 4.3):

@@ -41,7 +41,7 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
     K, beta
         Iterations and penalty β; :math:`\beta_k = \beta\sqrt K` for every k.
     solver : ``"ideal"`` | ``"sgd"``
-        Exact tabular mirror step (digest §6) or Algorithm 3 (projected SGD, T samples per agent, stepsize η).
+        Exact tabular mirror step (chapter 5) or Algorithm 3 (projected SGD, T samples per agent, stepsize η).
     evaluation : ``"exact"`` | ``"mc"`` | callable
         Exact :math:`Q^{1:m}` or Monte Carlo :math:`\hat Q^{1:m}` with ``n_rollouts`` rollouts per sample (with
         ``solver="ideal"``, in every context). A callable ``evaluation(game, tables) -> Q_hat`` (shape

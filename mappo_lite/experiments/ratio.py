@@ -1,4 +1,4 @@
-r"""The paper's experiment (digest §9, App. E, Figure 1): von Neumann's ratio game, exact values, no sampling.
+r"""The paper's experiment (the paper's App. E, Figure 1; chapter 7 of the book): von Neumann's ratio game, exact values, no sampling.
 
 The game [paper]
 ----------------
@@ -31,7 +31,7 @@ The two compared methods
 **(a) Sequential conditional update** (:func:`run_sequential`). Agent 1 has logits :math:`\theta \in \mathbb R^2`,
 :math:`\pi^1 = \mathrm{softmax}(\theta)`; agent 2 has one logit vector per action of agent 1,
 :math:`z_{a^1} \in \mathbb R^2`, :math:`\pi^2(\cdot \mid a^1) = \mathrm{softmax}(z_{a^1})` (the conditional,
-autoregressive policy of digest §3 with tabular features). One iteration :math:`k`:
+autoregressive policy of chapter 4 with tabular features). One iteration :math:`k`:
 
 .. math::
    \theta_{k+1}[a] = \theta_k[a] + \eta\, Q^1_k(a), \qquad
@@ -39,19 +39,19 @@ autoregressive policy of digest §3 with tabular features). One iteration :math:
 
 Two choices of agent 1's target :math:`Q^1_k`, selected by ``agent1_target``:
 
-* ``"marginal"`` (default) — **[paper]**, the digest's reading of the authors' code:
+* ``"marginal"`` (default) — **[paper]**, our reading of the authors' code:
   :math:`Q^1_k(a) = V(e_a, \bar\pi^2_k)` with
   :math:`\bar\pi^2_k = \sum_{a^1} \pi^1_k(a^1)\,\pi^2_k(\cdot \mid a^1)` agent 2's *marginal* policy.
 * ``"conditional"`` — **[ours]**: :math:`Q^1_k(a) = V(e_a, \pi^2_k(\cdot \mid a))`, agent 2's conditional policy given
-  :math:`a`; this is the localized action value :math:`Q^{1:1}_{\pi_k}(a)` of the MA-PPO theory (digest §2, §6).
+  :math:`a`; this is the localized action value :math:`Q^{1:1}_{\pi_k}(a)` of the MA-PPO theory (chapters 3 and 5).
 
 Agent 2's target is :math:`V(e_{a^1}, e_{a^2}) = R[a^1,a^2]/S[a^1,a^2]`, the value of committing to the pure profile
 forever; it does not depend on the policy. It is *not* the Markov game's action value: there
 :math:`Q^{1:2}_\pi(a^1,a^2) = Q_\pi(a^1,a^2) = R[a^1,a^2] + (1-S[a^1,a^2])\,V_\pi`, which depends on π (chapter 7
 compares the two; the paper's experiment uses the profile values).
-All updates of iteration :math:`k` use the iteration-:math:`k` quantities (simultaneous; digest §4 "every agent's
+All updates of iteration :math:`k` use the iteration-:math:`k` quantities (simultaneous; chapter 5: "every agent's
 :math:`\hat Q` belongs to the iteration-k joint policy"; the authors' code computes :math:`\bar\pi^2_k` before
-updating). Both rules are the tabular mirror-descent / Q-NPG step of digest §6,
+updating). Both rules are the tabular mirror-descent / Q-NPG step of chapter 5,
 :math:`\pi_{k+1} \propto \pi_k \exp(\eta Q)`, with :math:`\eta = \beta^{-1}`. The policy's performance is the value of
 the *joint* distribution :math:`p_k(a^1, a^2) = \pi^1_k(a^1)\,\pi^2_k(a^2 \mid a^1)`, i.e. :func:`ratio_value_joint`
 (**[ours]**: the authors' code plots :math:`V(\pi^1_k, \bar\pi^2_k)`, the product of agent 1's policy with agent 2's
@@ -75,7 +75,7 @@ independent-PG gradient has **no zero at finite logits**; it only vanishes in th
 
 Initializations [ours]
 ----------------------
-The digest does not give the paper's "near the stationary point" initialization. :func:`initial_logits`:
+The "near the stationary point" initialization is not specified in the material we have (our choice below). :func:`initial_logits`:
 
 * ``"uniform"``: all logits 0 (:math:`V = 5/11`).
 * ``"near-stationary"`` (default magnitude :math:`m = 5`): :math:`\theta^1 = (m, 0)`, :math:`\theta^2 = (0, m)`, i.e.
@@ -176,7 +176,7 @@ __all__ = [
 #: Valid initialization names for :func:`initial_logits`.
 INITS = ("uniform", "near-stationary", "agent2-saturated")
 
-#: Valid values of ``agent1_target`` for :func:`run_sequential`: the digest's [paper] reading first.
+#: Valid values of ``agent1_target`` for :func:`run_sequential`: our [paper] reading first.
 AGENT1_TARGETS = ("marginal", "conditional")
 
 #: Method keys used by :func:`figure1`.
@@ -394,7 +394,7 @@ def run_sequential(
     iterations : number of updates :math:`K \ge 0`.
     init : a name from :data:`INITS` (see :func:`initial_logits`) or a pair ``(theta1, theta2)`` of logits;
         ``theta2`` of shape ``(2,)`` is copied to every :math:`z_{a^1}`, shape ``(2, 2)`` gives them row by row.
-    agent1_target : ``"marginal"`` (digest's [paper] reading, default) or ``"conditional"`` ([ours], the localized
+    agent1_target : ``"marginal"`` ([paper] reading, default) or ``"conditional"`` ([ours], the localized
         :math:`Q^{1:1}`).
     magnitude : logit magnitude :math:`m` of the named saturated initializations.
 

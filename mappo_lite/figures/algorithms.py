@@ -32,6 +32,7 @@ from ..evaluation import evaluate, optimal_value
 from ..games.dense import CooperativeMarkovGame
 from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
 from ..policies.conditional import ProductPolicy
+from ..theory import concentrability as theory_concentrability
 from ..sampling import mc_localized_q_table, rms_error
 from ..improvement import ideal_mirror_step
 
@@ -319,15 +320,10 @@ def concentrability(game: CooperativeMarkovGame, tables, m: int, optimal=None) -
     of :math:`\sigma^\star = \nu_{\pi^\star}\pi^\star`, the law of (state, first m actions) under the optimal policy,
     against the same law under π (m 1-based). The paper's coefficients are density ratios of this kind; their exact
     definition is not in the material we have, so this is our simple version. ``inf`` when σ_π misses a point of
-    σ*'s support."""
+    σ*'s support (:func:`mappo_lite.theory.concentrability`)."""
     if optimal is None:
         optimal = evaluate(game, optimal_value(game).policy_tables(game))
-    ev = evaluate(game, tables)
-    star, cur = optimal.sigma_agent(m)[optimal.sigma_agent(m) > 0], ev.sigma_agent(m)[optimal.sigma_agent(m) > 0]
-    if np.any(cur <= 0):
-        return math.inf
-    with np.errstate(over="ignore"):
-        return float(np.max(star / cur))
+    return theory_concentrability(optimal.sigma_agent(m), evaluate(game, tables).sigma_agent(m))
 
 
 def pitfall(betas=(0.05, 0.1, 0.2, 0.5), K: int = 200, T: int = 1000, eta: float = 0.25, sgd_init: str = "zero",

@@ -9,7 +9,7 @@ name           game                                                        J*
 =============  ==========================================================  ==================================
 climbing       Claus & Boutilier (1998), [[11,-30,0],[-30,7,6],[0,0,5]]     11 at (a, a)
 penalty        Claus & Boutilier (1998), [[10,0,k],[0,2,0],[k,0,10]], k≤0   10 at (a, a) and (c, c)
-ratio          von Neumann's ratio game (the paper's experiment, §9)        1 at (0, 0)
+ratio          von Neumann's ratio game (the paper's App. E experiment)        1 at (0, 0)
 two_step       the two-step game of Rashid et al. (2018, QMIX)               0.99·8 via state 2B
 random         Dirichlet transitions, U[0,1] rewards, seeded               computed (policy iteration)
 gridworld      two goals, all agents must meet on the same one             computed (policy iteration)
@@ -90,7 +90,7 @@ def penalty(k: float = -10.0) -> CooperativeMarkovGame:
 
 
 def ratio() -> CooperativeMarkovGame:
-    r"""von Neumann's ratio game as a one-state stopping game (digest §9).
+    r"""von Neumann's ratio game as a one-state stopping game (the paper's App. E; chapter 7 of the book).
 
     Each step earns :math:`R[a^1,a^2]` and stops with probability :math:`S[a^1,a^2]`, so with
     :math:`\gamma = 1`, :math:`V(x,y) = x^\top R y / x^\top S y` exactly.

@@ -1,4 +1,4 @@
-r"""Fully cooperative Markov games :math:`\mathcal M = (N, \mathcal S, \mathbf A, P, r, \gamma)` (digest §1).
+r"""Fully cooperative Markov games :math:`\mathcal M = (N, \mathcal S, \mathbf A, P, r, \gamma)` (chapter 2 of the book).
 
 A :class:`CooperativeMarkovGame` holds
 

@@ -1,7 +1,7 @@
 r"""A cooperative coordination gridworld: N agents must meet on the *same* one of two goal cells.
 
 This is a coordination gridworld built for this book (not taken from the paper). It is a fully cooperative Markov
-game in the sense of the digest §1: every agent gets the same reward, and the reward is in :math:`[0, 1]`. Its point
+game in the sense of chapter 2: every agent gets the same reward, and the reward is in :math:`[0, 1]`. Its point
 is *equilibrium selection* across many states: there are two equally good goals, and the team is paid only when
 all agents stand on the same one, so agents that each pick "their" goal independently can miscoordinate forever.
 

@@ -1,4 +1,4 @@
-r"""Off-policy MA-PPO with pessimistic policy evaluation (digest §8): datasets, linear critics, evaluators.
+r"""Off-policy MA-PPO with pessimistic policy evaluation (the paper's Section 5 and Theorem 2; chapter 8 of the book): datasets, linear critics, evaluators.
 
 **Data.** n transitions :math:`(s_i, \mathbf a_i, r_i, s'_i)` from a behaviour policy μ (:func:`collect_dataset`);
 :math:`s'_i = -1` marks an episode that stopped (stopping games). Coverage knobs: the behaviour policy plays the

@@ -1,4 +1,4 @@
-r"""Conditional log-linear policies (digest §3, Eq. (2)) and product policies (the independent baseline).
+r"""Conditional log-linear policies (the paper's Eq. (2); chapter 4 of the book) and product policies (the independent baseline).
 
 Agent m acts from the *context* :math:`c = (s, \mathbf a^{1:m-1})`: the state and the actions already chosen by
 agents 1..m-1. Its conditional policy is a table of shape ``(S, A_1, …, A_{m-1}, A_m)``, flattened to

@@ -1,4 +1,4 @@
-r"""Feature maps :math:`\phi(s, \mathbf a^{1:m-1}, a^m) \in \mathbb R^d` with :math:`\|\phi\|_2 \le 1` (digest §3).
+r"""Feature maps :math:`\phi(s, \mathbf a^{1:m-1}, a^m) \in \mathbb R^d` with :math:`\|\phi\|_2 \le 1` (chapter 4 of the book).
 
 Agent m's features are indexed by its *context* :math:`c = (s, \mathbf a^{1:m-1})` (flattened, see
 :mod:`mappo_lite.policies`) and its own action :math:`a^m`:
