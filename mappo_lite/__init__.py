@@ -28,7 +28,6 @@ from .algorithms import (  # noqa: E402
     marginal_q,
     train,
 )
-from .games.catalogue import GAMES, get_game, make_game, matrix_game
 from .errors import MappoLiteError
 from .evaluation import (
     Evaluation,
@@ -38,9 +37,10 @@ from .evaluation import (
     optimal_value,
     performance_difference_terms,
 )
-from .policies.features import ArrayFeatures, TabularFeatures, random_features
+from .games.catalogue import GAMES, get_game, make_game, matrix_game
 from .games.dense import CooperativeMarkovGame
 from .games.io import load_game
+from .improvement import ideal_mirror_step, improvement_error, policy_improvement_solver
 from .policies.conditional import (
     ConditionalLogLinearPolicy,
     ConditionalTables,
@@ -49,8 +49,8 @@ from .policies.conditional import (
     project_to_ball,
     uniform_tables,
 )
+from .policies.features import ArrayFeatures, TabularFeatures, random_features
 from .sampling import mc_localized_q, mc_localized_q_table, sample_sigma
-from .improvement import ideal_mirror_step, improvement_error, policy_improvement_solver
 from .theory import theorem1_ingredients, theorem1_rate
 
 __version__ = "0.1.0"

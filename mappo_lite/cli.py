@@ -154,8 +154,8 @@ def cmd_solve(args):
 
 
 def _features(spec: str, game, seed):
-    from .policies.features import random_features
     from .policies.conditional import context_counts
+    from .policies.features import random_features
 
     if spec == "tabular":
         return "tabular"

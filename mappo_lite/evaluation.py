@@ -222,7 +222,7 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
     r = game.r_flat
     if method == "policy":
         act = np.argmax(r, axis=1)
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
             pi = np.zeros((S, J))
             pi[np.arange(S), act] = 1.0
             V, _, _ = solve_values(game, pi)
@@ -237,7 +237,7 @@ def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: floa
             raise MappoLiteError(f"policy iteration did not converge in {max_iter} iterations")
     elif method == "value":
         V = np.zeros(S)
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
             Q = game.q_from_v(V)
             V_new = Q.max(axis=1)
             if np.max(np.abs(V_new - V)) < tol:

@@ -19,11 +19,10 @@ import math
 import numpy as np
 
 from . import kernels
-from ._validate import check_positive
+from ._validate import check_positive, check_radius
 from .errors import MappoLiteError
 from .policies.conditional import project_to_ball
 from .policies.features import ArrayFeatures, TabularFeatures
-from ._validate import check_radius
 
 #: Default SGD stepsize η. With ‖φ‖ ≤ 1 every step contracts the residual by a factor in [1−2η, 1], so η = 1/4 is
 #: stable for any feature map; the textbook order R/√T of projected SGD needs a finite R (our choice, documented).

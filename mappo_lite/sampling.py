@@ -26,7 +26,7 @@ from .errors import MappoLiteError
 from .games.dense import CooperativeMarkovGame
 from .policies.conditional import ConditionalTables, context_counts
 
-_P_CUM_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_P_CUM_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
@@ -43,7 +43,7 @@ def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     return cum
 
 
-_ROLLOUT_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_ROLLOUT_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def absorbing_zero_states(game: CooperativeMarkovGame) -> np.ndarray:

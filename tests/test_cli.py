@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from mappo_lite import GAMES, evaluate, make_game, optimal_value
-from mappo_lite.games.catalogue import CLIMBING
 from mappo_lite.cli import main
+from mappo_lite.games.catalogue import CLIMBING
 
 ROOT = Path(__file__).resolve().parents[1]
 

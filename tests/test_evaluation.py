@@ -12,6 +12,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mappo_lite import (
+    ConditionalLogLinearPolicy,
+    MappoLiteError,
+    ProductPolicy,
+    evaluate,
+    make_game,
+    matrix_game,
+    multi_agent_q,
+    optimal_value,
+    performance_difference_terms,
+)
+from mappo_lite.games.catalogue import CLIMBING
 from tests.fixtures import (
     GAME_CASES,
     brute_joint,
@@ -30,18 +42,6 @@ from tests.fixtures import (
     random_product_probs,
     value_iteration_J_star,
 )
-from mappo_lite import (
-    ConditionalLogLinearPolicy,
-    MappoLiteError,
-    ProductPolicy,
-    evaluate,
-    make_game,
-    matrix_game,
-    multi_agent_q,
-    optimal_value,
-    performance_difference_terms,
-)
-from mappo_lite.games.catalogue import CLIMBING
 
 TOL = 1e-10
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.fixtures import GAME_CASES, make_random_game
 from mappo_lite import evaluate, make_game, optimal_value
 from mappo_lite.evaluation import joint_to_tables
 from mappo_lite.games.dense import CooperativeMarkovGame
+from tests.fixtures import GAME_CASES, make_random_game
 
 quantecon_markov = pytest.importorskip("quantecon.markov", reason="quantecon (a test-only dependency) is not installed")
 DiscreteDP = quantecon_markov.DiscreteDP

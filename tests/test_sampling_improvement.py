@@ -14,14 +14,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests.fixtures import (
-    GAME_CASES,
-    brute_joint,
-    cond_tables,
-    make_random_game,
-    occupancy_series,
-    random_loglinear,
-)
 from mappo_lite import (
     MappoLiteError,
     TabularFeatures,
@@ -37,6 +29,14 @@ from mappo_lite import (
 )
 from mappo_lite.policies.conditional import context_counts, context_index
 from mappo_lite.sampling import contexts_of, rms_error
+from tests.fixtures import (
+    GAME_CASES,
+    brute_joint,
+    cond_tables,
+    make_random_game,
+    occupancy_series,
+    random_loglinear,
+)
 
 
 def _setting(case, seed=0, scale=1.0):

@@ -38,13 +38,13 @@ import math
 
 import numpy as np
 
-from .baselines import marginal_q
-from .loop import TrainingResult, finish, run_iterations
 from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
 from ..games.dense import CooperativeMarkovGame
 from ..policies.conditional import ProductPolicy
+from .baselines import marginal_q
+from .loop import TrainingResult, finish, run_iterations
 
 __all__ = ["happo", "happo_target", "happo_iteration"]
 

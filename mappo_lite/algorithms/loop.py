@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..evaluation import evaluate, optimal_value
-from ..policies.conditional import ConditionalTables
 
 
 @dataclass

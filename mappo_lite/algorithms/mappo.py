@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .._validate import check_choice, check_count, check_game, check_positive
+from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import localized_values
 from ..games.dense import CooperativeMarkovGame

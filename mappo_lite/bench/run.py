@@ -466,9 +466,9 @@ def bench_exact_evaluation(quick: bool, repeats: int, progress=None) -> list:
 def _exact_evaluation_case(S: int, sizes, repeats: int) -> dict:
     import numpy as np
 
+    from ..evaluation import evaluate
     from ..kernels import core as K
     from ..kernels import reference as R
-    from ..evaluation import evaluate
 
     game = dense_game(S, sizes, seed=S)
     tabs = random_tables(game, seed=S + 1)
@@ -616,8 +616,8 @@ def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
 def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
     """The sparse gridworld: exact evaluation and MA-PPO without the dense tensor."""
     from ..algorithms import ma_ppo
-    from ..games.catalogue import gridworld
     from ..evaluation import evaluate
+    from ..games.catalogue import gridworld
 
     t0 = time.perf_counter()
     game = gridworld(width=10, height=10, n_agents=2, sparse=True)
@@ -667,8 +667,8 @@ def bench_quantecon(quick: bool, repeats: int, progress=None) -> dict:
         from quantecon.markov import DiscreteDP
     except ImportError:
         return {"available": False, "reason": "quantecon is not installed (pip install quantecon)"}
-    from ..games.catalogue import gridworld
     from ..evaluation import evaluate, optimal_value
+    from ..games.catalogue import gridworld
 
     cases = [("random S=50, N=2, |A|=5", dense_game(50, (5, 5), seed=5))]
     if not quick:
@@ -1097,8 +1097,8 @@ def sparse_gridworld_run(width: int = 10, height: int = 10, n_agents: int = 2, K
     import numpy as np
 
     from ..algorithms import ma_ppo
-    from ..games.catalogue import gridworld
     from ..evaluation import evaluate, optimal_value
+    from ..games.catalogue import gridworld
 
     t0 = time.perf_counter()
     game = gridworld(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, sparse=True)

@@ -275,9 +275,9 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                 done, _ = await asyncio.wait({task}, timeout=min(hard, remaining + 1.0))
                 try:
                     if not done:  # the cell ignored the interrupt (or the overall limit came first)
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     task.result()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     killer = (index, "it did not stop at the time limit")
                     await _kill(client)
                     task.cancel()

@@ -26,15 +26,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..games.catalogue import make_game
+from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
+from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
-from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
-from ..policies.conditional import ProductPolicy
-from ..theory import concentrability as theory_concentrability
-from ..sampling import mc_localized_q_table, rms_error
 from ..improvement import ideal_mirror_step
+from ..policies.conditional import ProductPolicy
+from ..sampling import mc_localized_q_table, rms_error
+from ..theory import concentrability as theory_concentrability
 
 #: The games of the chapter, in display order.
 GAME_NAMES = ("climbing", "penalty", "two_step", "random", "gridworld")
@@ -165,7 +165,7 @@ def plot_games(names=GAME_NAMES, K: int = 60, beta: float = 0.2, T: int = 500, e
     fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, (name, runs) in zip(axes, res.items()):
-        for i, (label, r) in enumerate(runs.items()):
+        for _i, (label, r) in enumerate(runs.items()):
             color, ls = _VARIANT_STYLE[list(VARIANTS).index(label)]
             ax.plot(np.arange(r.K + 1), r.J, ls, color=color, lw=1.8, label=label)
         J_star = next(iter(runs.values())).J_star

@@ -19,14 +19,13 @@ Plotting functions (each returns a :class:`matplotlib.figure.Figure` built witho
 
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import independent_npg, independent_pg, ma_ppo, marginal_q
-from ..games.catalogue import CLIMBING, make_game, random_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
+from ..games.catalogue import CLIMBING, make_game, random_game
 from ..policies.conditional import context_counts
 
 #: Names of the three learners, in plotting order.

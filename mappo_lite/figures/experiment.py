@@ -40,27 +40,24 @@ NumPy loop (:func:`run_batch`), which also implements the paper's two methods so
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 from matplotlib.figure import Figure
 
 from .._validate import check_choice, check_nonnegative_int, check_positive
 from ..errors import MappoLiteError
-from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 from ..experiments.ratio import (
     DEFAULT_MAGNITUDE,
     INITS,
+    METHODS,
     RATIO_R,
     RATIO_S,
     Figure1Result,
     initial_logits,
     iterations_to_reach,
-    METHODS,
     run_independent_pg,
     run_sequential,
 )
+from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 
 __all__ = [
     "ABLATION_METHODS",

@@ -18,9 +18,16 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..games.catalogue import make_game
 from ..evaluation import evaluate, optimal_value
-from ..offline.core import POOR_COVERAGE, behaviour_policy, collect_dataset, offline_ma_ppo, poor_coverage_example, tabular_L
+from ..games.catalogue import make_game
+from ..offline.core import (
+    POOR_COVERAGE,
+    behaviour_policy,
+    collect_dataset,
+    offline_ma_ppo,
+    poor_coverage_example,
+    tabular_L,
+)
 from ..theory import concentrability as theory_concentrability
 from ..theory import rescale_rewards
 

@@ -22,9 +22,9 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
+from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
 
 # ------------------------------------------------------------------------------------------------------------

@@ -26,11 +26,11 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullForma
 from scipy.special import logsumexp
 
 from ..algorithms import ma_ppo
-from ..games.catalogue import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
+from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
-from ..theory import best_beta, explicit_bound, explicit_constant, reward_range_ok, rescale_rewards, theorem1_rate  # noqa: F401 (re-exported for chapter 6)
+from ..theory import best_beta, explicit_bound, explicit_constant, rescale_rewards, reward_range_ok, theorem1_rate  # noqa: F401 (re-exported for chapter 6)
 
 #: K values of the sweeps (log-spaced from 10 to 1000).
 DEFAULT_KS = (10, 22, 46, 100, 215, 464, 1000)

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
-from ..errors import MappoLiteError
 from .. import kernels
+from .._validate import as_float_array, check_distribution, check_gamma, check_gamma_rows
+from ..errors import MappoLiteError
 from .base import MarkovGameBase
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CooperativeMarkovGame(MarkovGameBase):
@@ -125,7 +126,7 @@ class CooperativeMarkovGame(MarkovGameBase):
         return self.P.nbytes + self.r.nbytes + self.rho.nbytes
 
     # ----- transformations -----------------------------------------------------------------------------------
-    def relabel_agents(self, order) -> "CooperativeMarkovGame":
+    def relabel_agents(self, order) -> CooperativeMarkovGame:
         """The same game with agents listed in ``order`` (a permutation of ``range(N)``): new agent i is old ``order[i]``."""
         order = [int(i) for i in order]
         if sorted(order) != list(range(self.n_agents)):
@@ -141,13 +142,13 @@ class CooperativeMarkovGame(MarkovGameBase):
             meta=dict(self.meta),
         )
 
-    def as_single_agent(self) -> "CooperativeMarkovGame":
+    def as_single_agent(self) -> CooperativeMarkovGame:
         """The joint-action MDP: one agent whose actions are the joint actions (the centralized reference)."""
         return CooperativeMarkovGame(
             self.P_flat, self.r_flat, self.gamma, self.rho, name=f"{self.name}[joint]", meta=dict(self.meta)
         )
 
-    def with_rho(self, rho) -> "CooperativeMarkovGame":
+    def with_rho(self, rho) -> CooperativeMarkovGame:
         """The same game with another initial distribution."""
         return CooperativeMarkovGame(self.P, self.r, self.gamma, rho, name=self.name, meta=dict(self.meta))
 

@@ -43,11 +43,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .._validate import PROB_ATOL, as_float_array, check_distribution, check_gamma, check_gamma_rows
+from .._validate import as_float_array, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
 from ..kernels import sparse_policy_csr, sparse_q_from_v
 from .base import MarkovGameBase
-
 
 #: Sparse games with at most this many states use a direct sparse LU solve; larger ones GMRES (see
 #: :meth:`SparseCooperativeMarkovGame.solve_linear`).

@@ -433,12 +433,12 @@ def mc_localized_q(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, s
     J = P_cum.shape[1]
     for t in range(T):
         total = 0.0
-        for k in range(n_rollouts):
+        for _k in range(n_rollouts):
             s = states[t]
             for m in range(N):
                 acts[m] = prefix[t, m] if m < m_fixed else 0
             j = _draw_actions(s, pi_cum_concat, offsets, action_sizes, acts, m_fixed)
-            for step in range(max_steps):
+            for _step in range(max_steps):
                 total += r_flat[s, j]
                 if np.random.random() >= gamma:
                     break
@@ -466,7 +466,7 @@ def rollout_steps(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, st
     total = 0.0
     s = start_states[0]
     j = _draw_actions(s, pi_cum_concat, offsets, action_sizes, acts, 0)
-    for step in range(n_steps):
+    for _step in range(n_steps):
         total += r_flat[s, j]
         stop = np.random.random() >= gamma
         if not stop:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import core, offline, ratio, reference, sparse
 

@@ -50,12 +50,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..algorithms import ma_ppo
 from .._validate import as_int_array, check_lam_L
+from ..algorithms import ma_ppo
 from ..errors import MappoLiteError
-from ..kernels import accumulate_bellman_system
 from ..evaluation import evaluate, optimal_value
 from ..games.dense import CooperativeMarkovGame
+from ..kernels import accumulate_bellman_system
 from ..policies.conditional import as_tables
 from ..sampling import cumulative_transitions
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from .._validate import PROB_ATOL, check_radius
 from ..errors import MappoLiteError
 from .features import ArrayFeatures, TabularFeatures
-from .._validate import PROB_ATOL, check_radius
 
 # ------------------------------------------------------------------------------------------------------------
 # context bookkeeping
@@ -217,7 +217,7 @@ class ConditionalLogLinearPolicy:
             out.append(t)
         return out
 
-    def with_thetas(self, thetas) -> "ConditionalLogLinearPolicy":
+    def with_thetas(self, thetas) -> ConditionalLogLinearPolicy:
         """A copy with new parameters (same features and radius)."""
         return ConditionalLogLinearPolicy(self.n_states, self.action_sizes, self.features, thetas, self.radius)
 

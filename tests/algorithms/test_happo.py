@@ -10,10 +10,10 @@ import itertools
 
 import numpy as np
 import pytest
-from tests.fixtures import brute_joint, brute_Q, iterative_V, product_to_conditional
 
-from mappo_lite import MappoLiteError, TrainingResult, make_game, ma_ppo, optimal_value
+from mappo_lite import MappoLiteError, TrainingResult, ma_ppo, make_game, optimal_value
 from mappo_lite.algorithms.happo import happo, happo_iteration, happo_target
+from tests.fixtures import brute_joint, brute_Q, iterative_V, product_to_conditional
 
 
 def softmax_rows(L):

@@ -9,17 +9,6 @@ import math
 import numpy as np
 import pytest
 
-from tests.fixtures import (
-    GAME_CASES,
-    brute_joint,
-    brute_Q,
-    brute_q_local,
-    cond_tables,
-    iterative_V,
-    make_random_game,
-    occupancy_series,
-    random_features_for,
-)
 from mappo_lite import (
     MappoLiteError,
     centralized_mirror,
@@ -33,6 +22,17 @@ from mappo_lite import (
     train,
 )
 from mappo_lite.games.catalogue import CLIMBING
+from tests.fixtures import (
+    GAME_CASES,
+    brute_joint,
+    brute_Q,
+    brute_q_local,
+    cond_tables,
+    iterative_V,
+    make_random_game,
+    occupancy_series,
+    random_features_for,
+)
 
 BETAS = [0.05, 0.1, 0.2, 0.5]
 

@@ -49,7 +49,6 @@ import queue
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -196,7 +195,7 @@ class Chromium:
             raise BrowserError(f"{method}: {reply['error'].get('message')}")
         return reply["result"]
 
-    def new_tab(self) -> "Tab":
+    def new_tab(self) -> Tab:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         tab = Tab(self, session)

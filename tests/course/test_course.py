@@ -21,12 +21,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mappo_lite.cli import main
 from mappo_lite.course.checks import assert_own_code
 from mappo_lite.course.checksum import compute_checksum, is_locked
 from mappo_lite.course.grade import grade_notebook
 from mappo_lite.course.release import build, student_notebook
 from mappo_lite.course.source import AssignmentSourceError, load_all, load_assignment
-from mappo_lite.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_SCRIPT = ROOT / "mappo_lite" / "assignments" / "nbgrader_check.py"
@@ -142,7 +142,7 @@ def test_checksum_is_nbgraders_md5_recipe():
     assert compute_checksum(cell) == expected  # a grade cell is locked whatever its flag says; points as a float
     sol = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={"nbgrader": {
         "grade": True, "solution": True, "locked": True, "grade_id": "w", "points": 0.5, "schema_version": 3}})
-    expected = hashlib.md5("YOUR ANSWER HERE".encode() + b"markdown" + b"True" + b"True" + b"False" + b"w" + b"0.5").hexdigest()
+    expected = hashlib.md5(b"YOUR ANSWER HERE" + b"markdown" + b"True" + b"True" + b"False" + b"w" + b"0.5").hexdigest()
     assert compute_checksum(sol) == expected  # a solution cell is never locked
     ro = nbformat.v4.new_code_cell("x = 'é'", metadata={"nbgrader": {
         "grade": False, "solution": False, "locked": True, "grade_id": "ro", "schema_version": 3}})
@@ -239,7 +239,7 @@ def test_instructor_notebooks_score_full_marks_fast(instructor_reports):
 
 
 def test_untouched_student_notebooks_score_zero_without_crashing(student_reports):
-    for name, rep in student_reports.items():
+    for _name, rep in student_reports.items():
         d = rep.as_dict()
         assert d["total"] == 0 and d["max"] > 0, rep.text()
         for q in d["questions"]:

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mappo_lite.errors import MappoLiteError
 from mappo_lite.experiments import ratio as rx
 from mappo_lite.figures.experiment import plot_figure1
-from mappo_lite.errors import MappoLiteError
 
 E = np.eye(2)
 HORIZON = 20000

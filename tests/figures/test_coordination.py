@@ -11,9 +11,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from mappo_lite import make_game
-from mappo_lite.games.catalogue import CLIMBING
 from mappo_lite.errors import MappoLiteError
 from mappo_lite.figures import coordination as co
+from mappo_lite.games.catalogue import CLIMBING
 
 K = 200
 

@@ -14,7 +14,6 @@ from matplotlib.figure import Figure
 
 from mappo_lite import independent_npg, independent_pg, ma_ppo, make_game
 from mappo_lite.errors import MappoLiteError
-from mappo_lite.figures import experiment as ex
 from mappo_lite.experiments.ratio import (
     RATIO_R,
     RATIO_S,
@@ -24,6 +23,7 @@ from mappo_lite.experiments.ratio import (
     run_independent_pg,
     run_sequential,
 )
+from mappo_lite.figures import experiment as ex
 
 
 def _softmax(z):
@@ -110,7 +110,7 @@ def short_ablation():
 
 def test_ablation_shape_and_read_only(short_ablation):
     assert len(short_ablation) == 2 * 2 * len(ex.ABLATION_METHODS)
-    for key, curve in short_ablation.items():
+    for _key, curve in short_ablation.items():
         assert curve.shape == (5001,) and not curve.flags.writeable
         assert curve.max() <= 1.0 + 1e-12 and curve.min() >= -5.0 - 1e-12
 

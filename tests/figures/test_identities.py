@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from tests.fixtures import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V
 from mappo_lite import evaluate, multi_agent_q, performance_difference_terms
 from mappo_lite.figures import identities as ids
+from tests.fixtures import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V
 
 
 def test_random_trial_is_seeded_and_has_unequal_sizes():

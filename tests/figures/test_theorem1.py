@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from mappo_lite import ma_ppo, make_game, optimal_value
+from mappo_lite import ma_ppo, optimal_value
 from mappo_lite.errors import MappoLiteError
 from mappo_lite.figures import theorem1 as t1
 from mappo_lite.policies.conditional import uniform_tables

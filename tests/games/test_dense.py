@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.fixtures import joint_actions, value_iteration_J_star
 from mappo_lite import CooperativeMarkovGame, MappoLiteError, get_game, load_game, make_game, matrix_game
 from mappo_lite.games.catalogue import CLIMBING, GAMES, RATIO_R, RATIO_S
+from tests.fixtures import joint_actions, value_iteration_J_star
 
 
 def _valid(S=2, sizes=(2, 3), seed=0):

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from tests.fixtures import GAME_CASES, make_random_game, random_loglinear
 from mappo_lite import MappoLiteError, evaluate, load_game, ma_ppo, make_game, optimal_value
 from mappo_lite.games import sparse as sg
-from mappo_lite.kernels import reference as KR
-from mappo_lite.kernels import sparse as SK
 from mappo_lite.games.dense import CooperativeMarkovGame
 from mappo_lite.games.sparse import SparseCooperativeMarkovGame, sparse_from_dense
+from mappo_lite.kernels import reference as KR
+from mappo_lite.kernels import sparse as SK
+from tests.fixtures import GAME_CASES, make_random_game, random_loglinear
 
 TOL = 1e-10
 

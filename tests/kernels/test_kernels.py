@@ -12,10 +12,10 @@ import math
 import numpy as np
 import pytest
 
-from tests.fixtures import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V, make_random_game
 from mappo_lite import evaluate, make_game
 from mappo_lite.kernels import core as K
 from mappo_lite.kernels import reference as R
+from tests.fixtures import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V, make_random_game
 
 TOL = 1e-10
 

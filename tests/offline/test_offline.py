@@ -24,11 +24,13 @@ import sys
 
 import numpy as np
 import pytest
-from tests.fixtures import GAME_CASES, ROOT, case_id, make_random_game, random_loglinear
 from scipy.optimize import minimize
 
 from mappo_lite import CooperativeMarkovGame, MappoLiteError, evaluate, make_game
 from mappo_lite.cli import main as cli_main
+from mappo_lite.evaluation import joint_to_tables
+from mappo_lite.kernels import accumulate_bellman_system
+from mappo_lite.kernels.reference import accumulate_bellman_system as accumulate_bellman_system_reference
 from mappo_lite.offline.core import (
     POOR_COVERAGE,
     OfflineDataset,
@@ -47,10 +49,8 @@ from mappo_lite.offline.core import (
     poor_coverage_example,
     tabular_L,
 )
-from mappo_lite.evaluation import joint_to_tables
-from mappo_lite.kernels import accumulate_bellman_system
-from mappo_lite.kernels.reference import accumulate_bellman_system as accumulate_bellman_system_reference
 from mappo_lite.policies.conditional import as_tables
+from tests.fixtures import GAME_CASES, ROOT, case_id, make_random_game, random_loglinear
 
 
 # ----------------------------------------------------------------------------------------------------------------

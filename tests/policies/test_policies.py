@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from tests.fixtures import GAME_CASES, brute_joint, cond_tables, joint_actions, make_random_game, random_loglinear
 from mappo_lite import (
     ArrayFeatures,
     ConditionalLogLinearPolicy,
@@ -22,6 +21,7 @@ from mappo_lite import (
     uniform_tables,
 )
 from mappo_lite.policies.conditional import context_counts, context_index
+from tests.fixtures import GAME_CASES, brute_joint, cond_tables, joint_actions, make_random_game, random_loglinear
 
 
 def _softmax_by_hand(logits):
