@@ -107,12 +107,15 @@ def brute_P_r(game, joint):
 
 
 def iterative_V(game, joint, tol=1e-15, max_iter=200_000):
-    """Iterative policy evaluation V <- r_pi + gamma P_pi V until the sup-norm change is below tol."""
+    """Iterative policy evaluation V <- r_pi + gamma P_pi V until the sup-norm change is below tol * max(1, |V|).
+
+    The stopping rule is relative: in floating point the iteration may end cycling by an ulp of |V| (which depends
+    on the BLAS kernel), and an absolute 1e-15 is below one ulp of a value of 20."""
     P_pi, r_pi = brute_P_r(game, joint)
     V = np.zeros(game.n_states)
     for _ in range(max_iter):
         V_new = r_pi + game.gamma * P_pi @ V
-        if np.max(np.abs(V_new - V)) < tol:
+        if np.max(np.abs(V_new - V)) < tol * max(1.0, float(np.abs(V_new).max())):
             return V_new
         V = V_new
     raise AssertionError("iterative policy evaluation did not converge")
@@ -154,7 +157,8 @@ def occupancy_series(game, joint, tol=1e-16, max_terms=1_000_000):
 
 
 def value_iteration_J_star(game, tol=1e-14):
-    """J* by plain value iteration on the joint-action MDP written with explicit loops over joint actions."""
+    """J* by plain value iteration on the joint-action MDP written with explicit loops over joint actions; stops when
+    the sup-norm change is below tol * max(1, |V|) (relative, see iterative_V)."""
     S = game.n_states
     acts = joint_actions(game.action_sizes)
     V = np.zeros(S)
@@ -162,7 +166,7 @@ def value_iteration_J_star(game, tol=1e-14):
         V_new = np.array(
             [max(game.r[(s,) + a] + game.gamma * np.dot(game.P[(s,) + a], V) for a in acts) for s in range(S)]
         )
-        if np.max(np.abs(V_new - V)) < tol:
+        if np.max(np.abs(V_new - V)) < tol * max(1.0, float(np.abs(V_new).max())):
             return float(game.rho @ V_new), V_new
         V = V_new
     raise AssertionError("value iteration did not converge")

@@ -25,12 +25,18 @@ def assert_shape(value, shape, what: str = "result") -> np.ndarray:
 
 
 def assert_close(actual, expected, what: str = "result", rtol: float = 1e-8, atol: float = 1e-10) -> None:
-    """Same shape and ``np.allclose``; the message gives the largest difference and where it is."""
+    """Same shape and ``np.allclose``; the message gives the largest difference and where it is.
+
+    ``atol`` is relative to the scale of ``expected``: the allowance is ``atol * max(1, max|expected|)`` (plus
+    ``rtol * |expected|`` entrywise, as in ``np.allclose``), so an entry that is 0 in an array of values of size
+    100 is allowed the rounding of the size-100 computation that produced it, on any CPU or BLAS kernel.
+    """
     exp = np.asarray(expected, dtype=float)
     act = assert_shape(actual, exp.shape, what)
     if not np.all(np.isfinite(act)):
         raise AssertionError(f"{what} contains NaN or infinite values")
-    if not np.allclose(act, exp, rtol=rtol, atol=atol):
+    scale = max(1.0, float(np.abs(exp).max())) if exp.size and np.all(np.isfinite(exp)) else 1.0
+    if not np.allclose(act, exp, rtol=rtol, atol=atol * scale):
         diff = np.abs(act - exp)
         where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
         raise AssertionError(f"{what} is wrong: largest difference {float(diff.max()):.3g} at index {tuple(int(i) for i in where)} "

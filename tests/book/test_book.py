@@ -123,6 +123,7 @@ def run_chapter_or_fail(path: Path) -> None:
 
 
 @pytest.mark.chapter
+@pytest.mark.portable
 @pytest.mark.parametrize(
     "chapter", chapter_notebooks(), ids=lambda p: str(p.relative_to(ROOT).with_suffix("")),
 )

@@ -418,7 +418,7 @@ def test_template_source_parses_builds_and_grades(tmp_path):
     p = _write_demo(tmp_path)
     a = load_assignment(p)
     assert [q.id for q in a.questions] == ["q1", "why"]
-    assert a.questions[0].tests[0].kind == "public+hidden" and a.points == 2.5 and a.auto_points == 1.5
+    assert a.questions[0].tests[0].kind == "public+hidden" and a.points == 2.5 and a.auto_points == 1.5  # exact: sums of halves
     stud = student_notebook(a)
     sol = next(c for c in stud.cells if _gid(c) == "q1")
     assert sol.source == "def double(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
@@ -428,7 +428,7 @@ def test_template_source_parses_builds_and_grades(tmp_path):
     assert (tmp_path / "cli" / "student" / "demo.ipynb").is_file() and (tmp_path / "cli" / "release.json").is_file()
     res = build(tmp_path / "out", source_dir=p.parent)
     rep = grade_notebook(res.instructor[0], source_dir=p.parent, timeout=20)
-    assert rep.total == rep.max == 1.5 and rep.manual_max == 1
+    assert rep.total == rep.max == 1.5 and rep.manual_max == 1  # exact: sums of halves
     assert [q["status"] for q in rep.questions] == ["passed", "needs manual grading"]
 
 

@@ -30,7 +30,7 @@ def test_run_games_shapes_seeds_and_claims():
         for v in fa.VARIANTS:
             ra, rb = a["results"][name][v], b["results"][name][v]
             assert ra.J.shape == (21,)
-            assert np.array_equal(ra.J, rb.J)  # seeded
+            assert np.array_equal(ra.J, rb.J)  # exact: seeded, the same computation twice
             assert np.all(ra.J <= ra.J_star + 1e-9)
     gaps = fa.final_gaps(a)
     assert gaps["climbing"]["exact $Q$, ideal step"] < 1e-9
@@ -96,7 +96,7 @@ def test_concentrability_values():
     assert fa.concentrability(g, uni, 1) == pytest.approx(3.0)
     assert fa.concentrability(g, uni, 2) == pytest.approx(9.0)
     zero_a = evaluate(g, [np.array([[0.0, 0.5, 0.5]]), np.full((3, 3), 1 / 3)]).tables
-    assert fa.concentrability(g, zero_a, 2) == np.inf
+    assert fa.concentrability(g, zero_a, 2) == np.inf  # exact: a division by a zero probability
 
 
 def test_pitfall_claim():
@@ -119,7 +119,7 @@ def test_pitfall_claim():
 def test_compare_methods_on_climbing():
     d = fa.compare_methods(names=("climbing",), K=100)
     (name, J_star, finals), = fa.comparison_table(d)
-    assert name == "climbing" and J_star == 11.0
+    assert name == "climbing" and J_star == pytest.approx(11.0, rel=1e-12)  # J* comes out of a (1x1) solve
     assert finals["MA-PPO"] == pytest.approx(11.0, abs=1e-6)
     assert finals["centralized"] == pytest.approx(11.0, abs=1e-6)
     for m in ("HAPPO", "HAPPO (recompute)", "independent NPG"):
@@ -130,11 +130,13 @@ def test_compare_methods_on_climbing():
 
 def test_recompute_difference_and_decomposition():
     diff = fa.recompute_difference(names=("climbing", "penalty", "two_step", "random"))
-    assert diff["climbing"] < 1e-12 and diff["penalty"] < 1e-12
+    # equal in exact arithmetic in matrix games; logits reach ~ max|r| / beta_k = 30, whose rounding moves p by ~1e-13
+    assert diff["climbing"] < 1e-11 and diff["penalty"] < 1e-11
     assert diff["two_step"] > 1e-3 and diff["random"] > 1e-4
     for game in ("random", "two_step", "climbing"):
         for seed in range(3):
             c = fa.happo_decomposition_check(game, seed=seed)
-            assert c["violation"] < 1e-12
-            assert c["min_term"] >= -1e-12
-            assert c["J_improvement"] >= -1e-12
+            # sums of advantages bounded by max|r| = 30 (climbing): 1e-11 is ~1500 ulps of that scale
+            assert c["violation"] < 1e-11
+            assert c["min_term"] >= -1e-11
+            assert c["J_improvement"] >= -1e-11

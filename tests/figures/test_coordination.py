@@ -77,7 +77,7 @@ def test_climbing_comparison_shapes_and_claims(climb):
 def test_climbing_comparison_is_reproducible(climb):
     again = co.run_climbing_comparison(K=K, beta=0.05, eta=0.5, seed=0)
     for name in co.LEARNERS:
-        np.testing.assert_array_equal(again["J"][name], climb["J"][name])
+        np.testing.assert_array_equal(again["J"][name], climb["J"][name])  # exact: the same computation twice
 
 
 def test_independent_npg_passes_the_plateaus_5_6_7(climb):
@@ -91,8 +91,9 @@ def test_independent_npg_passes_the_plateaus_5_6_7(climb):
 
 def test_relabelling_agents_leaves_the_independent_learners_unchanged(climb):
     swapped = co.run_comparison(make_game("climbing").relabel_agents([1, 0]), K=K, beta=0.05, eta=0.5)
-    np.testing.assert_allclose(swapped["J"]["independent NPG"], climb["J"]["independent NPG"], atol=1e-12)
-    np.testing.assert_allclose(swapped["J"]["independent PG"], climb["J"]["independent PG"], atol=1e-12)
+    # the same iterations with the sums over the other axis: J is bounded by max|r| = 30, 1e-10 is ~1.5e4 ulps of it
+    np.testing.assert_allclose(swapped["J"]["independent NPG"], climb["J"]["independent NPG"], atol=1e-10)
+    np.testing.assert_allclose(swapped["J"]["independent PG"], climb["J"]["independent PG"], atol=1e-10)
     assert swapped["J"]["MA-PPO"][-1] == pytest.approx(11.0, abs=1e-4)
 
 

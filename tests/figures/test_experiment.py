@@ -52,7 +52,8 @@ def test_batch_loop_matches_the_papers_numba_kernels(method, kernel):
     batch = ex.run_batch(method, etas, 2000, inits)
     assert batch.shape == (6, 2001)
     for row, eta, init in zip(batch, etas, inits):
-        np.testing.assert_allclose(row, kernel(eta, 2000, init), rtol=0, atol=1e-12)
+        # 2000 iterated steps in another order of operations; the ratio game's values are O(5): ~1e5 ulps
+        np.testing.assert_allclose(row, kernel(eta, 2000, init), rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("eta", [0.05, 0.3])
@@ -64,9 +65,10 @@ def test_markov_q_methods_are_the_library_algorithms(eta):
              ("independent-npg-q", independent_npg(game, K=K, beta=beta, keep_policies=False).J),
              ("independent-pg", independent_pg(game, K=K, eta=eta, keep_policies=False).J)]
     for method, library in pairs:
-        np.testing.assert_allclose(ex.run_method(method, eta, K, "uniform"), library, rtol=0, atol=1e-12)
+        # 150 iterated steps, closed forms here and linear solves in the library: values are O(5), ~1e5 ulps
+        np.testing.assert_allclose(ex.run_method(method, eta, K, "uniform"), library, rtol=0, atol=1e-10)
         np.testing.assert_allclose(ex.run_batch(method, [eta], K, [initial_logits("uniform")])[0], library,
-                                   rtol=0, atol=1e-12)
+                                   rtol=0, atol=1e-10)
 
 
 def test_conditional_pg_follows_the_gradient_of_the_joint_value():
@@ -81,7 +83,7 @@ def test_conditional_pg_follows_the_gradient_of_the_joint_value():
 
         grad = np.array([(value(params + h * e) - value(params - h * e)) / (2 * h) for e in np.eye(6)])
         curve = ex.run_batch("conditional-pg", [eta], 1, [(theta, t2)])[0]
-        assert abs(curve[0] - value(params)) < 1e-14
+        assert abs(curve[0] - value(params)) < 5e-13  # ~100 ulps of the value scale 5
         gain = curve[1] - curve[0]
         assert gain > 0
         assert abs(gain - eta * grad @ grad) <= 1e-3 * eta * grad @ grad
@@ -97,7 +99,7 @@ def test_independent_npg_ratio_target_step():
         n1, n2 = t1 + eta * v1, t2 + eta * v2
         expected = _joint_value(n1, np.array([n2, n2]))
         curve = ex.run_method("independent-npg", eta, 1, (t1, t2))
-        assert abs(curve[1] - expected) < 1e-13
+        assert abs(curve[1] - expected) < 5e-13  # ~100 ulps of the value scale 5
 
 
 # ----------------------------------------------------------------------------------------- the chapter's claims
@@ -118,7 +120,7 @@ def test_ablation_shape_and_read_only(short_ablation):
 def test_ablation_is_deterministic(short_ablation):
     again = ex.ablation(iterations=5000, stepsizes=(0.05,), inits=("near-stationary",))
     for key, curve in again.items():
-        np.testing.assert_array_equal(curve, short_ablation[key])
+        np.testing.assert_array_equal(curve, short_ablation[key])  # exact: the same computation twice
 
 
 def test_step_form_not_conditioning_buys_the_speed(short_ablation):

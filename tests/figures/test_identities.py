@@ -21,7 +21,7 @@ def test_random_trial_is_seeded_and_has_unequal_sizes():
     g1, o1, n1 = ids.random_trial(3, 3)
     g2, o2, n2 = ids.random_trial(3, 3)
     assert len(set(g1.action_sizes)) > 1 and g1.n_agents == 3
-    assert np.array_equal(g1.P, g2.P) and all(np.array_equal(a, b) for a, b in zip(o1.thetas, o2.thetas))
+    assert np.array_equal(g1.P, g2.P) and all(np.array_equal(a, b) for a, b in zip(o1.thetas, o2.thetas))  # exact: seeded
     g3, _, _ = ids.random_trial(4, 3)
     assert g3.P.shape != g1.P.shape or not np.array_equal(g3.P, g1.P)
     with pytest.raises(ValueError):
@@ -82,9 +82,9 @@ def test_pdl_curves():
     data = ids.pdl_curves(n_agents=3, seed=0, n_points=9)
     assert data["terms"].shape == (9, 3) and data["t"].shape == (9,)
     np.testing.assert_allclose(data["terms"].sum(axis=1), data["delta_J"], atol=1e-10)
-    assert np.all(data["terms"][0] == 0.0)
+    assert np.all(data["terms"][0] == 0.0)  # exact: at t = 0 the new policy is the old one bit for bit (theta + 0 D)
     again = ids.pdl_curves(n_agents=3, seed=0, n_points=9)
-    assert np.array_equal(data["terms"], again["terms"])
+    assert np.array_equal(data["terms"], again["terms"])  # exact: the same computation twice
 
 
 def test_mirror_step_terms_are_nonnegative_but_random_ones_are_not():

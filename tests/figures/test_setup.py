@@ -32,9 +32,9 @@ def test_stationary_distribution():
 
 def test_visitation_game_depends_on_seed_not_gamma():
     a, b = su.visitation_game(0.1, 4, 3), su.visitation_game(0.95, 4, 3)
-    np.testing.assert_array_equal(a.P, b.P)
-    np.testing.assert_array_equal(a.r, b.r)
-    np.testing.assert_array_equal(a.rho, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(a.P, b.P)  # exact: P and r are drawn from the seed, gamma is not used
+    np.testing.assert_array_equal(a.r, b.r)  # exact: as above
+    np.testing.assert_array_equal(a.rho, [1.0, 0.0, 0.0, 0.0])  # exact: set by construction
     assert not np.array_equal(su.visitation_game(0.1, 4, 4).P, a.P)
 
 

@@ -71,13 +71,13 @@ def test_excess_constant():
     errors = np.array([0.01, 0.04, 1.0])
     gaps = 0.1 + np.array([0.02, 0.1, 0.3])    # excess / sqrt(error) = 0.2, 0.5, 0.3
     assert t1.excess_constant(errors, gaps, 0.1) == pytest.approx(0.5)
-    assert t1.excess_constant(errors, np.full(3, 0.05), 0.1) == 0.0   # gaps below the exact gap: no excess
+    assert t1.excess_constant(errors, np.full(3, 0.05), 0.1) == 0.0   # exact: max(., 0) clips to 0.0; gaps below the exact gap: no excess
 
 
 # ------------------------------------------------------------------------------------------------ games
 def test_unit_game_rescales_climbing_and_keeps_the_optimum_consistent():
     g = t1.unit_game("climbing")
-    assert reward_range_ok(g) and g.r.min() == 0.0 and g.r.max() == 1.0
+    assert reward_range_ok(g) and g.r.min() == 0.0 and g.r.max() == 1.0  # exact: (r - lo) / (hi - lo) at lo and hi
     assert g.meta["optimum"] == pytest.approx(optimal_value(g).J_star, abs=1e-12)
     assert g.meta["optimum"] == pytest.approx(1.0)
 
@@ -146,7 +146,7 @@ def test_gap_vs_K_shapes_claims_and_reproducibility(small_sweep, random_game):
     assert np.all(d["gaps"] <= d["rates"])
     assert np.all(d["slopes"] < -0.4)
     again = t1.gap_vs_K([random_game, "climbing"], Ks=SMALL_KS, beta=0.1)
-    np.testing.assert_array_equal(again["gaps"], d["gaps"])
+    np.testing.assert_array_equal(again["gaps"], d["gaps"])  # exact: the same computation twice
     with pytest.raises(MappoLiteError):
         t1.gap_vs_K([random_game], Ks=(10,))
 
@@ -182,8 +182,8 @@ def test_error_sweep_shapes_and_monotone_errors():
     assert d["beta_k"] == pytest.approx(0.1 * math.sqrt(15))
     assert 0 < d["exact_gap"] < d["uniform_gap"]
     d2 = t1.error_sweep(K=15, n_rollouts=(1, 50), Ts=(10, 1000), seeds=(0,))
-    np.testing.assert_array_equal(d["xi"], d2["xi"])
-    np.testing.assert_array_equal(d["gap_sgd"], d2["gap_sgd"])
+    np.testing.assert_array_equal(d["xi"], d2["xi"])  # exact: the same seeds, the same computation
+    np.testing.assert_array_equal(d["gap_sgd"], d2["gap_sgd"])  # exact: as above
 
 
 # ------------------------------------------------------------------------------------------------ figures

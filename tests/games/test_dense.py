@@ -33,8 +33,8 @@ def test_valid_game_properties():
     # flattening is C order, agent 1 most significant
     for s in range(3):
         for a1, a2 in joint_actions((2, 4)):
-            assert g.r_flat[s, a1 * 4 + a2] == r[s, a1, a2]
-            np.testing.assert_array_equal(g.P_flat[s, a1 * 4 + a2], P[s, a1, a2])
+            assert g.r_flat[s, a1 * 4 + a2] == r[s, a1, a2]  # exact: a reshape copies the entries
+            np.testing.assert_array_equal(g.P_flat[s, a1 * 4 + a2], P[s, a1, a2])  # exact: a reshape copies the entries
     assert "S=3" in g.describe() and "N=2" in g.describe()
 
 
@@ -136,14 +136,14 @@ def test_save_load_round_trip(tmp_path):
         assert sorted(data.files) == ["P", "gamma", "r", "rho"]
         assert data["gamma"].shape == ()
     h = load_game(path)
-    np.testing.assert_array_equal(h.P, g.P)
-    np.testing.assert_array_equal(h.r, g.r)
-    np.testing.assert_array_equal(h.rho, g.rho)
-    assert h.gamma == 0.77 and h.action_sizes == (2, 3, 2)
-    assert get_game(str(path)).gamma == 0.77  # the CLI's GAME argument
+    np.testing.assert_array_equal(h.P, g.P)  # exact: saved and read back
+    np.testing.assert_array_equal(h.r, g.r)  # exact: saved and read back
+    np.testing.assert_array_equal(h.rho, g.rho)  # exact: saved and read back
+    assert h.gamma == 0.77 and h.action_sizes == (2, 3, 2)  # exact: gamma is saved and read back, no arithmetic
+    assert get_game(str(path)).gamma == 0.77  # exact: read back; the CLI's GAME argument
     # the stopping ratio game survives a round trip too
     make_game("ratio").save(tmp_path / "ratio.npz")
-    assert load_game(tmp_path / "ratio.npz").gamma == 1.0
+    assert load_game(tmp_path / "ratio.npz").gamma == 1.0  # exact: saved and read back
 
 
 def test_load_without_rho_is_uniform(tmp_path):
@@ -252,20 +252,20 @@ def test_unknown_game_name():
 def test_climbing_layout_rows_are_agent_one():
     g = make_game("climbing")
     assert (g.n_states, g.action_sizes, g.gamma) == (1, (3, 3), 0.0)
-    np.testing.assert_array_equal(g.r[0], CLIMBING)
+    np.testing.assert_array_equal(g.r[0], CLIMBING)  # exact: the payoff table is copied
     assert CLIMBING[0, 1] == -30 and CLIMBING[1, 2] == 6 and CLIMBING[2, 1] == 0  # the published matrix
-    assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0
+    assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0  # exact: a constant
     swapped = g.relabel_agents([1, 0])
-    np.testing.assert_array_equal(swapped.r[0], CLIMBING.T)
+    np.testing.assert_array_equal(swapped.r[0], CLIMBING.T)  # exact: relabel_agents transposes (a copy)
 
 
 def test_ratio_game_layout():
     g = make_game("ratio")
-    assert g.gamma == 1.0 and g.action_sizes == (2, 2) and g.n_states == 1
+    assert g.gamma == 1.0 and g.action_sizes == (2, 2) and g.n_states == 1  # exact: a constant
     np.testing.assert_allclose(g.r[0], [[1, 0.5], [-0.5, 0]])
     np.testing.assert_allclose(1 - g.P[0, ..., 0], [[1, 1], [0.1, 0.1]])  # stopping probabilities S
-    np.testing.assert_array_equal(RATIO_R, [[1, 0.5], [-0.5, 0]])
-    np.testing.assert_array_equal(RATIO_S, [[1, 1], [0.1, 0.1]])
+    np.testing.assert_array_equal(RATIO_R, [[1, 0.5], [-0.5, 0]])  # exact: constants
+    np.testing.assert_array_equal(RATIO_S, [[1, 1], [0.1, 0.1]])  # exact: constants
 
 
 def test_every_builtin_game_has_citation_and_correct_optimum():
@@ -295,9 +295,9 @@ def test_random_game_seeded_and_shaped():
     a = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=5)
     b = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=5)
     c = make_game("random", n_states=4, n_agents=3, n_actions=[2, 3, 4], gamma=0.8, seed=6)
-    assert a.P.shape == (4, 2, 3, 4, 4) and a.r.shape == (4, 2, 3, 4) and a.gamma == 0.8
-    np.testing.assert_array_equal(a.P, b.P)
-    np.testing.assert_array_equal(a.r, b.r)
+    assert a.P.shape == (4, 2, 3, 4, 4) and a.r.shape == (4, 2, 3, 4) and a.gamma == 0.8  # exact: stored as given
+    np.testing.assert_array_equal(a.P, b.P)  # exact: the same seed, the same computation
+    np.testing.assert_array_equal(a.r, b.r)  # exact: the same seed
     assert not np.allclose(a.r, c.r)
     np.testing.assert_allclose(a.P.sum(-1), 1.0, atol=1e-12)
     assert a.r.min() >= 0 and a.r.max() <= 1
@@ -311,12 +311,12 @@ def test_matrix_game_and_single_agent_view():
     assert (g.n_states, g.action_sizes, g.gamma) == (1, (2, 3, 4), 0.0)
     single = g.as_single_agent()
     assert single.action_sizes == (24,)
-    np.testing.assert_array_equal(single.r[0], payoff.ravel())
+    np.testing.assert_array_equal(single.r[0], payoff.ravel())  # exact: a reshape
 
 
 def test_with_rho():
     P, r = _valid(3, (2, 2))
     g = CooperativeMarkovGame(P, r, 0.9).with_rho([1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(g.rho, [1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(g.rho, [1.0, 0.0, 0.0])  # exact: stored as given
     with pytest.raises(MappoLiteError, match="rho"):
         g.with_rho([1.0, 1.0, 0.0])

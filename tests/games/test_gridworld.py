@@ -1,4 +1,4 @@
-"""Tests for mappo_lite.gridworld: the vectorized builders against a slow loop-by-loop reference, the index
+"""Tests for mappo_lite.games.gridworld: the vectorized builders against a slow loop-by-loop reference, the index
 conventions, walls, rewards, coordination at the optimum, scale, and every bad argument."""
 
 import itertools
@@ -112,11 +112,12 @@ def test_dense_equals_slow_reference(kw):
     P_ref, r_ref, rho_ref = ref_game(**kw)
     dense = gridworld(**kw)
     sparse = gridworld_successors(**kw)
-    np.testing.assert_allclose(dense["P"], P_ref, rtol=0, atol=1e-15)
-    np.testing.assert_allclose(dense_from_successors(sparse), P_ref, rtol=0, atol=1e-15)
-    np.testing.assert_array_equal(dense["r"], r_ref)
-    np.testing.assert_array_equal(sparse["r"], r_ref)
-    np.testing.assert_array_equal(dense["rho"], rho_ref)
+    # entries are products of slip / 1 - slip summed over coinciding outcomes, in another order here: ~450 ulps of 1
+    np.testing.assert_allclose(dense["P"], P_ref, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(dense_from_successors(sparse), P_ref, rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(dense["r"], r_ref)  # exact: rewards are constants set by construction
+    np.testing.assert_array_equal(sparse["r"], r_ref)  # exact: as above
+    np.testing.assert_array_equal(dense["rho"], rho_ref)  # exact: one 1.0, or the single division 1.0 / S
     assert dense["P"].dtype == np.float64 and sparse["probs"].dtype == np.float64
     assert sparse["next_states"].dtype == np.int64
 
@@ -142,7 +143,7 @@ def test_four_agents_rows_match_reference():
         got = {k: v for k, v in got.items() if v > 0}
         assert got.keys() == expected.keys()
         for key in got:
-            assert got[key] == pytest.approx(expected[key], abs=1e-15)
+            assert got[key] == pytest.approx(expected[key], abs=1e-13)  # products of 4 probabilities, summed
 
 
 # ----- structure ----------------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def test_rows_are_distributions(kw):
     pr, ns = sparse["probs"], sparse["next_states"]
     S = ns.shape[0]
     assert np.all(pr >= 0)
-    np.testing.assert_allclose(pr.sum(axis=-1), 1.0, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(pr.sum(axis=-1), 1.0, rtol=0, atol=1e-13)  # ~450 ulps of 1
     assert ns.min() >= 0 and ns.max() < S
     # positive-probability successors are distinct within each row
     flat_ns, flat_pr = ns.reshape(-1, ns.shape[-1]), pr.reshape(-1, pr.shape[-1])
@@ -162,7 +163,7 @@ def test_rows_are_distributions(kw):
     if S ** 2 * 5 ** (ns.ndim - 2) <= 5e7:
         P = gridworld(**kw)["P"]
         assert np.all(P >= 0)
-        np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=0, atol=1e-13)
     np.testing.assert_allclose(sparse["rho"].sum(), 1.0)
 
 
@@ -173,10 +174,10 @@ def test_shapes_and_keys():
     assert spec["next_states"].shape == (S, 5, 5, 5, 8) == spec["probs"].shape
     assert spec["r"].shape == (S, 5, 5, 5)
     assert spec["rho"].shape == (S,)
-    assert spec["gamma"] == 0.9
+    assert spec["gamma"] == 0.9  # exact: the default, stored as given
     meta = spec["meta"]
     assert meta["name"] == "gridworld" and meta["width"] == 4 and meta["height"] == 3 and meta["n_agents"] == 3
-    assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1
+    assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1  # exact: stored as given
     assert "built for this book" in meta["citation"]
     assert meta["state_labels"](encode_state([(0, 0), (1, 2), (2, 3)], 4, 3)) == "1@(0,0) 2@(1,2) 3@(2,3)"
     dense = gridworld()
@@ -198,7 +199,7 @@ def test_successor_slot_convention():
 def test_deterministic():
     a, b = gridworld_successors(width=4, height=4), gridworld_successors(width=4, height=4)
     for key in ("next_states", "probs", "r", "rho"):
-        np.testing.assert_array_equal(a[key], b[key])
+        np.testing.assert_array_equal(a[key], b[key])  # exact: the same computation twice
 
 
 # ----- indices -------------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ def test_walls_keep_agents_inside():
         s = encode_state([corner, other], w, h)
         for a in wall_actions:
             row = P[s, a, 0]
-            assert row[s] == 1.0, (corner, a)
+            assert row[s] == 1.0, (corner, a)  # exact: a product of 1.0s (every agent stays for sure)
             assert np.count_nonzero(row) == 1
     # a legal move from a corner: 1 - slip to the neighbour, slip to stay, nothing else
     s = encode_state([(0, 0), other], w, h)
@@ -259,26 +260,26 @@ def test_reward_one_exactly_when_all_share_a_goal(n):
     for s in range(r.shape[0]):
         positions = decode_state(s, w, h, n)
         shared = len(set(positions)) == 1 and positions[0] in goals
-        assert np.all(r[s] == (1.0 if shared else 0.0)), positions
+        assert np.all(r[s] == (1.0 if shared else 0.0)), positions  # exact: rewards are set by construction
     assert r.min() >= 0 and r.max() <= 1
 
 
 def test_lone_reward():
     w, h = 3, 3
     r = gridworld_successors(lone_reward=0.25)["r"]
-    assert r[encode_state([(0, 2), (0, 2)], w, h), 0, 0] == 1.0
-    assert r[encode_state([(2, 0), (2, 0)], w, h), 3, 1] == 1.0
-    assert r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25  # both on goals, different ones
-    assert r[encode_state([(0, 2), (1, 1)], w, h), 2, 2] == 0.25
-    assert r[encode_state([(1, 1), (1, 1)], w, h), 0, 0] == 0.0
-    assert r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0  # together, but not on a goal
+    assert r[encode_state([(0, 2), (0, 2)], w, h), 0, 0] == 1.0  # exact: reward entries are set by construction
+    assert r[encode_state([(2, 0), (2, 0)], w, h), 3, 1] == 1.0  # exact: reward entries are set by construction
+    assert r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25  # exact: reward entries are set by construction; both on goals, different ones
+    assert r[encode_state([(0, 2), (1, 1)], w, h), 2, 2] == 0.25  # exact: reward entries are set by construction
+    assert r[encode_state([(1, 1), (1, 1)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction
+    assert r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction; together, but not on a goal
 
 
 def test_rho_variants():
     w, h = 3, 3
-    assert gridworld_successors()["rho"][encode_state([(1, 1), (1, 1)], w, h)] == 1.0
+    assert gridworld_successors()["rho"][encode_state([(1, 1), (1, 1)], w, h)] == 1.0  # exact: set by construction
     rho = gridworld_successors(start=[(0, 0), (2, 2)])["rho"]
-    assert rho[encode_state([(0, 0), (2, 2)], w, h)] == 1.0 and rho.sum() == 1.0
+    assert rho[encode_state([(0, 0), (2, 2)], w, h)] == 1.0 and rho.sum() == 1.0  # exact: one 1.0 and zeros
     np.testing.assert_allclose(gridworld_successors(start=None)["rho"], np.full(81, 1 / 81))
     # even sizes: the centre is the upper-left cell of the central block
     assert gridworld_successors(width=4, height=2)["meta"]["start"] == ((0, 1), (0, 1))
@@ -342,7 +343,7 @@ def test_ten_thousand_states_sparse_and_fast():
     total = sum(v.nbytes for v in spec.values() if isinstance(v, np.ndarray))
     assert total < 50e6
     assert elapsed < 5.0  # typically ~0.05 s
-    np.testing.assert_allclose(spec["probs"].sum(axis=-1), 1.0, atol=1e-14)
+    np.testing.assert_allclose(spec["probs"].sum(axis=-1), 1.0, atol=1e-13)  # ~450 ulps of 1
     # spot-check a far corner: both agents at (9, 9) pushing right/down stay put
     s = encode_state([(9, 9), (9, 9)], 10, 10)
     np.testing.assert_allclose(spec["probs"][s, 4, 2].sum(), 1.0)

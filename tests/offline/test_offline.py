@@ -190,12 +190,12 @@ def test_lambda_infinity_recovers_lstd(case, critic):
     game, data, psi, policy = random_instance(case, critic, n=80, seed=5)
     system = bellman_system(game, data, psi, policy)
     w_plain = plain_weights(system)
-    np.testing.assert_array_equal(pessimistic_weights(system, math.inf), w_plain)
+    np.testing.assert_array_equal(pessimistic_weights(system, math.inf), w_plain)  # exact: the same solve of B w = c
     np.testing.assert_allclose(pessimistic_weights(system, 1e8), w_plain, rtol=1e-6, atol=1e-6 * np.abs(w_plain).max())
     # the offset falls like 1/lam
     offs = [pessimism_offset(system, lam) for lam in (0.1, 1.0, 10.0)]
     assert offs[0] == pytest.approx(10 * offs[1], rel=1e-9) and offs[1] == pytest.approx(10 * offs[2], rel=1e-9)
-    assert pessimism_offset(system, math.inf) == 0.0
+    assert pessimism_offset(system, math.inf) == 0.0  # exact: returned as the constant 0.0
     # with a finite L, lam = inf is the smallest Bellman error on the ball
     L = 0.5 * np.linalg.norm(w_plain)
     w_ball = pessimistic_weights(system, math.inf, L)
@@ -394,8 +394,8 @@ def test_offline_run_uses_only_the_dataset_and_reports_estimates():
     data = collect_dataset(game, 200, seed=0, **kw)
     a = offline_ma_ppo(game, data, 10, 0.05, evaluator="pessimistic", lam=lam, seed=0)
     b = offline_ma_ppo(game, data, 10, 0.05, evaluator="pessimistic", lam=lam, seed=0)
-    np.testing.assert_array_equal(a.J, b.J)
-    np.testing.assert_array_equal(a.J_estimated, b.J_estimated)
+    np.testing.assert_array_equal(a.J, b.J)  # exact: the same seed and data, the same computation in one process
+    np.testing.assert_array_equal(a.J_estimated, b.J_estimated)  # exact: as above
     # the estimate of J(pi_0) (uniform) is the evaluator's v^T w for the uniform policy
     psi = critic_features(game, "tabular")
     system = bellman_system(game, data, psi, "uniform")
@@ -414,13 +414,13 @@ def test_collect_dataset_is_seeded_and_respects_the_knobs():
     a = collect_dataset(game, 500, coverage=3.0, reward_noise=0.1, seed=4)
     b = collect_dataset(game, 500, coverage=3.0, reward_noise=0.1, seed=4)
     for name in ("states", "actions", "rewards", "next_states"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))  # exact: the same seed
     c = collect_dataset(game, 500, coverage=3.0, reward_noise=0.1, seed=5)
     assert not np.array_equal(a.rewards, c.rewards)
     half = collect_dataset(game, 500, state_fraction=0.5, seed=4)
     assert len(np.unique(half.states)) == 3
     noiseless = collect_dataset(game, 500, seed=4)
-    np.testing.assert_array_equal(noiseless.rewards, game.r_flat[noiseless.states, noiseless.joint_actions])
+    np.testing.assert_array_equal(noiseless.rewards, game.r_flat[noiseless.states, noiseless.joint_actions])  # exact: copied
     # coverage: the optimal joint action's share matches mu
     clim, kw, _ = poor_coverage_example()
     big = collect_dataset(clim, 20_000, seed=0, **kw)
@@ -434,8 +434,8 @@ def test_collect_dataset_with_an_explicit_behaviour_policy():
     game = make_game("random", n_states=3, n_agents=2, n_actions=2, gamma=0.9, seed=2)
     a = collect_dataset(game, 300, behaviour="uniform", seed=7)
     b = collect_dataset(game, 300, coverage=1.0, seed=7)  # coverage 1 = uniform
-    np.testing.assert_array_equal(a.actions, b.actions)
-    np.testing.assert_array_equal(a.states, b.states)
+    np.testing.assert_array_equal(a.actions, b.actions)  # exact: integers
+    np.testing.assert_array_equal(a.states, b.states)  # exact: integers
     # a deterministic behaviour policy only ever shows its own joint action
     det = [np.zeros((3, 2)), np.zeros((3, 2, 2))]
     det[0][:, 1] = 1.0
@@ -451,12 +451,12 @@ def test_dataset_save_load_round_trip(tmp_path):
     data.save(path)
     back = load_dataset(path)
     for name in ("states", "actions", "rewards", "next_states"):
-        np.testing.assert_array_equal(getattr(back, name), getattr(data, name))
+        np.testing.assert_array_equal(getattr(back, name), getattr(data, name))  # exact: saved and read back
     assert back.n_states == data.n_states and back.action_sizes == data.action_sizes
     # and a run from the loaded file equals the run from memory
     r1 = offline_ma_ppo(game, data, 5, 0.1, evaluator="plain")
     r2 = offline_ma_ppo(game, back, 5, 0.1, evaluator="plain")
-    np.testing.assert_array_equal(r1.J, r2.J)
+    np.testing.assert_array_equal(r1.J, r2.J)  # exact: bit-identical data, the same computation
 
 
 def _good():
@@ -610,7 +610,7 @@ def test_cli_offline_json(capsys):
     for key in ("J", "J_star", "J_estimated", "J_true", "gap_final"):
         assert key in out
     assert len(out["J"]) == 13 and len(out["J_estimated"]) == 12 and len(out["J_true"]) == 12
-    assert out["J_true"] == out["J"][:-1]
+    assert out["J_true"] == out["J"][:-1]  # exact: the same floats written twice
     assert out["J_star"] == pytest.approx(1.0)
     assert out["gap_final"] == pytest.approx(out["J_star"] - out["J"][-1])
     # the same numbers as the library call
