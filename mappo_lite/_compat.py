@@ -57,8 +57,9 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         real = importlib.util.find_spec(new)
         if real is None:
             return None
-        spec = importlib.util.spec_from_loader(fullname, _AliasLoader(new), origin=real.origin,
-                                               is_package=real.submodule_search_locations is not None)
+        spec = importlib.util.spec_from_loader(
+            fullname, _AliasLoader(new), origin=real.origin, is_package=real.submodule_search_locations is not None
+        )
         return spec
 
 

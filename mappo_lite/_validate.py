@@ -19,9 +19,23 @@ import numpy as np
 from .errors import MappoLiteError
 
 __all__ = [
-    "PROB_ATOL", "MappoLiteError", "as_float_array", "as_int_array", "check_choice", "check_count",
-    "check_distribution", "check_game", "check_gamma", "check_gamma_rows", "check_int", "check_lam_L",
-    "check_nonnegative", "check_nonnegative_int", "check_positive", "check_probability_array", "check_radius",
+    "PROB_ATOL",
+    "MappoLiteError",
+    "as_float_array",
+    "as_int_array",
+    "check_choice",
+    "check_count",
+    "check_distribution",
+    "check_game",
+    "check_gamma",
+    "check_gamma_rows",
+    "check_int",
+    "check_lam_L",
+    "check_nonnegative",
+    "check_nonnegative_int",
+    "check_positive",
+    "check_probability_array",
+    "check_radius",
     "check_real",
 ]
 

@@ -196,7 +196,9 @@ def test_algorithm3_tabular_converges_to_ideal_step(init):
         err = np.abs(theta - target)[well]
         assert np.all(err <= 0.02 * np.abs(start - target)[well] + 1e-9), err.max()
         untouched = visits == 0
-        np.testing.assert_array_equal(theta[untouched], start[untouched])  # exact: never-visited coordinates are never written
+        np.testing.assert_array_equal(
+            theta[untouched], start[untouched]
+        )  # exact: never-visited coordinates are never written
 
 
 @pytest.mark.parametrize("radius", [0.3, 2.0])
@@ -332,13 +334,18 @@ def test_rollouts_stop_in_absorbing_zero_reward_states_without_bias():
     assert absorbing_zero_states(game).tolist() == [False, False, False, True]
     assert not absorbing_zero_states(make_game("climbing")).any()
     assert not absorbing_zero_states(make_game("gridworld")).any()
-    assert np.all(rollout_transitions(game)[3] == 0.0)  # exact: set to 0.0; the kernels read an all-zero row as "stopped"
+    assert np.all(
+        rollout_transitions(game)[3] == 0.0
+    )  # exact: set to 0.0; the kernels read an all-zero row as "stopped"
     assert np.array_equal(rollout_transitions(game)[:3], cumulative_transitions(game)[:3])  # exact: a copy
-    assert np.all(cumulative_transitions(game)[3, :, -1] == 1.0)  # exact: set to 1.0; the shared table (datasets) is untouched
+    assert np.all(
+        cumulative_transitions(game)[3, :, -1] == 1.0
+    )  # exact: set to 1.0; the shared table (datasets) is untouched
 
     rng = np.random.default_rng(7)
     policy = ConditionalLogLinearPolicy.for_game(
-        game, thetas=[rng.normal(size=f.dim) for f in ConditionalLogLinearPolicy.for_game(game).features])
+        game, thetas=[rng.normal(size=f.dim) for f in ConditionalLogLinearPolicy.for_game(game).features]
+    )
     ev = evaluate(game, policy)
     n = 3000
     for m in (0, 1, 2):

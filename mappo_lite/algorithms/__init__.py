@@ -12,6 +12,16 @@ from .mappo import ma_ppo
 from .registry import ALGORITHMS, DESCRIPTIONS, defaults, train
 
 __all__ = [
-    "ALGORITHMS", "DESCRIPTIONS", "TrainingResult", "centralized_mirror", "defaults", "finish", "independent_npg",
-    "independent_pg", "ma_ppo", "marginal_q", "run_iterations", "train",
+    "ALGORITHMS",
+    "DESCRIPTIONS",
+    "TrainingResult",
+    "centralized_mirror",
+    "defaults",
+    "finish",
+    "independent_npg",
+    "independent_pg",
+    "ma_ppo",
+    "marginal_q",
+    "run_iterations",
+    "train",
 ]

@@ -42,8 +42,15 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
     return out
 
 
-def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                    keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
+def independent_npg(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    seed=0,
+    keep_policies: bool = True,
+    J_star: float | None = None,
+) -> TrainingResult:
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
     for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
     game = check_game(game)
@@ -59,12 +66,20 @@ def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1
         )
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    return finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)),
-                  J_star=J_star)
+    return finish(
+        "independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)), J_star=J_star
+    )
 
 
-def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, *, seed=0,
-                   keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
+def independent_pg(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    eta: float = 0.1,
+    *,
+    seed=0,
+    keep_policies: bool = True,
+    J_star: float | None = None,
+) -> TrainingResult:
     r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
     :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
     game = check_game(game)
@@ -84,14 +99,22 @@ def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, 
     return finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)), J_star=J_star)
 
 
-def centralized_mirror(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                       keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
+def centralized_mirror(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    seed=0,
+    keep_policies: bool = True,
+    J_star: float | None = None,
+) -> TrainingResult:
     r"""The joint-action mirror step :math:`\pi_{k+1}(\cdot|s)\propto\pi_k(\cdot|s)\exp(Q_{\pi_k}(s,\cdot)/\beta_k)`
     (MA-PPO with one agent over the joint action space)."""
     game = check_game(game)
     joint_game = game.as_single_agent()
-    res = ma_ppo(joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies,
-                 J_star=J_star)
+    res = ma_ppo(
+        joint_game, K, beta, solver="ideal", evaluation="exact", seed=seed, keep_policies=keep_policies, J_star=J_star
+    )
     res.algo = "centralized"
     if res.policies is not None:
         res.policies = [joint_to_tables(game, t.tables[0]) for t in res.policies]

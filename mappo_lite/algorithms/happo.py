@@ -122,8 +122,17 @@ def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, r
     return new
 
 
-def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order="random", recompute: bool = False,
-          seed=0, keep_policies: bool = True, J_star: float | None = None) -> TrainingResult:
+def happo(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    order="random",
+    recompute: bool = False,
+    seed=0,
+    keep_policies: bool = True,
+    J_star: float | None = None,
+) -> TrainingResult:
     r"""Tabular exact HAPPO (module docstring) for K iterations from the uniform product policy.
 
     Parameters
@@ -169,6 +178,13 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
         return ProductPolicy.for_game(game, happo_iteration(game, policy.logit_tables, beta_k, o, recompute))
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
-    params = dict(K=K, beta=beta, beta_k=beta_k, order=order if fixed is None else fixed, recompute=bool(recompute),
-                  seed=repr(seed), orders=orders)
+    params = dict(
+        K=K,
+        beta=beta,
+        beta_k=beta_k,
+        order=order if fixed is None else fixed,
+        recompute=bool(recompute),
+        seed=repr(seed),
+        orders=orders,
+    )
     return finish("happo-recompute" if recompute else "happo", game, Js, policies, rng, params, J_star=J_star)

@@ -30,10 +30,24 @@ EVALUATIONS = ("exact", "mc")
 SGD_INITS = ("zero", "previous")
 
 
-def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solver: str = "ideal",
-           evaluation: str = "exact", features="tabular", radius: float = math.inf, T: int = 1000,
-           eta: float = DEFAULT_ETA, n_rollouts: int = 10, sgd_init: str = "zero", seed=0,
-           keep_policies: bool = True, max_steps: int = 100_000, J_star: float | None = None) -> TrainingResult:
+def ma_ppo(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    solver: str = "ideal",
+    evaluation: str = "exact",
+    features="tabular",
+    radius: float = math.inf,
+    T: int = 1000,
+    eta: float = DEFAULT_ETA,
+    n_rollouts: int = 10,
+    sgd_init: str = "zero",
+    seed=0,
+    keep_policies: bool = True,
+    max_steps: int = 100_000,
+    J_star: float | None = None,
+) -> TrainingResult:
     r"""Algorithm 1, Multi-Agent PPO, with the ideal mirror step or Algorithm 3 as the policy improvement solver.
 
     Parameters
@@ -113,9 +127,19 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         return policy.with_thetas(new_thetas)
 
     Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
-    params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
-                  evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
-                  n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
+    params = dict(
+        K=K,
+        beta=beta,
+        beta_k=beta_k,
+        solver=solver,
+        evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"),
+        T=T,
+        eta=eta,
+        n_rollouts=n_rollouts,
+        sgd_init=sgd_init,
+        radius=radius,
+        seed=repr(seed),
+    )
     result = finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)

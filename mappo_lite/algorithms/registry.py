@@ -46,4 +46,6 @@ def defaults(algo: str) -> dict:
         fn = ALGORITHMS[algo]
     except KeyError:
         raise MappoLiteError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGORITHMS)}") from None
-    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}
+    return {
+        k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty
+    }

@@ -13,6 +13,14 @@ from .io import NPZ_KEYS, SPARSE_NPZ_KEYS, load_game
 from .sparse import SparseCooperativeMarkovGame, sparse_from_dense
 
 __all__ = [
-    "NPZ_KEYS", "PROB_ATOL", "SPARSE_NPZ_KEYS", "CooperativeMarkovGame", "MarkovGameBase", "SparseCooperativeMarkovGame",
-    "check_distribution", "check_gamma", "load_game", "sparse_from_dense",
+    "NPZ_KEYS",
+    "PROB_ATOL",
+    "SPARSE_NPZ_KEYS",
+    "CooperativeMarkovGame",
+    "MarkovGameBase",
+    "SparseCooperativeMarkovGame",
+    "check_distribution",
+    "check_gamma",
+    "load_game",
+    "sparse_from_dense",
 ]

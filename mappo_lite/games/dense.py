@@ -156,4 +156,3 @@ class CooperativeMarkovGame(MarkovGameBase):
     def save(self, path) -> None:
         """Write the game as ``.npz`` with the keys ``P``, ``r``, ``gamma``, ``rho``."""
         np.savez(path, P=self.P, r=self.r, gamma=np.float64(self.gamma), rho=self.rho)
-

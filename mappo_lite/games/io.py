@@ -46,7 +46,9 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
         )
     unknown = keys - allowed
     if unknown:
-        raise MappoLiteError(f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise MappoLiteError(
+            f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
     gamma = arrays["gamma"]
     if np.ndim(gamma) != 0:
         raise MappoLiteError(f"game file {path!r}: gamma must be a scalar, got shape {np.shape(gamma)}")
@@ -57,8 +59,13 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     try:
         if sparse:
             return SparseCooperativeMarkovGame(
-                arrays["next_states"], arrays["probs"], arrays["r"], float(gamma), arrays.get("rho"),
-                name=name or os.path.splitext(os.path.basename(path))[0], meta={"source": path},
+                arrays["next_states"],
+                arrays["probs"],
+                arrays["r"],
+                float(gamma),
+                arrays.get("rho"),
+                name=name or os.path.splitext(os.path.basename(path))[0],
+                meta={"source": path},
             )
         return CooperativeMarkovGame(
             arrays["P"],

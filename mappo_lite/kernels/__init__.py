@@ -26,5 +26,13 @@ def _dispatcher(kernel: Kernel):
 
 globals().update({name: _dispatcher(k) for name, k in KERNELS.items()})
 
-__all__ = ["KERNELS", "KERNEL_MODULES", "Kernel", "active", "jitted_functions", "numpy_twins", "numpy_twins_active",
-           *KERNELS]
+__all__ = [
+    "KERNELS",
+    "KERNEL_MODULES",
+    "Kernel",
+    "active",
+    "jitted_functions",
+    "numpy_twins",
+    "numpy_twins_active",
+    *KERNELS,
+]

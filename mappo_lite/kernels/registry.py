@@ -36,16 +36,32 @@ class Kernel:
 
 def _registry() -> dict:
     names = {
-        "core": ("softmax_rows", "log_softmax_rows", "softmax_score", "tabular_softmax_score", "joint_policy",
-                 "policy_transition_reward", "q_from_v", "level_offsets_for", "backward_sweep", "mc_localized_q",
-                 "rollout_steps", "projected_sgd", "projected_sgd_tabular", "stream_read"),
+        "core": (
+            "softmax_rows",
+            "log_softmax_rows",
+            "softmax_score",
+            "tabular_softmax_score",
+            "joint_policy",
+            "policy_transition_reward",
+            "q_from_v",
+            "level_offsets_for",
+            "backward_sweep",
+            "mc_localized_q",
+            "rollout_steps",
+            "projected_sgd",
+            "projected_sgd_tabular",
+            "stream_read",
+        ),
         "sparse": ("sparse_q_from_v", "sparse_policy_rows", "sparse_policy_csr"),
         "offline": ("accumulate_bellman_system",),
         "ratio": ("ratio_sequential", "ratio_independent_pg"),
     }
     stochastic = {"mc_localized_q", "rollout_steps"}
-    return {name: Kernel(name, getattr(KERNEL_MODULES[mod], name), getattr(reference, name), mod, name in stochastic)
-            for mod, group in names.items() for name in group}
+    return {
+        name: Kernel(name, getattr(KERNEL_MODULES[mod], name), getattr(reference, name), mod, name in stochastic)
+        for mod, group in names.items()
+        for name in group
+    }
 
 
 #: name → :class:`Kernel`, for every numba kernel of the library.

@@ -23,8 +23,22 @@ from .core import (
 )
 
 __all__ = [
-    "DATASET_KEYS", "POOR_COVERAGE", "BellmanSystem", "OfflineDataset", "OfflineEvaluator", "behaviour_policy",
-    "bellman_error", "bellman_system", "collect_dataset", "critic_features", "load_dataset", "offline_ma_ppo",
-    "pessimism_offset", "pessimistic_objective", "pessimistic_weights", "plain_weights", "poor_coverage_example",
+    "DATASET_KEYS",
+    "POOR_COVERAGE",
+    "BellmanSystem",
+    "OfflineDataset",
+    "OfflineEvaluator",
+    "behaviour_policy",
+    "bellman_error",
+    "bellman_system",
+    "collect_dataset",
+    "critic_features",
+    "load_dataset",
+    "offline_ma_ppo",
+    "pessimism_offset",
+    "pessimistic_objective",
+    "pessimistic_weights",
+    "plain_weights",
+    "poor_coverage_example",
     "tabular_L",
 ]

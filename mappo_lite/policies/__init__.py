@@ -15,7 +15,17 @@ from .conditional import (
 from .features import NORM_TOL, ArrayFeatures, TabularFeatures, random_features
 
 __all__ = [
-    "NORM_TOL", "ArrayFeatures", "ConditionalLogLinearPolicy", "ConditionalTables", "ProductPolicy", "TabularFeatures",
-    "as_tables", "check_radius", "context_counts", "context_index", "project_to_ball", "random_features",
+    "NORM_TOL",
+    "ArrayFeatures",
+    "ConditionalLogLinearPolicy",
+    "ConditionalTables",
+    "ProductPolicy",
+    "TabularFeatures",
+    "as_tables",
+    "check_radius",
+    "context_counts",
+    "context_index",
+    "project_to_ball",
+    "random_features",
     "uniform_tables",
 ]

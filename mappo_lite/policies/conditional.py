@@ -273,7 +273,9 @@ class ConditionalLogLinearPolicy:
 
     def __repr__(self):
         kinds = ", ".join(repr(f) for f in self.features)
-        return f"ConditionalLogLinearPolicy(S={self.n_states}, A={self.action_sizes}, R={self.radius}, features=[{kinds}])"
+        return (
+            f"ConditionalLogLinearPolicy(S={self.n_states}, A={self.action_sizes}, R={self.radius}, features=[{kinds}])"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -216,9 +216,20 @@ def test_recompute_is_identical_in_matrix_games_and_differs_in_markov_games():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(K=0), dict(K=2.5), dict(K=True), dict(beta=0.0), dict(beta=-1.0), dict(beta=float("nan")),
-        dict(beta="x"), dict(order="sorted"), dict(order=[0, 0]), dict(order=[0, 1, 2]), dict(order=[1]),
-        dict(order=["a", "b"]), dict(recompute="yes"), dict(recompute=1),
+        dict(K=0),
+        dict(K=2.5),
+        dict(K=True),
+        dict(beta=0.0),
+        dict(beta=-1.0),
+        dict(beta=float("nan")),
+        dict(beta="x"),
+        dict(order="sorted"),
+        dict(order=[0, 0]),
+        dict(order=[0, 1, 2]),
+        dict(order=[1]),
+        dict(order=["a", "b"]),
+        dict(recompute="yes"),
+        dict(recompute=1),
     ],
 )
 def test_bad_input(kwargs):

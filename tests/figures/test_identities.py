@@ -21,7 +21,9 @@ def test_random_trial_is_seeded_and_has_unequal_sizes():
     g1, o1, n1 = ids.random_trial(3, 3)
     g2, o2, n2 = ids.random_trial(3, 3)
     assert len(set(g1.action_sizes)) > 1 and g1.n_agents == 3
-    assert np.array_equal(g1.P, g2.P) and all(np.array_equal(a, b) for a, b in zip(o1.thetas, o2.thetas))  # exact: seeded
+    assert np.array_equal(g1.P, g2.P) and all(
+        np.array_equal(a, b) for a, b in zip(o1.thetas, o2.thetas)
+    )  # exact: seeded
     g3, _, _ = ids.random_trial(4, 3)
     assert g3.P.shape != g1.P.shape or not np.array_equal(g3.P, g1.P)
     with pytest.raises(ValueError):
@@ -34,8 +36,9 @@ def test_brute_force_q_matches_conftest_brute_force(features):
     tabs = cond_tables(old.tables().tables, game)
     Q = brute_Q(game, iterative_V(game, brute_joint(game, tabs)))
     for m in range(game.n_agents + 1):
-        np.testing.assert_allclose(ids.brute_force_q(game, old, range(1, m + 1)), brute_q_local(game, tabs, Q, m),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            ids.brute_force_q(game, old, range(1, m + 1)), brute_q_local(game, tabs, Q, m), atol=1e-10
+        )
 
 
 def test_identity_violations_are_tiny():
@@ -74,8 +77,7 @@ def test_brute_force_q_for_every_subset_against_library():
         if not agents:
             np.testing.assert_allclose(ids.brute_force_q(game, old, agents), evaluate(game, old).V, atol=1e-12)
             continue
-        np.testing.assert_allclose(ids.brute_force_q(game, old, agents), multi_agent_q(game, old, agents),
-                                   atol=1e-12)
+        np.testing.assert_allclose(ids.brute_force_q(game, old, agents), multi_agent_q(game, old, agents), atol=1e-12)
 
 
 def test_pdl_curves():

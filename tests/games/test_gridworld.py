@@ -160,7 +160,7 @@ def test_rows_are_distributions(kw):
     for row_ns, row_pr in zip(flat_ns[::97], flat_pr[::97]):
         live = row_ns[row_pr > 0]
         assert len(set(live.tolist())) == len(live)
-    if S ** 2 * 5 ** (ns.ndim - 2) <= 5e7:
+    if S**2 * 5 ** (ns.ndim - 2) <= 5e7:
         P = gridworld(**kw)["P"]
         assert np.all(P >= 0)
         np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=0, atol=1e-13)
@@ -177,7 +177,9 @@ def test_shapes_and_keys():
     assert spec["gamma"] == 0.9  # exact: the default, stored as given
     meta = spec["meta"]
     assert meta["name"] == "gridworld" and meta["width"] == 4 and meta["height"] == 3 and meta["n_agents"] == 3
-    assert meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1  # exact: stored as given
+    assert (
+        meta["goals"] == ((0, 3), (2, 0)) and meta["start"] == ((1, 1),) * 3 and meta["slip"] == 0.1
+    )  # exact: stored as given
     assert "built for this book" in meta["citation"]
     assert meta["state_labels"](encode_state([(0, 0), (1, 2), (2, 3)], 4, 3)) == "1@(0,0) 2@(1,2) 3@(2,3)"
     dense = gridworld()
@@ -269,10 +271,14 @@ def test_lone_reward():
     r = gridworld_successors(lone_reward=0.25)["r"]
     assert r[encode_state([(0, 2), (0, 2)], w, h), 0, 0] == 1.0  # exact: reward entries are set by construction
     assert r[encode_state([(2, 0), (2, 0)], w, h), 3, 1] == 1.0  # exact: reward entries are set by construction
-    assert r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25  # exact: reward entries are set by construction; both on goals, different ones
+    assert (
+        r[encode_state([(0, 2), (2, 0)], w, h), 0, 0] == 0.25
+    )  # exact: reward entries are set by construction; both on goals, different ones
     assert r[encode_state([(0, 2), (1, 1)], w, h), 2, 2] == 0.25  # exact: reward entries are set by construction
     assert r[encode_state([(1, 1), (1, 1)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction
-    assert r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0  # exact: reward entries are set by construction; together, but not on a goal
+    assert (
+        r[encode_state([(0, 0), (0, 0)], w, h), 0, 0] == 0.0
+    )  # exact: reward entries are set by construction; together, but not on a goal
 
 
 def test_rho_variants():

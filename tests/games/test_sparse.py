@@ -145,12 +145,11 @@ def test_sparse_policy_csr_matches_coo_and_reference():
     np.testing.assert_allclose(r_pi, r_pi2, atol=1e-13)
     np.testing.assert_allclose(csr.toarray(), np.einsum("sj,sjt->st", pi, game.to_dense().P_flat), atol=1e-13)
     for s in range(S):  # sorted, unique column indices per row, no explicit zeros
-        cols_s = indices[indptr[s]:indptr[s + 1]]
+        cols_s = indices[indptr[s] : indptr[s + 1]]
         assert np.all(np.diff(cols_s) > 0)
     assert np.all(data > 0)
     V = rng.standard_normal(S)
-    np.testing.assert_allclose(game.q_from_v(V), KR.sparse_q_from_v(nxt, pr, game.r_flat, game.gamma, V),
-                               atol=1e-13)
+    np.testing.assert_allclose(game.q_from_v(V), KR.sparse_q_from_v(nxt, pr, game.r_flat, game.gamma, V), atol=1e-13)
 
 
 def test_save_load_round_trip(tmp_path):
@@ -165,7 +164,9 @@ def test_save_load_round_trip(tmp_path):
     for key in ("next_states", "probs", "r", "rho"):
         np.testing.assert_array_equal(getattr(back, key), getattr(game, key))  # exact: saved and read back
     assert back.gamma == game.gamma == 1.0  # exact: saved and read back
-    assert abs(evaluate(back).J - evaluate(game).J) == 0.0  # exact: bit-identical arrays in, the same computation in the same process
+    assert (
+        abs(evaluate(back).J - evaluate(game).J) == 0.0
+    )  # exact: bit-identical arrays in, the same computation in the same process
     grid = make_game("gridworld", width=4, height=3, sparse=True)
     grid.save(tmp_path / "grid.npz")
     g2 = load_game(tmp_path / "grid.npz")

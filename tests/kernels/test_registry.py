@@ -148,8 +148,11 @@ def test_every_kernel_has_a_builder_and_a_twin():
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), S=st.integers(1, 4),
-       sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    S=st.integers(1, 4),
+    sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple),
+)
 @pytest.mark.parametrize("name", [n for n, k in KERNELS.items() if not k.stochastic])
 def test_kernel_equals_its_numpy_twin(name, seed, S, sizes):
     k = KERNELS[name]
