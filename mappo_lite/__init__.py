@@ -1,17 +1,28 @@
 r"""mappo-lite: multi-agent PPO with conditional log-linear policies in cooperative Markov games.
 
 A small library behind the book on *Local Optimization Achieves Global Optimality in Multi-Agent Reinforcement
-Learning* (Zhao, Yang, Wang, Lee, ICML 2023). Modules, one job each:
+Learning* (Zhao, Yang, Wang, Lee, ICML 2023). Layers, bottom up (each imports only from those below it; the
+contracts are in ``pyproject.toml``):
 
-- :mod:`~mappo_lite.games`: :class:`CooperativeMarkovGame` (validation, ``.npz`` files)
-- :mod:`~mappo_lite.builtin_games`: climbing, penalty, ratio, two_step, random, gridworld
-- :mod:`~mappo_lite.features`, :mod:`~mappo_lite.policies`: feature maps, conditional log-linear and product policies
+- :mod:`~mappo_lite._validate` (every argument check, the one error :class:`MappoLiteError`) and
+  :mod:`~mappo_lite.kernels` (every numba kernel with its NumPy twin; ``kernels.numpy_twins()`` runs the twins)
+- :mod:`~mappo_lite.games`: the game interface, :class:`CooperativeMarkovGame` (dense) and the sparse form,
+  ``.npz`` files, the catalogue (climbing, penalty, ratio, two_step, random, gridworld)
+- :mod:`~mappo_lite.policies`: feature maps, conditional log-linear and product policies
 - :mod:`~mappo_lite.evaluation`: exact V, Q, J, localized :math:`Q^{1:m}`, advantages, ν, σ, :math:`J^\star`
 - :mod:`~mappo_lite.sampling`: sampling from σ, Monte Carlo :math:`\hat Q^{1:m}`
-- :mod:`~mappo_lite.solver`: the ideal mirror step and Algorithm 3 (policy improvement solver)
-- :mod:`~mappo_lite.algorithms`: Algorithm 1 (MA-PPO) and the baselines
-- :mod:`~mappo_lite.theory`: Theorem 1's rate and ingredients
-- :mod:`~mappo_lite.kernels` / :mod:`~mappo_lite.reference`: numba kernels and their NumPy twins
+- :mod:`~mappo_lite.improvement`: the ideal mirror step and Algorithm 3 (policy improvement solver)
+- :mod:`~mappo_lite.theory`: every bound and constant (Theorem 1's rate, our explicit bound, concentrability)
+- :mod:`~mappo_lite.algorithms`: Algorithm 1 (MA-PPO), the baselines, HAPPO, the registry by name
+- :mod:`~mappo_lite.offline`: pessimistic offline MA-PPO (Theorem 2)
+- above the core: :mod:`~mappo_lite.experiments`, :mod:`~mappo_lite.figures`, :mod:`~mappo_lite.course`,
+  :mod:`~mappo_lite.bench`, :mod:`~mappo_lite.cli`
+
+Agents are numbered m = 1..N, as in the book, wherever an argument names agent m of the paper's formulas
+(``q_local[m]``, ``advantage(m)``, ``sigma_agent(m)``, ``marginal_q``, ``multi_agent_q``, ``mc_localized_q``);
+per-agent lists and the policy containers' methods (``policy.thetas[i]``, ``probs(i)``, ``table(i)``) and
+permutations of agents use the 0-based position i = m − 1. Version 0.1's module paths (``mappo_lite.solver``,
+``mappo_lite.builtin_games``, …) still import for one release (:mod:`mappo_lite._compat`).
 """
 
 from . import _compat

@@ -1,6 +1,6 @@
 """Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
 
-``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench` and :mod:`mappo_lite.assignments.cli` through
+``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.cli` through
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line

@@ -2,7 +2,7 @@
 
 Run this file with a Python that has nbgrader installed (it imports only nbformat and nbgrader, not mappo_lite)::
 
-    python mappo_lite/assignments/nbgrader_check.py OUTDIR [--cli]
+    python mappo_lite/course/nbgrader_check.py OUTDIR [--cli]
 
 For every ``OUTDIR/instructor/<name>.ipynb`` / ``OUTDIR/student/<name>.ipynb`` pair it checks that
 

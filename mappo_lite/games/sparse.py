@@ -32,7 +32,7 @@ lists (:func:`sparse_policy_csr`), :math:`Q = r + \gamma PV` is a gather over th
 :math:`(I-\gamma P_\pi)V = r_\pi` is solved by sparse LU up to ``DIRECT_SOLVE_MAX_STATES`` states (or for
 deterministic policies) and by restarted GMRES with a residual-certified accuracy above (see
 :meth:`SparseCooperativeMarkovGame.solve_linear`). Dense and sparse forms of one game give the same values to
-rounding (tests/test_sparse.py).
+rounding (tests/games/test_sparse.py).
 """
 
 from __future__ import annotations
