@@ -31,7 +31,7 @@ _P_CUM_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = wea
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     """Cumulative sums of P over s' (S, |A|, S), cached per game; rows that sum to 1 end in exactly 1.0."""
-    if not hasattr(game, "P_flat"):
+    if not isinstance(game, CooperativeMarkovGame):
         raise MappoLiteError("Monte Carlo sampling needs a dense game (P); convert with game.to_dense()")
     cum = _P_CUM_CACHE.get(game)
     if cum is None:

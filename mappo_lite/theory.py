@@ -16,10 +16,10 @@ import math
 import numpy as np
 
 from .errors import MappoLiteError
-from .games.dense import CooperativeMarkovGame
+from .games.base import MarkovGameBase
 
 
-def effective_gamma(game: CooperativeMarkovGame) -> float:
+def effective_gamma(game: MarkovGameBase) -> float:
     r"""The largest continuation probability :math:`\max_{s,\mathbf a}\gamma\sum_{s'}P(s'|s,\mathbf a)`; equals γ when
     rows of P sum to 1, and is below 1 in stopping games with γ = 1 (so :math:`1/(1-\gamma)` stays finite)."""
     return float(np.max(game.continuation))
@@ -89,12 +89,12 @@ def concentrability(target, data) -> float:
         return float(np.max(star / cur))
 
 
-def reward_range_ok(game: CooperativeMarkovGame) -> bool:
+def reward_range_ok(game: MarkovGameBase) -> bool:
     """Whether the rewards lie in [0, 1], as the theory assumes."""
     return bool(game.r.min() >= 0.0 and game.r.max() <= 1.0)
 
 
-def rescale_rewards(game: CooperativeMarkovGame) -> CooperativeMarkovGame:
+def rescale_rewards(game: MarkovGameBase) -> MarkovGameBase:
     r"""The same game with rewards mapped affinely onto [0, 1], :math:`r \mapsto (r - r_{\min})/(r_{\max}-r_{\min})`.
 
     Optimal and learned policies are unchanged (for γ < 1 games every value is the same affine map of the old one);
@@ -106,12 +106,10 @@ def rescale_rewards(game: CooperativeMarkovGame) -> CooperativeMarkovGame:
     if "optimum" in meta and game.gamma < 1:
         # J -> (J - lo/(1-gamma)) / (hi - lo) when every row of P sums to 1
         meta["optimum"] = (meta["optimum"] - lo / (1 - game.gamma)) / (hi - lo)
-    return CooperativeMarkovGame(
-        game.P, (game.r - lo) / (hi - lo), game.gamma, game.rho, name=f"{game.name}[r in 0..1]", meta=meta
-    )
+    return game.with_rewards((game.r - lo) / (hi - lo), name=f"{game.name}[r in 0..1]", meta=meta)
 
 
-def theorem1_ingredients(game: CooperativeMarkovGame, result) -> dict:
+def theorem1_ingredients(game: MarkovGameBase, result) -> dict:
     r"""Everything the Theorem 1 bound is made of, measured on a finished :func:`~mappo_lite.algorithms.ma_ppo` run:
     N, γ (effective), |A| (largest agent action set), K, β, the mean measured ε and ξ, the rate with constant 1,
     and the measured average gap :math:`\frac1K\sum_k (J^\star - J(\pi_k))` (the expected gap of the output)."""

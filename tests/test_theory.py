@@ -30,3 +30,17 @@ def test_explicit_bound_is_the_rate_times_the_constant_and_best_beta_minimizes_i
     grid = beta * np.array([0.5, 0.9, 1.1, 2.0])
     assert np.all(explicit_constant(gamma, A, grid) > explicit_constant(gamma, A, beta))
     assert explicit_constant(gamma, A, beta) == pytest.approx(1 / (math.sqrt(2) * (1 - gamma)), rel=1e-12)
+
+
+def test_rescale_rewards_and_get_game_accept_both_game_forms():
+    from mappo_lite import get_game, make_game
+    from mappo_lite.games import SparseCooperativeMarkovGame, sparse_from_dense
+    from mappo_lite.theory import rescale_rewards
+
+    dense = make_game("climbing")
+    sparse = sparse_from_dense(dense)
+    assert get_game(sparse) is sparse
+    rd, rs = rescale_rewards(dense), rescale_rewards(sparse)
+    assert isinstance(rs, SparseCooperativeMarkovGame)
+    np.testing.assert_allclose(rs.r, rd.r, rtol=0, atol=1e-15)
+    assert rs.meta["optimum"] == pytest.approx(rd.meta["optimum"], rel=1e-15)

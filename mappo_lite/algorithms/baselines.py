@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validate import check_count, check_game, check_positive
 from ..evaluation import joint_to_tables
-from ..games.dense import CooperativeMarkovGame
+from ..games.base import MarkovGameBase
 from ..policies.conditional import ProductPolicy
 from .loop import TrainingResult, finish, run_iterations
 from .mappo import ma_ppo
@@ -43,7 +43,7 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
 
 
 def independent_npg(
-    game: CooperativeMarkovGame,
+    game: MarkovGameBase,
     K: int = 100,
     beta: float = 0.1,
     *,
@@ -72,7 +72,7 @@ def independent_npg(
 
 
 def independent_pg(
-    game: CooperativeMarkovGame,
+    game: MarkovGameBase,
     K: int = 100,
     eta: float = 0.1,
     *,
@@ -100,7 +100,7 @@ def independent_pg(
 
 
 def centralized_mirror(
-    game: CooperativeMarkovGame,
+    game: MarkovGameBase,
     K: int = 100,
     beta: float = 0.1,
     *,

@@ -41,7 +41,7 @@ import numpy as np
 from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
-from ..games.dense import CooperativeMarkovGame
+from ..games.base import MarkovGameBase
 from ..policies.conditional import ProductPolicy
 from .baselines import marginal_q
 from .loop import TrainingResult, finish, run_iterations
@@ -96,7 +96,7 @@ def happo_target(A: np.ndarray, old_logp, new_logp, agent: int, predecessors) ->
     return weighted.sum(axis=axes) if axes else weighted
 
 
-def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, recompute: bool = False):
+def happo_iteration(game: MarkovGameBase, logits, beta_k: float, order, recompute: bool = False):
     r"""One HAPPO iteration from the product policy with per-agent ``logits`` (list of (S, A_i)) in the given
     ``order`` (a permutation of 0..N−1): returns the new logits (list)."""
     N = game.n_agents
@@ -123,7 +123,7 @@ def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, r
 
 
 def happo(
-    game: CooperativeMarkovGame,
+    game: MarkovGameBase,
     K: int = 100,
     beta: float = 0.1,
     *,

@@ -18,7 +18,7 @@ import numpy as np
 from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import localized_values
-from ..games.dense import CooperativeMarkovGame
+from ..games.base import MarkovGameBase
 from ..improvement import DEFAULT_ETA, ideal_mirror_step, improvement_error, policy_improvement_solver
 from ..policies.conditional import ConditionalLogLinearPolicy
 from ..sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
@@ -31,7 +31,7 @@ SGD_INITS = ("zero", "previous")
 
 
 def ma_ppo(
-    game: CooperativeMarkovGame,
+    game: MarkovGameBase,
     K: int = 100,
     beta: float = 0.1,
     *,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 
 from ..errors import MappoLiteError
-from ..games.dense import CooperativeMarkovGame
+from ..games.base import MarkovGameBase
 from .baselines import centralized_mirror, independent_npg, independent_pg
 from .loop import TrainingResult
 from .mappo import ma_ppo
@@ -22,7 +22,7 @@ ALGORITHMS = {
 }
 
 
-def train(game: CooperativeMarkovGame, algo: str = "mappo", **kwargs) -> TrainingResult:
+def train(game: MarkovGameBase, algo: str = "mappo", **kwargs) -> TrainingResult:
     """Run the named algorithm (``mappo``, ``independent-npg``, ``independent-pg``, ``centralized``)."""
     try:
         fn = ALGORITHMS[algo]

@@ -50,6 +50,10 @@ class MarkovGameBase(abc.ABC):
         :meth:`policy_transition_reward`."""
 
     @abc.abstractmethod
+    def with_rewards(self, r, name: str | None = None, meta: dict | None = None) -> MarkovGameBase:
+        """The same game (same form, transitions, γ, ρ) with the reward ``r`` of shape ``(S, A_1, …, A_N)``."""
+
+    @abc.abstractmethod
     def save(self, path) -> None:
         """Write the game as a ``.npz`` file that :func:`mappo_lite.games.io.load_game` reads back."""
 

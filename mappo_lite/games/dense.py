@@ -148,6 +148,12 @@ class CooperativeMarkovGame(MarkovGameBase):
             self.P_flat, self.r_flat, self.gamma, self.rho, name=f"{self.name}[joint]", meta=dict(self.meta)
         )
 
+    def with_rewards(self, r, name: str | None = None, meta: dict | None = None) -> CooperativeMarkovGame:
+        """The same game with the reward ``r`` (shape ``(S, A_1, …, A_N)``)."""
+        return CooperativeMarkovGame(
+            self.P, r, self.gamma, self.rho, name=name or self.name, meta=dict(self.meta if meta is None else meta)
+        )
+
     def with_rho(self, rho) -> CooperativeMarkovGame:
         """The same game with another initial distribution."""
         return CooperativeMarkovGame(self.P, self.r, self.gamma, rho, name=self.name, meta=dict(self.meta))

@@ -150,6 +150,18 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
     def n_successors(self) -> int:
         return self.next_states.shape[-1]
 
+    def with_rewards(self, r, name: str | None = None, meta: dict | None = None) -> SparseCooperativeMarkovGame:
+        """The same game with the reward ``r`` (shape ``(S, A_1, …, A_N)``)."""
+        return SparseCooperativeMarkovGame(
+            self.next_states,
+            self.probs,
+            r,
+            self.gamma,
+            self.rho,
+            name or self.name,
+            dict(self.meta if meta is None else meta),
+        )
+
     def flat_successors(self):
         """``next_states`` and ``probs`` viewed as ``(S, |A|, K)`` (the layout of the sparse kernels)."""
         S, J = self.n_states, self.n_joint_actions
