@@ -58,11 +58,12 @@ GMRES_RESTART = 40
 GMRES_MAX_MATVECS = 1200
 
 
-def _direct(M, b):
+def direct_solve(M, b):
+    """Sparse LU solve of ``M x = b`` (SciPy's ``spsolve``), as float64."""
     return np.asarray(spla.spsolve(M.tocsc(), b), dtype=np.float64)
 
 
-def _gmres_refined(M, b, one_minus_g: float, one_norm: bool, rounds: int = 3):
+def gmres_refined(M, b, one_minus_g: float, one_norm: bool, rounds: int = 3):
     """Restarted GMRES plus iterative refinement until the residual proves the accuracy ``ITERATIVE_TOL`` (see
     ``solve_linear``); ``None`` when it does not within the budget."""
     S = b.shape[0]
@@ -215,9 +216,9 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
             M = M.T.tocsr()
         b = np.asarray(rhs, dtype=np.float64)
         if S <= DIRECT_SOLVE_MAX_STATES or M.nnz <= (self.n_successors + 1) * S:
-            return _direct(M, b)
-        x = _gmres_refined(M, b, 1.0 - self._max_continuation, one_norm=transpose)
-        return _direct(M, b) if x is None else x
+            return direct_solve(M, b)
+        x = gmres_refined(M, b, 1.0 - self._max_continuation, one_norm=transpose)
+        return direct_solve(M, b) if x is None else x
 
     @property
     def nbytes(self) -> int:

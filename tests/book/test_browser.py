@@ -577,7 +577,7 @@ def problems_links(reports: list[dict], html_root: Path) -> list[str]:
 
 
 def toc_docs() -> list[str]:
-    return book_editions._toc_docs(ROOT)
+    return book_editions.toc_docs(ROOT)
 
 
 def source_of(doc: str) -> Path:
@@ -700,7 +700,7 @@ def visits(book, browser) -> dict[str, dict]:
     if not run:
         return visit_every_page(book, browser)
     shared = book.parent / ".browser-visits.json"
-    with book_editions._locked(book.parent / ".browser-visits.lock"):
+    with book_editions.locked(book.parent / ".browser-visits.lock"):
         try:
             saved = json.loads(shared.read_text(encoding="utf8"))
         except (OSError, ValueError):
@@ -712,7 +712,7 @@ def visits(book, browser) -> dict[str, dict]:
         return reports
 
 
-def _fail_if(problems: dict[str, list[str]], what: str) -> None:
+def fail_if(problems: dict[str, list[str]], what: str) -> None:
     problems = {page: found for page, found in problems.items() if found}
     if problems:
         lines = [
@@ -797,7 +797,7 @@ def test_no_page_loads_anything_from_outside_the_book(book):
         problems[css.relative_to(book).as_posix()] = [
             f"CSS: {m}" for m in _CSS_REMOTE.findall(css.read_text(encoding="utf8", errors="replace"))
         ]
-    _fail_if(problems, "resources loaded from outside _build/html (they would not load offline)")
+    fail_if(problems, "resources loaded from outside _build/html (they would not load offline)")
 
 
 def test_no_page_displays_a_widget(book):
@@ -810,7 +810,7 @@ def test_no_page_displays_a_widget(book):
             shown[path.relative_to(book).as_posix()] = [
                 f"{parser.widget_views} widget output(s): tag the interact(...) cell `remove-output`"
             ]
-    _fail_if(shown, "pages that display ipywidgets (they cannot work in a static page)")
+    fail_if(shown, "pages that display ipywidgets (they cannot work in a static page)")
 
 
 def test_figure_images_are_not_blank(book):
@@ -822,7 +822,7 @@ def test_figure_images_are_not_blank(book):
         pixels = imread(png)
         if pixels.size == 0 or float(pixels.std()) == 0.0:
             blank[png.name] = ["a blank image"]
-    _fail_if(blank, "blank figure images")
+    fail_if(blank, "blank figure images")
 
 
 def test_every_chapter_page_offers_its_notebook(book):
@@ -841,7 +841,7 @@ def test_every_chapter_page_offers_its_notebook(book):
         if not download.is_file():
             found.append(f"{download.relative_to(book)} is missing")
         missing[doc] = found
-    _fail_if(missing, "chapter pages without their notebook download")
+    fail_if(missing, "chapter pages without their notebook download")
 
 
 def book_data_files() -> set[str]:
@@ -886,7 +886,7 @@ def test_downloaded_notebooks_are_valid(book):
                 if name in cell.source
             ]
         problems[doc] = found
-    _fail_if(problems, "downloadable notebooks that JupyterLab would not open or run as they are")
+    fail_if(problems, "downloadable notebooks that JupyterLab would not open or run as they are")
 
 
 def test_a_downloaded_chapter_runs_in_a_fresh_kernel(book, tmp_path):
@@ -920,14 +920,14 @@ def test_a_downloaded_chapter_runs_in_a_fresh_kernel(book, tmp_path):
 
 def test_pages_open_without_javascript_errors(visits):
     assert len(visits) >= len(toc_docs())
-    _fail_if(
+    fail_if(
         {page: problems_javascript(r) for page, r in visits.items()},
         "JavaScript errors, console errors or files that did not load",
     )
 
 
 def test_nothing_is_requested_from_outside_the_book(visits):
-    _fail_if(
+    fail_if(
         {page: problems_outside(r) for page, r in visits.items()},
         "requests that would need a network (all were blocked)",
     )
@@ -936,13 +936,13 @@ def test_nothing_is_requested_from_outside_the_book(visits):
 def test_every_math_element_is_typeset(visits):
     total = sum(len(r["math"]) for r in visits.values())
     assert total > 0, "no math anywhere in the book?"
-    _fail_if({page: problems_math(r) for page, r in visits.items()}, "math that a reader would not see typeset")
+    fail_if({page: problems_math(r) for page, r in visits.items()}, "math that a reader would not see typeset")
 
 
 def test_every_figure_image_is_shown(visits):
     expected = {f"{doc}.html": expected_figures(doc) for doc in toc_docs()}
     assert any(expected.values()), "no named figures in the sources?"
-    _fail_if(
+    fail_if(
         {page: problems_images(r, expected.get(page, [])) for page, r in visits.items()},
         "images or figures that a reader would not see",
     )
@@ -951,7 +951,7 @@ def test_every_figure_image_is_shown(visits):
 def test_theorem_algorithm_and_exercise_blocks_are_rendered(visits):
     expected = {f"{doc}.html": expected_blocks(doc) for doc in toc_docs()}
     assert any(expected.values()), "no prf:/exercise blocks in the sources?"
-    _fail_if(
+    fail_if(
         {page: problems_blocks(r, expected.get(page, {})) for page, r in visits.items()},
         "theorem-like, algorithm, exercise or solution blocks not rendered as in the source",
     )
@@ -972,7 +972,7 @@ def test_chapter_pages_show_the_notebook_download_button(visits):
         missing[f"{doc}.html"] = (
             [] if ok else [f"no link to an existing _sources/{doc}.ipynb among {report['downloads']}"]
         )
-    _fail_if(missing, "pages without their .ipynb download")
+    fail_if(missing, "pages without their .ipynb download")
 
 
 def test_execution_status_page_lists_every_chapter(visits):

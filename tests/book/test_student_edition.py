@@ -357,7 +357,7 @@ def test_student_pages_in_the_browser(editions):
             )
     finally:
         browser.close()
-    tb._fail_if(problems, "student edition pages with errors")
+    tb.fail_if(problems, "student edition pages with errors")
 
 
 # ----------------------------------------------------------------------------------------------------------

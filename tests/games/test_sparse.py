@@ -105,7 +105,7 @@ def test_iterative_solver_path_matches_dense(monkeypatch, gamma, stopping):
     sparse = _few_successors_game(gamma=gamma, stopping=stopping, seed=int(gamma * 100))
     dense = sparse.to_dense()
     calls = {"direct": 0, "gmres": 0}
-    real_direct, real_gmres = sg._direct, sg._gmres_refined
+    real_direct, real_gmres = sg.direct_solve, sg.gmres_refined
 
     def counting_direct(M, b):
         calls["direct"] += 1
@@ -116,8 +116,8 @@ def test_iterative_solver_path_matches_dense(monkeypatch, gamma, stopping):
         return real_gmres(*a, **k)
 
     monkeypatch.setattr(sg, "DIRECT_SOLVE_MAX_STATES", 10)
-    monkeypatch.setattr(sg, "_direct", counting_direct)
-    monkeypatch.setattr(sg, "_gmres_refined", counting_gmres)
+    monkeypatch.setattr(sg, "direct_solve", counting_direct)
+    monkeypatch.setattr(sg, "gmres_refined", counting_gmres)
     rng = np.random.default_rng(1)
     pol = random_loglinear(dense, rng)
     _assert_same(dense, sparse, pol)
@@ -252,14 +252,14 @@ def test_ma_ppo_on_ten_thousand_states_uses_gmres(big_grid, monkeypatch):
     """The fix for the slow iterations: on the stochastic MA-PPO policies every solve succeeds iteratively (no
     fallback to the sparse LU, which took seconds per solve after SciPy's BiCGSTAB broke down)."""
     calls = {"direct": 0}
-    real = sg._direct
+    real = sg.direct_solve
 
     def counting(M, b):
         calls["direct"] += 1
         return real(M, b)
 
     n_pi = optimal_value(big_grid).iterations  # J*: one solve per policy-iteration step, deterministic policies
-    monkeypatch.setattr(sg, "_direct", counting)
+    monkeypatch.setattr(sg, "direct_solve", counting)
     tracemalloc.start()
     try:
         res = ma_ppo(big_grid, K=2, beta=0.1, keep_policies=False)
