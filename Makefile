@@ -2,7 +2,8 @@
 #
 #   make book   create .venv if needed, install the pinned toolchain, build the whole book
 #               (every chapter executed; any cell error or Sphinx warning fails the build)
-#   make test   same setup, then run the test suite
+#   make test   same setup, then `make lint` and the test suite
+#   make lint   ruff check (lint) and ruff format --check (formatting), configured in pyproject.toml
 #   make test-portable  the library tests, every chapter and every assignment's instructor solution again, under
 #               another floating-point path (generic-CPU numba, baseline-SIMD NumPy, another OpenBLAS kernel)
 #   make book-student   the student edition (no exercise solutions) in _build/student/html, made from the
@@ -31,7 +32,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book book-student test test-fast test-portable clean distclean
+.PHONY: venv book book-student lint test test-fast test-portable clean distclean
 
 venv: $(STAMP)
 
@@ -63,7 +64,13 @@ book: venv
 book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
 
-test: venv
+# Lint and formatting (ruff, pinned in requirements.txt, configured in pyproject.toml); `ruff format .` fixes the
+# formatting, `ruff check --fix .` most lint findings.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv lint
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
 
 # The portability pass: the library tests (which grade every assignment's instructor edition) and every chapter,

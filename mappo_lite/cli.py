@@ -1,6 +1,6 @@
 """Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
 
-``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench` and :mod:`mappo_lite.assignments.cli` through
+``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.cli` through
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
-PLUGIN_SUBCOMMANDS = ("mappo_lite.bench", "mappo_lite.assignments.cli")
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,7 +45,7 @@ def _param(text: str):
 
 
 def _game_from(args):
-    from .builtin_games import get_game
+    from .games.catalogue import get_game
 
     return get_game(args.game, **dict(args.param or []))
 
@@ -57,17 +57,42 @@ def _print(obj, as_json: bool, text: str):
         print(text)
 
 
-def _finite_float(name):
+def _checked(convert, check, name):
+    """An argparse type: ``convert`` the text, then apply a :mod:`mappo_lite._validate` check (its message, one line)."""
+
     def conv(text):
         try:
-            v = float(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
-        return v
+        try:
+            return check(value)
+        except MappoLiteError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return conv
+
+
+def _finite_float(name):
+    """Any finite number (the library checks the range)."""
+
+    def finite(v):
+        if not math.isfinite(v):
+            raise MappoLiteError(f"{name} must be finite, got {v!r}")
+        return v
+
+    return _checked(float, finite, name)
+
+
+def _positive_or_inf(name):
+    """A positive number or inf (``--radius``, ``--lam``, ``--L``); NaN and values <= 0 are refused."""
+
+    def positive(v):
+        if not v > 0:  # also refuses NaN
+            raise MappoLiteError(f"{name} must be a positive number or inf, got {v!r}")
+        return v
+
+    return _checked(float, positive, name)
 
 
 def _positive_int(name):
@@ -84,7 +109,7 @@ def _positive_int(name):
 
 
 def cmd_games(args):
-    from .builtin_games import GAMES, game_parameters, make_game
+    from .games.catalogue import GAMES, game_parameters, make_game
 
     rows = []
     for name in GAMES:
@@ -98,7 +123,9 @@ def cmd_games(args):
                 "gamma": g.gamma,
                 "optimum": g.meta.get("optimum"),
                 "citation": g.meta.get("citation", g.meta.get("description", "")),
-                "parameters": {k: v for k, v in game_parameters(name).items() if not isinstance(v, np.random.Generator)},
+                "parameters": {
+                    k: v for k, v in game_parameters(name).items() if not isinstance(v, np.random.Generator)
+                },
             }
         )
     text = "\n".join(
@@ -115,7 +142,11 @@ def cmd_evaluate(args):
     game = _game_from(args)
     ev = evaluate(game, "uniform")
     out = {"game": game.name, "policy": "uniform", "J": ev.J, "V": ev.V.tolist(), "nu": ev.nu.tolist()}
-    _print(out, args.json, f"{game.describe()}\nuniform joint policy: J = {ev.J:.10g}\nV = {np.array2string(ev.V, precision=6)}")
+    _print(
+        out,
+        args.json,
+        f"{game.describe()}\nuniform joint policy: J = {ev.J:.10g}\nV = {np.array2string(ev.V, precision=6)}",
+    )
 
 
 def cmd_solve(args):
@@ -123,14 +154,22 @@ def cmd_solve(args):
 
     game = _game_from(args)
     sol = optimal_value(game, method=args.method)
-    out = {"game": game.name, "J_star": sol.J_star, "V_star": sol.V_star.tolist(), "greedy": sol.greedy.tolist(),
-           "method": sol.method, "iterations": sol.iterations}
-    _print(out, args.json, f"{game.describe()}\nJ* = {sol.J_star:.10g} ({sol.method} iteration, {sol.iterations} steps)")
+    out = {
+        "game": game.name,
+        "J_star": sol.J_star,
+        "V_star": sol.V_star.tolist(),
+        "greedy": sol.greedy.tolist(),
+        "method": sol.method,
+        "iterations": sol.iterations,
+    }
+    _print(
+        out, args.json, f"{game.describe()}\nJ* = {sol.J_star:.10g} ({sol.method} iteration, {sol.iterations} steps)"
+    )
 
 
 def _features(spec: str, game, seed):
-    from .features import random_features
-    from .policies import context_counts
+    from .policies.conditional import context_counts
+    from .policies.features import random_features
 
     if spec == "tabular":
         return "tabular"
@@ -140,27 +179,46 @@ def _features(spec: str, game, seed):
         except ValueError:
             raise MappoLiteError(f"--features random:D needs an integer D, got {spec!r}") from None
         rng = np.random.default_rng(seed)
-        return [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
-    from .feature_maps import FAMILIES, resolve_features
+        return [
+            random_features(c, A, d, rng)
+            for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)
+        ]
+    from .policies.families import FAMILIES, resolve_features
 
     if spec in FAMILIES:
         return resolve_features(game, spec)
     raise MappoLiteError(f"unknown --features {spec!r}: use {', '.join(FAMILIES)}")
 
 
+#: ``train`` options → the algorithms' keyword parameters (an option is passed only to algorithms that take it,
+#: and only when given: otherwise the function's own default applies, see mappo_lite.algorithms.registry).
+_TRAIN_OPTIONS = (
+    "K",
+    "beta",
+    "solver",
+    "evaluation",
+    "T",
+    "eta",
+    "n_rollouts",
+    "sgd_init",
+    "radius",
+    "features",
+    "seed",
+)
+
+
 def cmd_train(args):
-    from .algorithms import train
+    from .algorithms import defaults, train
 
     game = _game_from(args)
-    if args.algo == "mappo":
-        kw = dict(K=args.K, beta=args.beta, solver=args.solver, evaluation=args.evaluation, T=args.T,
-                  eta=args.eta if args.eta is not None else 0.25, n_rollouts=args.n_rollouts, sgd_init=args.sgd_init,
-                  radius=args.radius, features=_features(args.features, game, args.seed), seed=args.seed,
-                  keep_policies=False)
-    elif args.algo in ("independent-npg", "centralized"):
-        kw = dict(K=args.K, beta=args.beta, seed=args.seed, keep_policies=False)
-    else:
-        kw = dict(K=args.K, eta=args.eta if args.eta is not None else 0.1, seed=args.seed, keep_policies=False)
+    accepted = defaults(args.algo)
+    kw = {"keep_policies": False}
+    for name in _TRAIN_OPTIONS:
+        value = getattr(args, name)
+        if name in accepted and value is not None:
+            kw[name] = (
+                _features(value, game, args.seed if args.seed is not None else 0) if name == "features" else value
+            )
     res = train(game, args.algo, **kw)
     out = res.as_dict()
     out["game"] = game.name
@@ -176,7 +234,7 @@ def cmd_train(args):
 
 
 def cmd_offline(args):
-    from .offline import collect_dataset, load_dataset, offline_ma_ppo
+    from .offline.core import collect_dataset, load_dataset, offline_ma_ppo
     from .theory import rescale_rewards
 
     game = _game_from(args)
@@ -185,13 +243,36 @@ def cmd_offline(args):
     if args.dataset:
         data = load_dataset(args.dataset)
     else:
-        data = collect_dataset(game, args.n, coverage=args.coverage, state_fraction=args.state_fraction,
-                               reward_noise=args.reward_noise, seed=args.seed)
-    res = offline_ma_ppo(game, data, args.K, args.beta, evaluator=args.evaluator, lam=args.lam, L=args.L,
-                         ridge=args.ridge, critic=args.critic, critic_dim=args.critic_dim, seed=args.seed)
+        data = collect_dataset(
+            game,
+            args.n,
+            coverage=args.coverage,
+            state_fraction=args.state_fraction,
+            reward_noise=args.reward_noise,
+            seed=args.seed,
+        )
+    res = offline_ma_ppo(
+        game,
+        data,
+        args.K,
+        args.beta,
+        evaluator=args.evaluator,
+        lam=args.lam,
+        L=args.L,
+        ridge=args.ridge,
+        critic=args.critic,
+        critic_dim=args.critic_dim,
+        seed=args.seed,
+    )
     out = res.as_dict()
-    out.update(game=game.name, n=data.n, evaluator=args.evaluator, J_estimated=[float(x) for x in res.J_estimated],
-               J_true=[float(x) for x in res.J[:-1]], gap_final=float(res.J_star - res.J[-1]))
+    out.update(
+        game=game.name,
+        n=data.n,
+        evaluator=args.evaluator,
+        J_estimated=[float(x) for x in res.J_estimated],
+        J_true=[float(x) for x in res.J[:-1]],
+        gap_final=float(res.J_star - res.J[-1]),
+    )
     text = (
         f"{game.describe()}\noffline MA-PPO ({args.evaluator}, n={data.n}): J(pi_K) = {res.J[-1]:.6g}, "
         f"J* = {res.J_star:.6g}, gap = {res.J_star - res.J[-1]:.4g}; estimated J(pi_(K-1)) = {res.J_estimated[-1]:.6g} "
@@ -201,8 +282,11 @@ def cmd_offline(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m mappo_lite", description="Multi-agent PPO with conditional log-linear policies "
-                "(Zhao, Yang, Wang, Lee, ICML 2023) on cooperative Markov games.")
+    p = _Parser(
+        prog="python -m mappo_lite",
+        description="Multi-agent PPO with conditional log-linear policies "
+        "(Zhao, Yang, Wang, Lee, ICML 2023) on cooperative Markov games.",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("games", help="list the built-in games with their size and known optimum")
@@ -211,8 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def game_args(sp):
         sp.add_argument("game", metavar="GAME", help="a built-in game name (see 'games') or a path to a .npz game file")
-        sp.add_argument("--param", action="append", type=_param, metavar="NAME=VALUE",
-                        help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)")
+        sp.add_argument(
+            "--param",
+            action="append",
+            type=_param,
+            metavar="NAME=VALUE",
+            help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)",
+        )
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
     e = sub.add_parser("evaluate", help="exact J and V of the uniform joint policy")
@@ -221,52 +310,130 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="the optimal value J* on the joint-action MDP")
     game_args(s)
-    s.add_argument("--method", choices=["policy", "value"], default="policy", help="policy iteration (exact, default) or value iteration")
+    s.add_argument(
+        "--method",
+        choices=["policy", "value"],
+        default="policy",
+        help="policy iteration (exact, default) or value iteration",
+    )
     s.set_defaults(func=cmd_solve)
 
+    from .algorithms import ALGORITHMS, DESCRIPTIONS, defaults
+    from .algorithms.mappo import EVALUATIONS, SGD_INITS, SOLVERS
+
+    mappo, ipg = defaults("mappo"), defaults("independent-pg")
     t = sub.add_parser("train", help="run MA-PPO (Algorithm 1) or a baseline; prints J(pi_0..pi_K)")
     game_args(t)
-    t.add_argument("--algo", choices=["mappo", "independent-npg", "independent-pg", "centralized"], default="mappo",
-                   help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
-                        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step")
-    t.add_argument("--K", type=_positive_int("K"), default=100, help="number of iterations K (default 100)")
-    t.add_argument("--beta", type=_finite_float("beta"), default=0.1, help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)")
-    t.add_argument("--solver", choices=["ideal", "sgd"], default="ideal",
-                   help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)")
-    t.add_argument("--evaluation", choices=["exact", "mc"], default="exact",
-                   help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)")
-    t.add_argument("--T", type=_positive_int("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration")
-    t.add_argument("--eta", type=_finite_float("eta"), default=None,
-                   help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)")
-    t.add_argument("--n-rollouts", type=_positive_int("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
-    t.add_argument("--sgd-init", choices=["zero", "previous"], default="zero",
-                   help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k")
-    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default), 'random:D' (unit-norm random features of dimension D), or a family of "
-                   "mappo_lite.feature_maps: 'product', 'match', 'pairwise', 'gridworld', 'gridworld-noprefix'")
-    t.add_argument("--radius", type=float, default=math.inf,
-                   help="mappo: radius R of the parameter ball (default inf)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (sampling, Monte Carlo, output index)")
+    t.add_argument(
+        "--algo",
+        choices=list(ALGORITHMS),
+        default="mappo",
+        help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
+    )
+    t.add_argument("--K", type=_positive_int("K"), default=None, help=f"number of iterations K (default {mappo['K']})")
+    t.add_argument(
+        "--beta",
+        type=_finite_float("beta"),
+        default=None,
+        help=f"penalty beta; beta_k = beta*sqrt(K) (default {mappo['beta']})",
+    )
+    t.add_argument(
+        "--solver",
+        choices=list(SOLVERS),
+        default=None,
+        help=f"mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd) "
+        f"(default {mappo['solver']})",
+    )
+    t.add_argument(
+        "--evaluation",
+        choices=list(EVALUATIONS),
+        default=None,
+        help=f"mappo: exact Q^{{1:m}} or Monte Carlo estimates (mc) (default {mappo['evaluation']})",
+    )
+    t.add_argument(
+        "--T",
+        type=_positive_int("T"),
+        default=None,
+        help=f"mappo/sgd: samples (SGD steps) per agent and iteration (default {mappo['T']})",
+    )
+    t.add_argument(
+        "--eta",
+        type=_finite_float("eta"),
+        default=None,
+        help=f"mappo/sgd: SGD stepsize (default {mappo['eta']}); independent-pg: gradient stepsize "
+        f"(default {ipg['eta']})",
+    )
+    t.add_argument(
+        "--n-rollouts",
+        type=_positive_int("n-rollouts"),
+        default=None,
+        help=f"mappo/mc: rollouts per estimate (default {mappo['n_rollouts']})",
+    )
+    t.add_argument(
+        "--sgd-init",
+        choices=list(SGD_INITS),
+        default=None,
+        help=f"mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k (default {mappo['sgd_init']})",
+    )
+    t.add_argument(
+        "--features",
+        default=None,
+        help="mappo: 'tabular' (default), 'random:D' (unit-norm random features of dimension D), or a family of "
+        "mappo_lite.policies.families: 'product', 'match', 'pairwise', 'gridworld', 'gridworld-noprefix'",
+    )
+    t.add_argument(
+        "--radius",
+        type=_positive_or_inf("radius"),
+        default=None,
+        help=f"mappo: radius R of the parameter ball (default {mappo['radius']})",
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"random seed (sampling, Monte Carlo, output index; default {mappo['seed']})",
+    )
     t.set_defaults(func=cmd_train)
 
     o = sub.add_parser("offline", help="off-policy MA-PPO from a fixed dataset with plain or pessimistic evaluation")
     game_args(o)
     o.add_argument("--n", type=_positive_int("n"), default=1000, help="transitions to collect (default 1000)")
     o.add_argument("--dataset", default=None, help="read transitions from this .npz instead of collecting them")
-    o.add_argument("--coverage", type=_finite_float("coverage"), default=1.0,
-                   help="relative weight of the optimal joint action in the behaviour policy (1 = uniform; "
-                        "<1 rarely shows the optimum; >1 concentrates on it and covers the rest thinly)")
-    o.add_argument("--state-fraction", type=_finite_float("state-fraction"), default=1.0,
-                   help="fraction of states that appear in the data (default 1)")
-    o.add_argument("--reward-noise", type=_finite_float("reward-noise"), default=0.0,
-                   help="standard deviation of Gaussian noise added to observed rewards")
+    o.add_argument(
+        "--coverage",
+        type=_finite_float("coverage"),
+        default=1.0,
+        help="relative weight of the optimal joint action in the behaviour policy (1 = uniform; "
+        "<1 rarely shows the optimum; >1 concentrates on it and covers the rest thinly)",
+    )
+    o.add_argument(
+        "--state-fraction",
+        type=_finite_float("state-fraction"),
+        default=1.0,
+        help="fraction of states that appear in the data (default 1)",
+    )
+    o.add_argument(
+        "--reward-noise",
+        type=_finite_float("reward-noise"),
+        default=0.0,
+        help="standard deviation of Gaussian noise added to observed rewards",
+    )
     o.add_argument("--unit-rewards", action="store_true", help="rescale the game's rewards to [0, 1] first")
-    o.add_argument("--evaluator", choices=["plain", "pessimistic"], default="pessimistic",
-                   help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator")
-    o.add_argument("--lam", type=float, default=1.0, help="pessimism weight lambda (inf = plain)")
-    o.add_argument("--L", type=float, default=math.inf, help="norm bound L of the critic weights (default inf)")
+    o.add_argument(
+        "--evaluator",
+        choices=["plain", "pessimistic"],
+        default="pessimistic",
+        help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator",
+    )
+    o.add_argument("--lam", type=_positive_or_inf("lam"), default=1.0, help="pessimism weight lambda (inf = plain)")
+    o.add_argument(
+        "--L", type=_positive_or_inf("L"), default=math.inf, help="norm bound L of the critic weights (default inf)"
+    )
     o.add_argument("--ridge", type=_finite_float("ridge"), default=1e-3, help="ridge alpha of the critic regression")
     o.add_argument("--critic", choices=["tabular", "random"], default="tabular", help="critic features")
-    o.add_argument("--critic-dim", type=_positive_int("critic-dim"), default=None, help="dimension of random critic features")
+    o.add_argument(
+        "--critic-dim", type=_positive_int("critic-dim"), default=None, help="dimension of random critic features"
+    )
     o.add_argument("--K", type=_positive_int("K"), default=50, help="MA-PPO iterations (default 50)")
     o.add_argument("--beta", type=_finite_float("beta"), default=0.05, help="penalty beta (default 0.05)")
     o.add_argument("--seed", type=int, default=0, help="random seed (data collection, output index)")

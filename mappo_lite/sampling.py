@@ -1,4 +1,4 @@
-r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (digest §4).
+r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (chapter 5 of the book).
 
 Algorithm 1 needs, for each agent m, samples :math:`(s, \mathbf a^{1:m-1}, a^m) \sim \sigma_k` and an estimate
 :math:`\hat Q^{1:m}` at each. Our choices (the paper leaves evaluation open; the theorem only needs Assumption 4.3):
@@ -21,17 +21,18 @@ import weakref
 import numpy as np
 
 from . import kernels
-from .checks import check_count
+from ._validate import check_count
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
-from .policies import ConditionalTables, context_counts
+from .games.dense import CooperativeMarkovGame
+from .games.sparse import SparseCooperativeMarkovGame
+from .policies.conditional import ConditionalTables, context_counts
 
-_P_CUM_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_P_CUM_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     """Cumulative sums of P over s' (S, |A|, S), cached per game; rows that sum to 1 end in exactly 1.0."""
-    if not hasattr(game, "P_flat"):
+    if not isinstance(game, CooperativeMarkovGame):
         raise MappoLiteError("Monte Carlo sampling needs a dense game (P); convert with game.to_dense()")
     cum = _P_CUM_CACHE.get(game)
     if cum is None:
@@ -43,7 +44,7 @@ def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     return cum
 
 
-_ROLLOUT_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_ROLLOUT_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def absorbing_zero_states(game: CooperativeMarkovGame) -> np.ndarray:
@@ -67,6 +68,34 @@ def rollout_transitions(game: CooperativeMarkovGame) -> np.ndarray:
             cum[dead] = 0.0
         _ROLLOUT_CACHE[game] = cum
     return cum
+
+
+_SPARSE_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sparse_rollout_tables(game):
+    r"""``(next_states, cum_probs)`` of shape (S, |A|, K), cached per game: cumulative successor probabilities;
+    when γ < 1 every entry from the row's last positive-probability slot on is exactly 1.0 (so a uniform draw
+    never lands on a padding slot); rows of absorbing zero-reward states are 0 (the rollout stops there)."""
+    out = _SPARSE_CACHE.get(game)
+    if out is not None:
+        return out
+    S, J = game.n_states, game.n_joint_actions
+    nxt = np.ascontiguousarray(game.next_states.reshape(S, J, -1))
+    pr = game.probs.reshape(S, J, -1)
+    K = pr.shape[-1]
+    cum = np.cumsum(pr, axis=-1)
+    if game.gamma < 1.0:
+        positive = pr > 0
+        last = K - 1 - np.argmax(positive[..., ::-1], axis=-1)  # last slot with positive probability
+        cum = np.where(np.arange(K)[None, None, :] >= last[..., None], 1.0, cum)
+    stays = np.all((nxt == np.arange(S)[:, None, None]) | (pr == 0), axis=-1)  # (S, J): every successor is s
+    dead = np.all(stays, axis=1) & np.all(game.r_flat == 0.0, axis=1)
+    if dead.any():
+        cum[dead] = 0.0
+    out = (nxt, np.ascontiguousarray(cum))
+    _SPARSE_CACHE[game] = out
+    return out
 
 
 def cumulative_tables(tables: ConditionalTables):
@@ -121,8 +150,16 @@ def contexts_of(states: np.ndarray, actions: np.ndarray, action_sizes, m: int) -
     return ctx
 
 
-def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: int, states, actions,
-                   n_rollouts: int = 10, seed=0, max_steps: int = 100_000) -> np.ndarray:
+def mc_localized_q(
+    game: CooperativeMarkovGame,
+    tables: ConditionalTables,
+    m: int,
+    states,
+    actions,
+    n_rollouts: int = 10,
+    seed=0,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     r"""Monte Carlo :math:`\hat Q^{1:m}(s_t,\mathbf a_t^{1:m})` for each sample t (m is 1-based; the estimator is in
     the module docstring). ``actions`` has shape (T, ≥m); only its first m columns are used."""
     if not 0 <= m <= game.n_agents:
@@ -134,22 +171,47 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
         prefix[:, :m] = np.asarray(actions, dtype=np.int64)[:, :m]
     pi_cum, offsets = cumulative_tables(tables)
     seed = int(np.random.default_rng(seed).integers(2**31 - 1))
-    if not hasattr(game, "P_flat"):  # a sparse game: rollouts over its successor lists
-        from .sparse_rollouts import mc_localized_q_sparse, sparse_rollout_tables
-
+    if isinstance(game, SparseCooperativeMarkovGame):  # rollouts over the successor lists
         nxt, cum = sparse_rollout_tables(game)
-        return mc_localized_q_sparse(
-            nxt, cum, game.r_flat, game.gamma, pi_cum, offsets, np.asarray(game.action_sizes, np.int64), states,
-            prefix, int(m), int(n_rollouts), int(max_steps), seed,
+        return kernels.mc_localized_q_sparse(
+            nxt,
+            cum,
+            game.r_flat,
+            game.gamma,
+            pi_cum,
+            offsets,
+            np.asarray(game.action_sizes, np.int64),
+            states,
+            prefix,
+            int(m),
+            int(n_rollouts),
+            int(max_steps),
+            seed,
         )
     return kernels.mc_localized_q(
-        rollout_transitions(game), game.r_flat, game.gamma, pi_cum, offsets,
-        np.asarray(game.action_sizes, np.int64), states, prefix, int(m), int(n_rollouts), int(max_steps), seed,
+        rollout_transitions(game),
+        game.r_flat,
+        game.gamma,
+        pi_cum,
+        offsets,
+        np.asarray(game.action_sizes, np.int64),
+        states,
+        prefix,
+        int(m),
+        int(n_rollouts),
+        int(max_steps),
+        seed,
     )
 
 
-def mc_localized_q_table(game: CooperativeMarkovGame, tables: ConditionalTables, m: int, n_rollouts: int = 10,
-                         seed=0, max_steps: int = 100_000) -> np.ndarray:
+def mc_localized_q_table(
+    game: CooperativeMarkovGame,
+    tables: ConditionalTables,
+    m: int,
+    n_rollouts: int = 10,
+    seed=0,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     r"""Monte Carlo :math:`\hat Q^{1:m}` in *every* context, shape (S, A_1, …, A_m) (n_rollouts each)."""
     shape = (game.n_states,) + game.action_sizes[:m]
     grid = np.indices(shape).reshape(len(shape), -1).T

@@ -53,8 +53,13 @@ print("@@" + json.dumps({
 
 def _probe(env: dict) -> tuple[dict, str | None]:
     """(NumPy/numba facts, OpenBLAS core name) in a child process with ``env``."""
-    out = subprocess.run([sys.executable, "-c", _PROBE], env={**env, "OPENBLAS_VERBOSE": "2"},
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={**env, "OPENBLAS_VERBOSE": "2"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if out.returncode != 0:
         raise SystemExit(f"portable_env: the probe failed under the portable settings:\n{out.stderr.strip()}")
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("@@"))
@@ -106,8 +111,9 @@ def portable_environment() -> tuple[dict, list[str]]:
     if core and new_core and new_core.lower() != (default_core or "").lower():
         notes.append(f"OpenBLAS: kernel {default_core} -> {new_core}")
     elif core:
-        raise SystemExit(f"portable_env: OPENBLAS_CORETYPE={core} did not change the OpenBLAS kernel "
-                         f"({default_core} -> {new_core})")
+        raise SystemExit(
+            f"portable_env: OPENBLAS_CORETYPE={core} did not change the OpenBLAS kernel ({default_core} -> {new_core})"
+        )
     else:
         notes.append(f"OpenBLAS: no alternative kernel known for {platform.machine()} (kept {default_core})")
     return env, notes

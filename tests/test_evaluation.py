@@ -12,7 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import (
+from mappo_lite import (
+    ConditionalLogLinearPolicy,
+    MappoLiteError,
+    ProductPolicy,
+    evaluate,
+    make_game,
+    matrix_game,
+    multi_agent_q,
+    optimal_value,
+    performance_difference_terms,
+)
+from mappo_lite.games.catalogue import CLIMBING
+from tests.fixtures import (
     GAME_CASES,
     brute_joint,
     brute_P_r,
@@ -30,18 +42,6 @@ from conftest import (
     random_product_probs,
     value_iteration_J_star,
 )
-from mappo_lite import (
-    ConditionalLogLinearPolicy,
-    MappoLiteError,
-    ProductPolicy,
-    evaluate,
-    make_game,
-    matrix_game,
-    multi_agent_q,
-    optimal_value,
-    performance_difference_terms,
-)
-from mappo_lite.builtin_games import CLIMBING
 
 # Values here are O(max|r| / (1 - gamma)) <= 20 (rewards in [0, 1], gamma <= 0.95): 1e-10 is ~2e4 ulps of that
 # scale, headroom for a solve or an iteration on any BLAS kernel / SIMD path, far below any real discrepancy.
@@ -138,9 +138,10 @@ def test_advantage_decomposition(setting):
         adv = ev.advantage(m)
         assert adv.shape == (game.n_states,) + game.action_sizes[:m]
         # independent definition A^m = Q^{1:m} - Q^{1:m-1}, with the brute-force localized values
-        expected = brute_q_local(game, setting["tabs"], setting["Q"], m) - brute_q_local(
-            game, setting["tabs"], setting["Q"], m - 1
-        )[..., None]
+        expected = (
+            brute_q_local(game, setting["tabs"], setting["Q"], m)
+            - brute_q_local(game, setting["tabs"], setting["Q"], m - 1)[..., None]
+        )
         np.testing.assert_allclose(adv, expected, atol=TOL, rtol=0)
         total = total + adv.reshape(adv.shape + (1,) * (N - m))
     np.testing.assert_allclose(total, setting["Q"] - setting["V"].reshape((-1,) + (1,) * N), atol=TOL, rtol=0)
@@ -217,7 +218,9 @@ def _pdl_by_formula(game, new_tabs, old_tabs):
                     w *= new_tabs[i][(s,) + prefix[: i + 1]]
                 diff = new_tabs[m][(s,) + prefix] - old_tabs[m][(s,) + prefix]
                 terms[m] += w * float(np.dot(diff, q[(s,) + prefix]))
-    return terms / (1.0 - game.gamma), float(game.rho @ iterative_V(game, new_joint) - game.rho @ iterative_V(game, old_joint))
+    return terms / (1.0 - game.gamma), float(
+        game.rho @ iterative_V(game, new_joint) - game.rho @ iterative_V(game, old_joint)
+    )
 
 
 @cases
@@ -283,7 +286,9 @@ def test_multi_agent_q_non_prefix_subset_product_policy(subset):
 def test_multi_agent_q_prefix_equals_q_local(setting):
     ev, game = setting["ev"], setting["game"]
     for m in range(game.n_agents + 1):
-        np.testing.assert_allclose(multi_agent_q(game, setting["policy"], set(range(1, m + 1))), ev.q_local[m], atol=TOL)
+        np.testing.assert_allclose(
+            multi_agent_q(game, setting["policy"], set(range(1, m + 1))), ev.q_local[m], atol=TOL
+        )
 
 
 def test_multi_agent_q_bad_agents():
@@ -433,7 +438,9 @@ def test_climbing_uniform_and_optimum():
 @pytest.mark.parametrize("k", [0.0, -10.0, -100.0])
 def test_penalty_optimum(k):
     game = make_game("penalty", k=k)
-    assert optimal_value(game).J_star == pytest.approx(10.0, abs=1e-12) and game.meta["optimum"] == 10.0  # exact: a constant
+    assert (
+        optimal_value(game).J_star == pytest.approx(10.0, abs=1e-12) and game.meta["optimum"] == 10.0
+    )  # exact: a constant
     assert evaluate(game, "uniform").J == pytest.approx((10 + 10 + 2 + 2 * k) / 9, abs=1e-12)
 
 

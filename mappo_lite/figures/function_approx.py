@@ -25,11 +25,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import independent_npg, ma_ppo
-from ..builtin_games import make_game
 from ..evaluation import evaluate, optimal_value
-from ..feature_maps import aggregated_features, lifted_game, resolve_features
-from ..features import ArrayFeatures
+from ..games.catalogue import make_game
+from ..games.lifted import lifted_game
 from ..policies import context_counts
+from ..policies.families import aggregated_features, resolve_features
+from ..policies.features import ArrayFeatures
 
 #: The chapter's random base game and its lift (4 base states, copies 2, 3, 1, 2: 8 states).
 BASE_SPEC = dict(n_states=4, n_agents=2, n_actions=3, gamma=0.9, seed=1)
@@ -68,15 +69,20 @@ def realizability(K: int = 100, beta: float = 0.02) -> dict:
     game, blocks = chapter_lift()
     agg = aggregated_features(game, blocks)
     rng = np.random.default_rng(0)
-    rnd = [ArrayFeatures((lambda p: p / np.linalg.norm(p, axis=-1, keepdims=True))(
-        rng.standard_normal((c, A, f.dim)))) for c, A, f in
-        zip(context_counts(game.n_states, game.action_sizes), game.action_sizes, agg)]
+    rnd = [
+        ArrayFeatures((lambda p: p / np.linalg.norm(p, axis=-1, keepdims=True))(rng.standard_normal((c, A, f.dim))))
+        for c, A, f in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes, agg)
+    ]
     J_star = optimal_value(game).J_star
     runs = {}
     for label, feats in (("tabular", "tabular"), ("aggregation (realizable)", agg), ("random (same d)", rnd)):
         runs[label] = ma_ppo(game, K=K, beta=beta, features=feats, J_star=J_star, keep_policies=False)
-    return {"game": game, "runs": runs, "dims": {"tabular": tabular_dims(game), "aggregation": [f.dim for f in agg]},
-            "J_star": J_star}
+    return {
+        "game": game,
+        "runs": runs,
+        "dims": {"tabular": tabular_dims(game), "aggregation": [f.dim for f in agg]},
+        "J_star": J_star,
+    }
 
 
 def plot_realizability(data: dict) -> Figure:
@@ -101,8 +107,14 @@ def floor_vs_dim(dims=(2, 4, 8, 16, 24, 36, 48), K: int = 150, beta: float = 0.0
     gaps = np.empty((len(seeds), len(dims)))
     for i, seed in enumerate(seeds):
         for j, d in enumerate(dims):
-            res = ma_ppo(game, K=K, beta=beta, features=nested_random_features(game, d, max(dims), seed),
-                         J_star=J_star, keep_policies=False)
+            res = ma_ppo(
+                game,
+                K=K,
+                beta=beta,
+                features=nested_random_features(game, d, max(dims), seed),
+                J_star=J_star,
+                keep_policies=False,
+            )
             gaps[i, j] = res.gap[-1]
     return {"dims": np.asarray(dims), "gaps": gaps, "J_star": J_star, "table": tabular_dims(game)}
 
@@ -112,11 +124,25 @@ def floor_vs_radius(radii=(1, 4, 16, 64, 256, 1024, 4096), K: int = 150, beta: f
     game = base_game()
     J_star = optimal_value(game).J_star
     out = {"radii": np.asarray(radii, dtype=float), "J_star": J_star}
-    for label, feats in (("tabular", lambda: "tabular"),
-                         (f"random d={dim}", lambda: nested_random_features(game, dim, dim, 0))):
-        out[label] = np.array([ma_ppo(game, K=K, beta=beta, features=feats(), radius=R, J_star=J_star,
-                                      solver="ideal" if label != "tabular" else "ideal",
-                                      keep_policies=False).gap[-1] for R in radii])
+    for label, feats in (
+        ("tabular", lambda: "tabular"),
+        (f"random d={dim}", lambda: nested_random_features(game, dim, dim, 0)),
+    ):
+        out[label] = np.array(
+            [
+                ma_ppo(
+                    game,
+                    K=K,
+                    beta=beta,
+                    features=feats(),
+                    radius=R,
+                    J_star=J_star,
+                    solver="ideal" if label != "tabular" else "ideal",
+                    keep_policies=False,
+                ).gap[-1]
+                for R in radii
+            ]
+        )
     return out
 
 
@@ -141,8 +167,9 @@ def plot_floors(dim_data: dict, r_data: dict) -> Figure:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-def approx_vs_statistical(Ts=(100, 400, 1600, 6400), K: int = 60, beta: float = 0.05, dim: int = 8,
-                          seeds=(0, 1, 2), n_rollouts: int = 2) -> dict:
+def approx_vs_statistical(
+    Ts=(100, 400, 1600, 6400), K: int = 60, beta: float = 0.05, dim: int = 8, seeds=(0, 1, 2), n_rollouts: int = 2
+) -> dict:
     """Sampled MA-PPO (Algorithm 3 from θ_k, Monte Carlo :math:`\\hat Q`) on :func:`base_game` for each T: the mean
     over the last 10 iterations of the gap, with tabular features and with random features of dimension ``dim``;
     and the exact compact ideal step's gap with the same features (the approximation floor, no samples)."""
@@ -154,8 +181,20 @@ def approx_vs_statistical(Ts=(100, 400, 1600, 6400), K: int = 60, beta: float = 
         g = np.empty((len(seeds), len(Ts)))
         for i, seed in enumerate(seeds):
             for j, T in enumerate(Ts):
-                res = ma_ppo(game, K=K, beta=beta, solver="sgd", evaluation="mc", features=f, T=T,
-                             n_rollouts=n_rollouts, sgd_init="previous", seed=seed, J_star=J_star, keep_policies=False)
+                res = ma_ppo(
+                    game,
+                    K=K,
+                    beta=beta,
+                    solver="sgd",
+                    evaluation="mc",
+                    features=f,
+                    T=T,
+                    n_rollouts=n_rollouts,
+                    sgd_init="previous",
+                    seed=seed,
+                    J_star=J_star,
+                    keep_policies=False,
+                )
                 g[i, j] = res.gap[-10:].mean()
         out[label] = g
     ideal = ma_ppo(game, K=K, beta=beta, features=feats, J_star=J_star, keep_policies=False)
@@ -170,8 +209,11 @@ def plot_approx_vs_statistical(data: dict) -> Figure:
     for key, c in (("tabular", "C0"), (next(k for k in data if k.startswith("random")), "C3")):
         ax.loglog(data["Ts"], data[key].mean(axis=0), "o-", color=c, label=f"Algorithm 3, {key}")
     ax.axhline(data["floor"], color="C3", ls="--", label="exact compact ideal step (no samples)")
-    ax.set(xlabel="samples T per agent and iteration", ylabel="gap, mean of the last 10 iterations",
-           title="statistical error shrinks with T; the approximation floor does not")
+    ax.set(
+        xlabel="samples T per agent and iteration",
+        ylabel="gap, mean of the last 10 iterations",
+        title="statistical error shrinks with T; the approximation floor does not",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -203,8 +245,9 @@ def plot_climbing_classes(data: dict) -> Figure:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-def order_sensitivity(K: int = 300, beta: float = 0.02, seeds=range(4),
-                      families=("tabular", "pairwise", "random:4")) -> dict:
+def order_sensitivity(
+    K: int = 300, beta: float = 0.02, seeds=range(4), families=("tabular", "pairwise", "random:4")
+) -> dict:
     """MA-PPO on random two-agent games in the order (1, 2) and, relabelled, (2, 1), with each feature family; the
     final J in both orders (the same game and the same J*: only the agent order of the class changes)."""
     out = {f: np.empty((len(seeds), 2)) for f in families}
@@ -216,8 +259,9 @@ def order_sensitivity(K: int = 300, beta: float = 0.02, seeds=range(4),
         for fam in families:
             for j, g in enumerate((game, flipped)):
                 # random:4 draws agent-position features from one seed: the same recipe in either order
-                out[fam][i, j] = ma_ppo(g, K=K, beta=beta, features=fam, J_star=stars[i], keep_policies=False,
-                                        seed=0).J[-1]
+                out[fam][i, j] = ma_ppo(
+                    g, K=K, beta=beta, features=fam, J_star=stars[i], keep_policies=False, seed=0
+                ).J[-1]
     return {"J": out, "J_star": stars, "seeds": list(seeds)}
 
 
@@ -229,8 +273,18 @@ def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts:
     game = make_game("gridworld", **GRID_SPEC)
     opt = optimal_value(game)
     t_setup = time.perf_counter() - t0
-    common = dict(K=K, beta=beta, solver="sgd", evaluation="mc", T=T, n_rollouts=n_rollouts, sgd_init="previous",
-                  seed=seed, J_star=opt.J_star, keep_policies=False)
+    common = dict(
+        K=K,
+        beta=beta,
+        solver="sgd",
+        evaluation="mc",
+        T=T,
+        n_rollouts=n_rollouts,
+        sgd_init="previous",
+        seed=seed,
+        J_star=opt.J_star,
+        keep_policies=False,
+    )
     t0 = time.perf_counter()
     mappo = ma_ppo(game, features="gridworld", **common)
     t_mappo = time.perf_counter() - t0
@@ -238,9 +292,15 @@ def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts:
     ind = independent_npg(game, features="gridworld-noprefix", **common)
     t_ind = time.perf_counter() - t0
     dims = [f.dim for f in resolve_features(game, "gridworld")]
-    return {"game": game, "J_star": opt.J_star, "mappo": mappo, "independent": ind, "dims": dims,
-            "times": {"setup": t_setup, "mappo": t_mappo, "independent": t_ind},
-            "uniform_J": float(mappo.J[0])}
+    return {
+        "game": game,
+        "J_star": opt.J_star,
+        "mappo": mappo,
+        "independent": ind,
+        "dims": dims,
+        "times": {"setup": t_setup, "mappo": t_mappo, "independent": t_ind},
+        "uniform_J": float(mappo.J[0]),
+    }
 
 
 def plot_gridworld_curves(data: dict) -> Figure:
@@ -249,8 +309,11 @@ def plot_gridworld_curves(data: dict) -> Figure:
     ax.plot(data["mappo"].J, "o-", ms=3, color="C0", label="MA-PPO, Algorithm 3 + Monte Carlo, gridworld features")
     ax.plot(data["independent"].J, "s-", ms=3, color="C3", label="independent NPG, same features without the prefix")
     ax.axhline(data["J_star"], color="0.4", ls="--", label=r"$J^\star$ (exact sparse policy iteration)")
-    ax.set(xlabel="iteration k", ylabel=r"$J(\pi_k)$ (exact evaluation)",
-           title=f"{data['game'].n_states:,}-state gridworld, {data['game'].n_joint_actions} joint actions")
+    ax.set(
+        xlabel="iteration k",
+        ylabel=r"$J(\pi_k)$ (exact evaluation)",
+        title=f"{data['game'].n_states:,}-state gridworld, {data['game'].n_joint_actions} joint actions",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -263,8 +326,16 @@ def _kl_rows(p, q):
     return t.sum(axis=1)
 
 
-def measured_bound(game, features, K: int, beta: float, evaluation: str = "exact", n_rollouts: int = 10,
-                   seed: int = 0, radius: float = math.inf) -> dict:
+def measured_bound(
+    game,
+    features,
+    K: int,
+    beta: float,
+    evaluation: str = "exact",
+    n_rollouts: int = 10,
+    seed: int = 0,
+    radius: float = math.inf,
+) -> dict:
     r"""**[ours]** Theorem 1's argument with the measured errors, on an MA-PPO run with the exact ideal step.
 
     For log-linear policies the step taken is exactly a mirror step on :math:`f^m_k = \beta_k(\theta^m_{k+1}-\theta^m_k)^\top\phi`:
@@ -286,8 +357,17 @@ def measured_bound(game, features, K: int, beta: float, evaluation: str = "exact
     ε and ξ are the run's σ_k-weighted population values (the ideal step's residual; the Monte Carlo table's
     error over every context). Returns the three terms, their sum ``bound``, the measured ``average_gap`` and the
     per-iteration ``C`` (K, N)."""
-    res = ma_ppo(game, K=K, beta=beta, features=features, evaluation=evaluation, n_rollouts=n_rollouts, seed=seed,
-                 keep_policies=True, radius=radius)
+    res = ma_ppo(
+        game,
+        K=K,
+        beta=beta,
+        features=features,
+        evaluation=evaluation,
+        n_rollouts=n_rollouts,
+        seed=seed,
+        keep_policies=True,
+        radius=radius,
+    )
     beta_k = res.params["beta_k"]
     opt = optimal_value(game)
     star = evaluate(game, opt.policy_tables(game))
@@ -311,9 +391,18 @@ def measured_bound(game, features, K: int, beta: float, evaluation: str = "exact
     kl_part = beta_k * N * math.log(A) / ((1 - game.gamma) * K)
     curv_part = beta_k * curv.sum() / K
     err_part = float(np.sum(C * (res.xi + beta_k * res.eps)) / K)
-    return {"average_gap": res.average_gap, "kl_part": kl_part, "curvature_part": curv_part, "error_part": err_part,
-            "bound": kl_part + curv_part + err_part, "C": C, "eps": res.eps, "xi": res.xi, "K": K,
-            "beta_k": beta_k}
+    return {
+        "average_gap": res.average_gap,
+        "kl_part": kl_part,
+        "curvature_part": curv_part,
+        "error_part": err_part,
+        "bound": kl_part + curv_part + err_part,
+        "C": C,
+        "eps": res.eps,
+        "xi": res.xi,
+        "K": K,
+        "beta_k": beta_k,
+    }
 
 
 def bound_configs() -> dict:
@@ -330,16 +419,20 @@ def bound_configs() -> dict:
     }
 
 
-def measured_bound_vs_K(Ks=(5, 10, 20, 40, 80), beta: float = 1.0, n_rollouts: int = 30,
-                        radius: float = math.inf) -> dict:
+def measured_bound_vs_K(
+    Ks=(5, 10, 20, 40, 80), beta: float = 1.0, n_rollouts: int = 30, radius: float = math.inf
+) -> dict:
     """:func:`measured_bound` for each K and each run of :func:`bound_configs` (β = 1: a gentle step keeps the
     policies stochastic, so the concentrability coefficients of the realizable runs stay moderate)."""
     out = {}
     for label, (game, feats, ev) in bound_configs().items():
-        rows = [measured_bound(game, feats, int(K), beta, evaluation=ev, n_rollouts=n_rollouts, radius=radius)
-                for K in Ks]
-        out[label] = {key: np.array([r[key] for r in rows]) for key in
-                      ("average_gap", "bound", "kl_part", "curvature_part", "error_part")}
+        rows = [
+            measured_bound(game, feats, int(K), beta, evaluation=ev, n_rollouts=n_rollouts, radius=radius) for K in Ks
+        ]
+        out[label] = {
+            key: np.array([r[key] for r in rows])
+            for key in ("average_gap", "bound", "kl_part", "curvature_part", "error_part")
+        }
     return {"Ks": np.asarray(Ks), "runs": out, "beta": beta, "radius": radius}
 
 
