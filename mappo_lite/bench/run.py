@@ -41,7 +41,10 @@ Result keys (``run_benchmarks`` returns a JSON-ready dict; ``--json`` prints it)
     estimates) on named sizes, J* precomputed and excluded.
 ``sparse``
     the sparse gridworld (≥ 10⁴ states): build, exact evaluation, one MA-PPO iteration, memory against the
-    dense tensor it never allocates.
+    dense tensor it never allocates; ``rollouts``: environment steps per second of the sparse Monte Carlo kernel
+    ``kernels.rollout_steps_sparse`` and of its NumPy twin on that game; ``compact_iteration``: one *sampled*
+    MA-PPO iteration with compact gridworld features (Monte Carlo Q̂ over the successor lists, Algorithm 3), its
+    time and peak NumPy memory.
 ``quantecon``
     our policy iteration and policy evaluation against QuantEcon's ``DiscreteDP`` on the joint-action MDP
     (``available: false`` when quantecon is not installed).
@@ -766,6 +769,18 @@ def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
         f"  sparse gridworld S={S}: evaluate {t_eval * 1e3:.3g} ms, MA-PPO iteration {it_s * 1e3:.3g} ms, "
         f"peak NumPy memory {mem['peak_traced_bytes'] / 1e6:.3g} MB vs dense P {dense_bytes / 1e9:.3g} GB",
     )
+    out["rollouts"] = _sparse_rollout_rates(game, quick, repeats)
+    _log(
+        progress,
+        f"  sparse rollouts S={S}: {out['rollouts']['numba_steps_per_s'] / 1e6:.2f} M steps/s "
+        f"(NumPy twin {out['rollouts']['numpy_steps_per_s'] / 1e3:.1f} k steps/s)",
+    )
+    out["compact_iteration"] = _sparse_compact_iteration(game, sol.J_star, quick)
+    _log(
+        progress,
+        f"  sampled compact MA-PPO iteration S={S}: {out['compact_iteration']['iteration_s']:.3g} s, "
+        f"peak NumPy memory {out['compact_iteration']['memory']['peak_traced_bytes'] / 1e6:.3g} MB",
+    )
     if not quick:
         t0 = time.perf_counter()
         g3 = gridworld(width=5, height=5, n_agents=3, sparse=True)
@@ -783,6 +798,83 @@ def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
         _log(progress, f"  sparse gridworld 3 agents S={g3.n_states}: evaluate {e3 * 1e3:.3g} ms")
         del g3
     return out
+
+
+def _sparse_rollout_rates(game, quick: bool, repeats: int) -> dict:
+    """Steps per second of the sparse rollout kernel and of its twin under the uniform policy."""
+    import numpy as np
+
+    from ..kernels import KERNELS
+    from ..policies.conditional import uniform_tables
+    from ..sampling import cumulative_tables, sparse_rollout_tables
+
+    nxt, cum = sparse_rollout_tables(game)
+    pc, off = cumulative_tables(uniform_tables(game.n_states, game.action_sizes))
+    args = (
+        nxt,
+        cum,
+        game.r_flat,
+        game.gamma,
+        pc,
+        off,
+        np.asarray(game.action_sizes, np.int64),
+        np.arange(game.n_states, dtype=np.int64),
+    )
+    k = KERNELS["rollout_steps_sparse"]
+    n_fast = 200_000 if quick else 2_000_000
+    n_slow = 2_000 if quick else 10_000
+    t = time_pair(lambda: k.numba(*args, n_fast, 0), lambda: k.numpy(*args, n_slow, 0), max(3, repeats // 2))
+    fast, slow = n_fast / t["numba_s"], n_slow / t["numpy_s"]
+    return {
+        "numba_steps": n_fast,
+        "numpy_steps": n_slow,
+        "numba_steps_per_s": fast,
+        "numpy_steps_per_s": slow,
+        "ratio": fast / slow,
+        "numba_s": t["numba_s"],
+        "numpy_s": t["numpy_s"],
+        "first_call_s": t["first_call_s"],
+    }
+
+
+def _sparse_compact_iteration(game, J_star: float, quick: bool) -> dict:
+    """One sampled MA-PPO iteration (K = 1: two exact evaluations for J(π_0), J(π_1) included) with the compact
+    gridworld features, Monte Carlo Q̂ on the successor lists and Algorithm 3, as in the book's chapter."""
+    from ..algorithms import ma_ppo
+    from ..policies.families import resolve_features
+
+    feats = resolve_features(game, "gridworld")
+    T, n_rollouts = (1000, 2) if quick else (3000, 4)
+
+    def run():
+        return ma_ppo(
+            game,
+            K=1,
+            beta=0.05,
+            solver="sgd",
+            evaluation="mc",
+            features=feats,
+            T=T,
+            n_rollouts=n_rollouts,
+            sgd_init="previous",
+            J_star=J_star,
+            keep_policies=False,
+        )
+
+    run()  # compile / load the kernels
+    t0 = time.perf_counter()
+    run()
+    it_s = time.perf_counter() - t0
+    mem = measure_memory(run, game.nbytes)
+    return {
+        "features": "gridworld",
+        "dims": [f.dim for f in feats],
+        "T": T,
+        "n_rollouts": n_rollouts,
+        "iteration_s": it_s,
+        "memory": mem,
+        "dense_allocated": bool(mem["peak_traced_bytes"] > 0.5 * 8 * game.n_states**2 * game.n_joint_actions),
+    }
 
 
 def bench_quantecon(quick: bool, repeats: int, progress=None) -> dict:
@@ -1214,6 +1306,13 @@ def format_report(res: dict) -> str:
             f"sparse gridworld: {sp_['game']}: {sp_['game_bytes'] / 1e6:.3g} MB (dense P would be "
             f"{sp_['dense_P_bytes'] / 1e9:.3g} GB); evaluate {_fmt_s(sp_['evaluate_s'])}, MA-PPO iteration "
             f"{_fmt_s(sp_['mappo_iteration_s'])}, J* by policy iteration {_fmt_s(sp_['optimal_value_s'])}"
+            + (
+                f"; sparse rollouts {sp_['rollouts']['numba_steps_per_s'] / 1e6:.2f} M steps/s (NumPy twin "
+                f"{sp_['rollouts']['numpy_steps_per_s'] / 1e3:.1f} k steps/s); one sampled compact-feature MA-PPO "
+                f"iteration {_fmt_s(sp_['compact_iteration']['iteration_s'])}"
+                if "rollouts" in sp_
+                else ""
+            )
         )
         if "three_agents" in sp_:
             t3 = sp_["three_agents"]

@@ -111,6 +111,11 @@ def check_sparse_quantecon_and_memory(quick):
     assert not sp_["dense_allocated"]
     assert sp_["memory_evaluate"]["peak_traced_bytes"] < sp_["dense_P_bytes"] / 100
     assert len(sp_["J"]) == sp_["mappo_K"] + 1 and sp_["J"][-1] > sp_["J"][0]
+    ro = sp_["rollouts"]  # the sparse Monte Carlo kernel against its NumPy twin
+    assert _positive(ro["numba_steps_per_s"]) and _positive(ro["numpy_steps_per_s"]) and ro["ratio"] > 1
+    ci = sp_["compact_iteration"]  # one sampled compact-feature MA-PPO iteration, no dense tensor
+    assert _positive(ci["iteration_s"]) and not ci["dense_allocated"]
+    assert ci["memory"]["peak_traced_bytes"] < sp_["dense_P_bytes"] / 50
     qe = quick["quantecon"]
     if qe["available"]:
         for c in qe["cases"]:
