@@ -11,7 +11,10 @@ Algorithm 1 needs, for each agent m, samples :math:`(s, \mathbf a^{1:m-1}, a^m) 
   probability γ (and, in stopping games, with the row mass of P). As :math:`\Pr(H\ge t)=\gamma^t`, the estimate is
   unbiased; its variance is what the book's "statistical regime" shows.
 * :math:`\xi` (Assumption 4.3) is measured as :math:`[\mathbb E_{\sigma_k}(\hat Q^{1:m}-Q^{1:m})^2]^{1/2}` on the
-  samples.
+  samples;
+* dense games roll out on the cumulative rows of P (:func:`rollout_transitions`, kernel ``mc_localized_q``); sparse
+  games on their successor lists (:func:`sparse_rollout_tables`, kernel ``mc_localized_q_sparse``): the same
+  estimator, never the dense tensor.
 """
 
 from __future__ import annotations
