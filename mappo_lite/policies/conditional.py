@@ -24,7 +24,7 @@ import numpy as np
 from .. import kernels
 from .._validate import PROB_ATOL, check_radius
 from ..errors import MappoLiteError
-from .features import ArrayFeatures, TabularFeatures
+from .features import ArrayFeatures, CallableFeatures, TabularFeatures
 
 # ------------------------------------------------------------------------------------------------------------
 # context bookkeeping
@@ -162,7 +162,10 @@ class ConditionalLogLinearPolicy:
         The game's sizes (``game.n_states``, ``game.action_sizes``); see :meth:`for_game`.
     features : ``"tabular"``, or a list of N feature maps
         Agent m's feature map over its ``n_ctx_m`` contexts (:class:`~mappo_lite.features.TabularFeatures`,
-        :class:`~mappo_lite.features.ArrayFeatures`, or an array ``(n_ctx_m, A_m, d_m)``).
+        :class:`~mappo_lite.features.ArrayFeatures`, an array ``(n_ctx_m, A_m, d_m)``, a feature map that computes
+        its rows such as :class:`~mappo_lite.policies.features.CallableFeatures`, or a plain vectorized function
+        ``phi(states, prefix, actions) -> (T, d)``, wrapped by :meth:`CallableFeatures.from_function`: rows of norm
+        at most 1, checked).
     thetas : list of N vectors, optional
         Parameters :math:`\theta^m`; zeros (the uniform policy) when omitted.
     radius : float
@@ -184,10 +187,10 @@ class ConditionalLogLinearPolicy:
             raise MappoLiteError(f"need one feature map per agent ({len(self.action_sizes)}), got {len(features)}")
         fmaps = []
         for m, (f, c, A) in enumerate(zip(features, counts, self.action_sizes)):
-            if not isinstance(f, (TabularFeatures, ArrayFeatures)) and not hasattr(f, "rows"):
-                f = ArrayFeatures(
-                    f, name=f"features of agent {m + 1}"
-                )  # else a feature map (features.CallableFeatures, …)
+            if callable(f) and not hasattr(f, "rows"):  # a plain function phi(states, prefix, actions) -> (T, d)
+                f = CallableFeatures.from_function(f, self.n_states, self.action_sizes, m + 1)
+            elif not isinstance(f, (TabularFeatures, ArrayFeatures)) and not hasattr(f, "rows"):
+                f = ArrayFeatures(f, name=f"features of agent {m + 1}")  # else a feature map that computes its rows
             if (f.n_contexts, f.n_actions) != (c, A):
                 raise MappoLiteError(
                     f"features of agent {m + 1} must cover ({c} contexts, {A} actions), got ({f.n_contexts}, {f.n_actions})"

@@ -162,6 +162,14 @@ class CallableFeatures:
             self.scale = 1.0 / largest
         self.max_norm = largest * self.scale
 
+    @classmethod
+    def from_function(cls, fn, n_states: int, action_sizes, m: int, normalize: bool = False):
+        """Wrap ``fn`` for agent m, its dimension read off one evaluated row."""
+        one = np.asarray(fn(np.zeros(1, np.int64), np.zeros((1, int(m) - 1), np.int64), np.zeros(1, np.int64)))
+        if one.ndim != 2 or one.shape[0] != 1:
+            raise MappoLiteError(f"features of agent {m}: fn must return an array (T, d), got shape {one.shape}")
+        return cls(fn, n_states, action_sizes, m, one.shape[1], normalize=normalize, name=f"features of agent {m}")
+
     @property
     def dim(self) -> int:
         return self._dim

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mappo_lite import MappoLiteError, make_game
+from mappo_lite import ConditionalLogLinearPolicy, MappoLiteError, ma_ppo, make_game
 from mappo_lite.policies.families import (
     gridworld_features,
     match_features,
@@ -60,3 +60,19 @@ def test_block_features_psi_norm_checked():
     game = make_game("climbing")
     with pytest.raises(MappoLiteError, match="norm at most 1"):
         ActionBlockFeatures(lambda s, p: np.full((s.shape[0], 2), 1.0), 1, game.action_sizes, 1, 2)
+
+
+def test_plain_functions_are_feature_maps():
+    game = make_game("climbing")
+
+    def phi1(s, prefix, a):
+        return np.eye(3)[a]
+
+    def phi2(s, prefix, a):  # own action, and "same as agent 1"
+        return np.column_stack([np.eye(3)[a], prefix[:, 0] == a]) / np.sqrt(2)
+
+    res = ma_ppo(game, K=100, beta=0.1, features=[phi1, phi2])
+    assert res.J_star - res.J[-1] <= 1e-6 * 11
+    assert isinstance(ConditionalLogLinearPolicy.for_game(game, [phi1, phi2]).features[1], CallableFeatures)
+    with pytest.raises(MappoLiteError, match="norm at most 1"):
+        ma_ppo(game, K=2, features=[lambda s, p, a: 3.0 * np.eye(3)[a], phi2])
