@@ -29,26 +29,40 @@ As nbgrader's autograder: a code grade cell earns its points if it ran without a
 score is the sum over its test cells. A written answer (markdown grade cell) still equal to the stub scores 0;
 otherwise it is left for manual grading (reported, not added to ``total``). ``max`` is the autogradable maximum.
 
-Limits (documented on the instructors' page): the student's code runs in the same process as the tests, so a
-submission that deliberately patches the test helpers or the reference library from inside the kernel is not
-prevented — as with nbgrader and otter-grader; sandboxing is the job of the machine that runs the grader.
+Where it runs (``sandbox``, ``agent``)
+-------------------------------------
+The kernel runs sandboxed (:mod:`.sandbox`: bubblewrap namespaces, else a separate unprivileged user, else — with a
+loud note — not at all), with an allow-listed environment, ``/dev/null`` as its standard streams and a private
+scratch folder; the sources it is graded against are not visible to it. Instructor cells (read-only code and every
+test) do not go through IPython's ``run_cell``: the grader's agent in the kernel (:mod:`.agent`) restores what
+student code can hijack, runs the cell as written and returns a receipt (an HMAC over the grader's nonce for the
+cell, the code and the outcome) that the grader checks here; a cell without a valid receipt fails. The report is
+built in this process from those results and printed by the grader alone. The instructors' page has the threat
+model: what this guarantees and what it cannot (code in the kernel's process can still, with enough effort, forge
+its own results; it cannot reach the sources, the grader or other submissions).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import copy
+import hmac
 import json
 import math
+import re
+import secrets
 import subprocess
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MappoLiteError
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
-from .source import Assignment, load_assignment, resolve
+from .agent import REPLY, REQUEST, code_sha256, mac
+from .sandbox import Sandbox, choose_isolation
+from .source import Assignment, _source_dir, find_sources, load_assignment, resolve
 
 __all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "CellRun", "GradeReport", "read_submission", "assemble",
            "execute", "grade_notebook"]
@@ -93,11 +107,41 @@ def read_submission(path):
     return nbformat.from_dict({"cells": cells, "metadata": meta})
 
 
-def _assignment_name(sub, path: Path):
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+def _declared_assignment(sub):
+    """The assignment *name* the notebook's metadata declares (never a path), or None."""
     ml = sub.metadata.get("mappo_lite")
-    if isinstance(ml, dict) and isinstance(ml.get("assignment"), str):
-        return ml["assignment"], None
-    return path.stem, f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name"
+    if not isinstance(ml, dict) or "assignment" not in ml:
+        return None
+    name = ml["assignment"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise MappoLiteError(f"the notebook's metadata names assignment {str(name)[:80]!r}, which is not an "
+                             "assignment name (the grader never takes a path from a submission)")
+    return name
+
+
+def _choose_source(sub, path: Path, assignment, source_dir):
+    """The instructor's source to grade against: ``assignment`` (a name, or a path the instructor gives) if set,
+    else the name the notebook declares, looked up among the instructor's sources only. Returns (path, notes)."""
+    declared = _declared_assignment(sub)
+    notes = []
+    if assignment is not None:
+        src = resolve(assignment, source_dir)
+        if declared is not None and declared != load_assignment(src).name:
+            raise MappoLiteError(f"{path}: the notebook is assignment {declared!r}, not {load_assignment(src).name!r}"
+                                 " (the one to grade it as)")
+        return src, notes
+    if declared is None:
+        declared = path.stem
+        notes.append(f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its "
+                     "file name")
+    sources = find_sources(source_dir)
+    if declared not in sources:
+        raise MappoLiteError(f"{path}: unknown assignment {declared!r} (known: {', '.join(sources) or 'none'}); "
+                             "pass --assignment NAME to choose one")
+    return sources[declared], notes
 
 
 # --------------------------------------------------------------------------------------------------- assembling
@@ -242,19 +286,82 @@ def _truncate_outputs(cell) -> None:
     cell["outputs"] = kept
 
 
-async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
+def _is_instructor_cell(cell) -> bool:
+    """Read-only code and tests: the cells the agent runs in its clean room (not answers, not added cells)."""
+    return (cell.cell_type == "code" and cell.metadata.get("mappo_lite_origin") is None and is_nbgrader_cell(cell)
+            and not is_solution(cell))
+
+
+def _kernel_manager(sandbox, kernel_name, config_path):
+    """A kernel manager that starts ``python -m mappo_lite.assignments.agent`` inside ``sandbox`` (unix sockets in
+    the scratch folder: the sandbox has no network), with the allow-listed environment and /dev/null streams."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            self.kernel_spec.interrupt_mode = "message"  # a signal cannot cross the sandbox's pid namespace
+            return sandbox.command([sys.executable, "-m", "mappo_lite.assignments.agent", str(config_path),
+                                    "-f", self.connection_file])
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            sandbox.give(Path(self.connection_file))
+            kw.update(env=sandbox.env(), cwd=str(sandbox.workdir), stdin=subprocess.DEVNULL,
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return SandboxedKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(sandbox.rundir / "k"),
+                                  connection_file=str(sandbox.rundir / "kernel.json"))
+
+
+def _receipt_problem(reply, key: bytes, nonce: str, code: str):
+    """None if ``reply`` is the agent's genuine receipt for this cell, else what is wrong with it."""
+    if not isinstance(reply, dict) or reply.get("msg_type", reply.get("header", {}).get("msg_type")) != REPLY:
+        return "the kernel answered with something else than the grader's agent"
+    content = reply.get("content") or {}
+    r = content.get("mappo_lite")
+    if not isinstance(r, dict):
+        return "the reply carries no receipt"
+    if r.get("nonce") != nonce or r.get("code_sha256") != code_sha256(code):
+        return "the receipt is for another cell or other code"
+    status, ename = str(r.get("status", "")), str(r.get("ename", ""))
+    if status != content.get("status") or not hmac.compare_digest(str(r.get("mac", "")), mac(key, nonce, r["code_sha256"], status, ename)):
+        return "the receipt is forged"
+    return None
+
+
+async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
     """One attempt: run ``nb`` top to bottom. Returns (index of the cell that killed the kernel, reason) or None."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    client = NotebookClient(nb, timeout=max(1, int(math.ceil(timeout))), interrupt_on_timeout=True, allow_errors=True,
-                            kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}},
-                            startup_timeout=120, record_timing=False)
+    key = secrets.token_bytes(32)
+    config = sandbox.rundir / "agent.json"
+    config.write_text(json.dumps({"key": key.hex(), "preload": sorted(preload)}), encoding="utf-8")
+    sandbox.give(config)
+    replies = {}
+    client = NotebookClient(nb, km=_kernel_manager(sandbox, kernel_name, config),
+                            timeout=max(1, int(math.ceil(timeout))), interrupt_on_timeout=True, allow_errors=True,
+                            kernel_name=kernel_name, resources={"metadata": {"path": str(sandbox.workdir)}},
+                            startup_timeout=120, record_timing=False,
+                            on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply))
     hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
     killer = None
+    current = {}  # what the patched kc.execute sends for the cell being run
+
+    def send(code, **kwargs):
+        if not current:
+            return plain_execute(code, **kwargs)
+        msg = client.kc.session.msg(REQUEST, {"code": current["code"], "nonce": current["nonce"],
+                                              "test": current["test"], "grade_id": current["grade_id"]})
+        client.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    plain_execute = None
     try:
         # the kernel's own stdout/stderr (not the cells' output, which comes through the kernel protocol) is noise
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            plain_execute = client.kc.execute
+            client.kc.execute = send
             count = 0
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or runs[index].status == "skipped":
@@ -268,6 +375,12 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                         if nb.cells[j].cell_type == "code" and runs[j].status not in ("skipped",):
                             runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
                     return None
+                current.clear()
+                nonce = None
+                if _is_instructor_cell(cell):
+                    nonce = secrets.token_hex(16)
+                    current.update(code=cell.source, nonce=nonce, test=is_grade(cell),
+                                   grade_id=nbgrader_meta(cell).get("grade_id", "cell"))
                 count += 1
                 start = time.monotonic()
                 overall = remaining + 1.0 < hard
@@ -308,6 +421,10 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                 elapsed = time.monotonic() - start
                 _truncate_outputs(cell)
                 err = _error_from_outputs(cell)
+                problem = None if nonce is None else _receipt_problem(replies.get(index), key, nonce, current["code"])
+                if problem is not None:
+                    if err is None or err[0] != "KeyboardInterrupt":
+                        err = ("GraderIntegrityError", f"the cell did not run as the grader sent it ({problem})")
                 if err is None:
                     runs[index] = CellRun("ok", seconds=elapsed)
                 elif err[0] == "KeyboardInterrupt" and elapsed >= timeout * 0.95:
@@ -357,47 +474,72 @@ def _run_async(coro):
 
 
 def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-            kernel_name: str = "python3"):
+            kernel_name: str = "python3", isolation=None, hide=(), preload=()):
     """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
-    for every cell (non-code cells stay ``not-run`` and are not used)."""
+    for every cell (non-code cells stay ``not-run`` and are not used). ``isolation`` is a
+    :class:`~.sandbox.Isolation` (default: the strongest available), ``hide`` the folders the kernel must not
+    see, ``preload`` the modules the agent imports (and protects) before any student code runs."""
     timeout = float(timeout)
     total_timeout = float(total_timeout)
     if not (timeout > 0 and math.isfinite(timeout)) or not (total_timeout > 0 and math.isfinite(total_timeout)):
         raise MappoLiteError("time limits must be positive numbers of seconds")
+    if isolation is None:
+        isolation = choose_isolation("auto")
     deadline = time.monotonic() + total_timeout
     original = copy.deepcopy(nb)
     runs = [CellRun() for _ in nb.cells]
     restarts = 0
-    with tempfile.TemporaryDirectory(prefix="mappo-lite-grade-") as workdir:
-        while True:
-            work = copy.deepcopy(original)
-            for i, r in enumerate(runs):
-                if r.status == "skipped":
-                    work.cells[i].source = "raise RuntimeError('grader: cell not run, see the report')"
-            fresh = [r if r.status == "skipped" else CellRun() for r in runs]
+    preload = set(preload) | {"mappo_lite", "mappo_lite.assignments.checks", "numpy"}
+    while True:
+        work = copy.deepcopy(original)
+        for i, r in enumerate(runs):
+            if r.status == "skipped":
+                work.cells[i].source = "raise RuntimeError('grader: cell not run, see the report')"
+        fresh = [r if r.status == "skipped" else CellRun() for r in runs]
+        with Sandbox(isolation, hide=tuple(hide)) as sandbox:
             try:
-                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, workdir))
+                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload))
             except MappoLiteError:
                 raise
             except Exception as exc:
                 if restarts == 0 and all(r.status == "not-run" for r in fresh):
                     raise MappoLiteError(f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})") from None
                 raise
-            runs = fresh
-            nb.cells = work.cells
-            if killed is None:
-                break
-            index, reason = killed
-            restarts += 1
-            runs[index] = CellRun("skipped", evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
-                                  seconds=runs[index].seconds)
-            for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
-                if r.status == "timeout":
-                    runs[i] = CellRun("skipped", "KeyboardInterrupt",
-                                      f"time limit exceeded on attempt {restarts}; not run again", r.seconds)
-            if time.monotonic() >= deadline:
-                break
+        runs = fresh
+        nb.cells = work.cells
+        if killed is None:
+            break
+        index, reason = killed
+        restarts += 1
+        runs[index] = CellRun("skipped", evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
+                              seconds=runs[index].seconds)
+        for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
+            if r.status == "timeout":
+                runs[i] = CellRun("skipped", "KeyboardInterrupt",
+                                  f"time limit exceeded on attempt {restarts}; not run again", r.seconds)
+        if time.monotonic() >= deadline:
+            break
     return runs, restarts
+
+
+def _imported_modules(cells) -> set:
+    """The modules the instructor cells import (so the agent can import and protect them first)."""
+    out = set()
+    for c in cells:
+        if not _is_instructor_cell(c):
+            continue
+        src = "\n".join(ln for ln in c.source.split("\n") if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.add(node.module)
+                out |= {f"{node.module}.{a.name}" for a in node.names if a.name != "*"}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- scoring
@@ -419,6 +561,7 @@ class GradeReport:
     seconds: float
     restarts: int
     executed: object = field(default=None, repr=False)
+    isolation: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -434,10 +577,14 @@ class GradeReport:
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
             "kernel_restarts": self.restarts,
+            "isolation": self.isolation,
         }
 
     def text(self) -> str:
-        lines = [f"{self.assignment}: {self.title}", f"graded against {_display_path(self.source)}", ""]
+        lines = [f"{self.assignment}: {self.title}", f"graded against {_display_path(self.source)}"]
+        if self.isolation:
+            lines.append(f"sandbox: {self.isolation.get('level')} ({self.isolation.get('detail')})")
+        lines.append("")
         width = max([len(q["id"]) for q in self.questions] + [8])
         for q in self.questions:
             if q["kind"] == "written":
@@ -507,29 +654,35 @@ def _score(assignment: Assignment, nb, runs, answers) -> list:
 
 
 def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = DEFAULT_TIMEOUT,
-                   total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3") -> GradeReport:
-    """Grade the notebook at ``path`` against its instructor source (see the module docstring)."""
+                   total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3",
+                   isolation: str = "auto") -> GradeReport:
+    """Grade the notebook at ``path`` against its instructor source (see the module docstring).
+
+    The source is ``assignment`` (a name in ``source_dir``, or a path) when given, else the assignment *name* the
+    notebook's metadata declares, looked up in ``source_dir`` only; a notebook declaring another assignment than
+    ``assignment`` is an error. ``isolation``: ``auto`` | ``bwrap`` | ``user`` | ``none`` (:mod:`.sandbox`).
+    """
     start = time.monotonic()
     path = Path(path)
     sub = read_submission(path)
-    notes = []
-    if assignment is None:
-        name, note = _assignment_name(sub, path)
-        if note:
-            notes.append(note)
-    else:
-        name = str(assignment)
-    try:
-        src_path = resolve(name, source_dir)
-    except MappoLiteError as exc:
-        raise MappoLiteError(f"{path}: {exc}; pass --assignment NAME to choose one") from None
+    iso = choose_isolation(isolation)
+    src_path, notes = _choose_source(sub, path, assignment, source_dir)
     a = load_assignment(src_path)
     ml = sub.metadata.get("mappo_lite")
     if isinstance(ml, dict) and ml.get("source_sha256") not in (None, a.sha256):
         notes.append("the assignment source changed after this notebook was released; graded against the current source")
     nb, more, answers = assemble(a, sub)
     notes += more
-    runs, restarts = execute(nb, timeout=timeout, total_timeout=total_timeout, kernel_name=kernel_name)
+    hide = {Path(src_path).resolve().parent}
+    try:
+        hide.add(_source_dir(source_dir).resolve())
+    except MappoLiteError:
+        pass
+    sandbox_note = _isolation_note(iso, hide)
+    if sandbox_note:
+        notes.append(sandbox_note)
+    runs, restarts = execute(nb, timeout=timeout, total_timeout=total_timeout, kernel_name=kernel_name,
+                             isolation=iso, hide=sorted(hide), preload=_imported_modules(nb.cells))
     for i, r in enumerate(runs):
         if r.status == "skipped":
             c = nb.cells[i]
@@ -540,5 +693,19 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     return GradeReport(
         assignment=a.name, title=a.title, notebook=str(path), source=str(src_path), total=total,
         max=a.auto_points, manual_max=a.points - a.auto_points, questions=questions, notes=notes,
-        seconds=time.monotonic() - start, restarts=restarts, executed=nb,
+        seconds=time.monotonic() - start, restarts=restarts, executed=nb, isolation=iso.as_dict(),
     )
+
+
+def _isolation_note(iso, hide) -> str:
+    """A report note when the sandbox is weaker than bubblewrap (see the instructors' threat model)."""
+    if iso.level == "none":
+        return (f"{iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
+                "write the grader's files; use this only for trusted notebooks (see the instructors' page)")
+    if iso.level == "user":
+        probe = Sandbox(iso)
+        readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
+        if readable:
+            return (f"isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable by the "
+                    f"sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap")
+    return ""
