@@ -55,14 +55,37 @@ def _student(course):
     return nbformat.read(course["release"] / "student" / f"{NAME}.ipynb", as_version=4)
 
 
-def _hostile(course, tmp_path, *cells, name="hostile.ipynb", after="setup"):
-    """The unsolved student notebook with ``cells`` added right after the cell ``after`` (None: at the top)."""
-    nb = _student(course)
-    k = 0 if after is None else next(i for i, c in enumerate(nb.cells)
-                                     if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
-    for j, code in enumerate(cells):
-        code = textwrap.dedent(code).replace("@SRC@", str(course["src"])).replace("@TMP@", str(tmp_path))
-        nb.cells.insert(k + j, nbformat.v4.new_code_cell(code))
+def _wrong_answers(nb):
+    """Every answer replaced by a wrong one that does not raise (``return None``): only a hijack can pass a test."""
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            lines = c.source.split("\n")
+            for i, ln in enumerate(lines):
+                if ln.strip() == "raise NotImplementedError()":
+                    indent = ln[: len(ln) - len(ln.lstrip())]
+                    lines[i] = indent + ("return None" if indent else "pass")
+            c.source = "\n".join(lines)
+    return nb
+
+
+def _hostile(course, tmp_path, *cells, name="hostile.ipynb", after="setup", wrong=False):
+    """The unsolved student notebook (``wrong``: with wrong answers that do not raise) with ``cells`` added right
+    after the cell ``after`` (None: at the top)."""
+    nb = _wrong_answers(_student(course)) if wrong else _student(course)
+    cells = [textwrap.dedent(code).replace("@SRC@", str(course["src"])).replace("@TMP@", str(tmp_path))
+             for code in cells]
+    if after == "each-answer":  # after every answer cell, right before its tests
+        out = []
+        for c in nb.cells:
+            out.append(c)
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code":
+                out += [nbformat.v4.new_code_cell(code) for code in cells]
+        nb.cells = out
+    else:
+        k = 0 if after is None else next(i for i, c in enumerate(nb.cells)
+                                         if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
+        for j, code in enumerate(cells):
+            nb.cells.insert(k + j, nbformat.v4.new_code_cell(code))
     path = tmp_path / name
     nbformat.write(nb, path)
     return path
@@ -162,17 +185,36 @@ k.do_execute = lambda *a, **kw: {"status": "ok", "execution_count": 1, "user_exp
 """
 
 
+REPATCH_THREAD = """
+import threading, time, numpy as np
+import mappo_lite.assignments.checks as checks
+noop = lambda *a, **k: None
+def keep_patching():
+    while True:
+        checks.assert_close.__code__ = noop.__code__
+        np.allclose = lambda *a, **k: True
+        time.sleep(0.0005)
+threading.Thread(target=keep_patching, daemon=True).start()
+"""
+
+
 @needs_bwrap
-def test_patched_helpers_builtins_modules_and_handlers_do_not_help(course, tmp_path):
-    rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb"))
+def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(course, tmp_path):
+    # wrong answers that do not raise: only the hijack could make a test pass; the real helpers reject them
+    rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb", wrong=True))
     _assert_zero(rep, course)
-    fb = " ".join(f for q in rep.as_dict()["questions"] for f in q["feedback"])
-    assert "NotImplementedError" in fb
+    msgs = " ".join(t["message"] for q in rep.as_dict()["questions"] for t in q["tests"])
+    assert "AssertionError" in msgs and "NotImplementedError" not in msgs, msgs
     # a replaced message handler answers for the tests: its receipts are not genuine, every test fails
-    rep = _grade(course, _hostile(course, tmp_path, FAKE_HANDLER, name="handler.ipynb"))
+    rep = _grade(course, _hostile(course, tmp_path, FAKE_HANDLER, name="handler.ipynb", wrong=True))
     _assert_zero(rep, course)
     msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
     assert msgs and all("GraderIntegrityError" in m for m in msgs), msgs
+    # a background thread that keeps patching the helpers: no instructor cell runs next to it
+    rep = _grade(course, _hostile(course, tmp_path, REPATCH_THREAD, name="thread.ipynb", wrong=True))
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all("thread(s) started by the notebook" in m for m in msgs), msgs
 
 
 # ------------------------------------------------------------------------------------------------ the sources
@@ -212,7 +254,7 @@ print("FOUND", found)
 @needs_bwrap
 def test_sources_and_hidden_tests_cannot_be_read(course, tmp_path, monkeypatch):
     monkeypatch.setenv("MAPPO_LITE_ASSIGNMENTS", str(course["src"]))
-    path = _hostile(course, tmp_path, READ_SOURCES)
+    path = _hostile(course, tmp_path, READ_SOURCES, after="each-answer")  # the solutions replace each stub
     rep = grade_notebook(path, assignment=NAME, timeout=30)  # the source folder comes from the variable
     assert Path(rep.source).parent == course["src"]
     _assert_zero(rep, course)
@@ -231,8 +273,9 @@ done = []
 for t in targets:
     for f in glob.glob(os.path.join(t, "*.md")) + [os.path.join(t, "a1_softmax_policies.md")]:
         try:
-            with open(f, "w") as fh:
-                fh.write("poisoned")
+            text = open(f).read()
+            with open(f, "w") as fh:  # every test becomes a comment: the next submission would score 11/11
+                fh.write(text.replace("assert", "pass  #"))
             done.append(f)
         except OSError:
             pass
@@ -268,11 +311,14 @@ def test_the_notebook_cannot_choose_its_source(course, tmp_path, capsys):
     from mappo_lite.cli import main
 
     fake = tmp_path / "fake"
-    shutil.copytree(course["src"], fake)
-    text = (fake / f"{NAME}.md").read_text()
-    (fake / f"{NAME}.md").write_text(text.replace("assert", "pass  #"))  # a copy whose tests all pass
+    fake.mkdir()
+    inst = nbformat.read(course["release"] / "instructor" / f"{NAME}.ipynb", as_version=4)
+    for c in inst.cells:  # a source whose tests are all `pass` (the old grader gave it 11/11)
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code":
+            c.source = "pass"
+    nbformat.write(inst, fake / f"{NAME}.ipynb")
     nb = _student(course)
-    for bad in (str(fake / f"{NAME}.md"), "../fake/a1_softmax_policies", str(fake)):
+    for bad in (str(fake / f"{NAME}.ipynb"), "../fake/a1_softmax_policies", str(fake)):
         nb.metadata["mappo_lite"]["assignment"] = bad
         nbformat.write(nb, tmp_path / "meta.ipynb")
         assert main(["assignments", "grade", str(tmp_path / "meta.ipynb"), "--source", str(course["src"])]) == 2
@@ -304,8 +350,13 @@ import subprocess
 subprocess.run(["sh", "-c", f"echo '{fake}'; echo '{fake}' >&2"])
 """
 
+# Safety first: run unsandboxed (as root, or as a shared user outside a pid namespace), kill(-1) would kill every
+# process of the machine. The attack then refuses to run and the test fails on the line it prints instead.
 KILL_GRADER = """
-import os, signal
+import os, pwd, signal
+if os.getuid() == 0 or (os.getpid() > 64 and pwd.getpwuid(os.getuid()).pw_name != "mappo-grader"):
+    print("KILL-ATTACK-REFUSED: not sandboxed")
+    raise SystemExit
 for pid in {os.getppid(), 1} | {int(p) for p in os.listdir("/proc") if p.isdigit()}:
     if pid != os.getpid():
         for sig in (signal.SIGSTOP, signal.SIGKILL):
@@ -335,12 +386,15 @@ def test_json_is_one_document_whatever_the_notebook_prints(course, tmp_path):
 def test_the_kernel_cannot_kill_or_stop_the_grader(course, tmp_path):
     path = _hostile(course, tmp_path, KILL_GRADER, "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)")
     proc = _cli(["assignments", "grade", path, "--json", "--source", course["src"], "--assignment", NAME,
-                 "--timeout", "5", "--total-timeout", "120"], timeout=200)
+                 "--timeout", "5", "--total-timeout", "120", "--executed", tmp_path / "executed.ipynb"], timeout=200)
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["total"] == 0 and d["max"] == 11
     # the kernel that stopped itself was killed and the rest graded in a fresh kernel: a report, with the reason
     assert d["kernel_restarts"] >= 1 and any("did not stop at the time limit" in n for n in d["notes"]), d["notes"]
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    printed = " ".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "KILL-ATTACK-REFUSED" not in printed  # the attack really ran (it refuses to run unsandboxed)
 
 
 ESCAPE = """
@@ -402,6 +456,8 @@ def test_no_file_outside_the_scratch_folder_and_no_process_survives(course, tmp_
 
 
 @needs_root
+@pytest.mark.skipif(os.geteuid() == 0 and choose_isolation("user").user == "nobody",
+                    reason="no dedicated sandbox user (`.ci/run` creates mappo-grader); the kill attack needs one")
 def test_user_level_without_bubblewrap_still_protects_the_grader(course, tmp_path):
     """The fallback (a separate unprivileged user, no namespaces): a solved notebook scores full marks; the kernel
     cannot kill the grader, write outside its folder or leave processes; the report says the sources are readable."""
@@ -411,7 +467,7 @@ def test_user_level_without_bubblewrap_still_protects_the_grader(course, tmp_pat
     path = _hostile(course, tmp_path, KILL_GRADER, _escape_cells(token), POISON)
     rep = _grade(course, path, isolation="user")
     _assert_zero(rep, course)
-    assert "POISONED []" in _outputs(rep)
+    assert "POISONED []" in _outputs(rep) and "KILL-ATTACK-REFUSED" not in _outputs(rep)
     assert _escaped_files(tmp_path, course, token) == []  # /tmp and /var/tmp are writable, but cleaned up
     assert _left_processes(f"777.{token}") == [] and _left_processes(f"778.{token}") == []
     # pytest's temporary folders are private to root, so here the sources are hidden by permissions ...
@@ -466,3 +522,19 @@ def test_sources_inside_the_package_are_covered_and_the_environment_is_an_allow_
             assert os.geteuid() != 0 or int(uid) != 0  # as root, the kernel runs as the unprivileged user
     finally:
         shutil.rmtree(inside)
+
+
+def test_without_bubblewrap_auto_falls_back_and_says_why(monkeypatch):
+    import mappo_lite.assignments.sandbox as sb
+
+    real_which = shutil.which
+    monkeypatch.setattr(sb.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    with pytest.raises(MappoLiteError, match="bubblewrap .bwrap. is not installed"):
+        choose_isolation("bwrap")
+    iso = choose_isolation("auto")
+    if os.geteuid() == 0:
+        assert iso.level == "user" and "not installed" in iso.detail and iso.uid != 0
+    else:
+        assert iso.level == "none" and iso.detail.startswith("NOT SANDBOXED")
+        with pytest.raises(MappoLiteError, match="needs a grader running as root"):
+            choose_isolation("user")

@@ -22,7 +22,8 @@ student transformers never see the cell) and runs it. Its reply carries a **rece
 over the grader's nonce for that cell, the SHA-256 of the code that was compiled and the outcome. The grader
 checks it outside the kernel; a cell without a valid receipt (a replaced handler, a cell swallowed, a test run
 differently) fails with ``GraderIntegrityError``. A test that leaves a trace or profile function installed fails
-too (it could have skipped lines of the test).
+too (it could have skipped lines of the test), and so does every instructor cell while a thread the notebook
+started is still running (it could patch again what was just restored).
 
 What this cannot do: student code runs in the same process, so a notebook written against this very file can dig
 the key out of the process's memory (``gc``, ``ctypes``) and forge receipts. The sandbox (:mod:`.sandbox`) still
@@ -41,6 +42,7 @@ _len = len
 _type = type
 
 import _hashlib  # noqa: E402  (the C implementation; hmac.py is Python and patchable)
+import _thread  # noqa: E402
 import builtins  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -50,6 +52,7 @@ import types  # noqa: E402
 REQUEST = "mappo_lite_run_request"
 REPLY = "mappo_lite_run_reply"
 _hmac_digest = _hashlib.hmac_digest
+_thread_count = _thread._count
 _sha256 = _hashlib.openssl_sha256
 _FunctionType = types.FunctionType
 _ModuleType = types.ModuleType
@@ -276,6 +279,7 @@ class Agent:
         self.bindings = {}
         kernel.shell_handlers[REQUEST] = self.handle
         self.snapshot = _Snapshot(self.shell, kernel, tuple(prefixes))
+        self.threads = _thread_count()  # Python threads running before any student code
 
     def _run(self, code: str, name: str):
         """Compile and run an instructor cell in the notebook's namespace; the last expression is displayed."""
@@ -308,6 +312,10 @@ class Agent:
         status, ename, evalue, tb = "ok", "", "", []
         names = []
         try:
+            extra = _thread_count() - self.threads
+            if extra > 0:  # it could re-patch what was just restored while the test runs
+                raise _integrity(f"{extra} thread(s) started by the notebook are still running; the grader does not "
+                                 "run instructor cells next to them")
             names = self._run(code, f"<{'test' if is_test else 'cell'} {grade_id}>")
             if sys.gettrace() is not None or sys.getprofile() is not None:
                 raise _integrity("a trace or profile function was installed while the test ran")
@@ -331,6 +339,7 @@ class Agent:
         self.snapshot.restore(shell, kernel)
         if not is_test and status == "ok":
             self.snapshot.update_shell_state(shell, kernel)
+            self.threads = max(self.threads, _thread_count())
         if status == "error":
             err = {"ename": ename, "evalue": evalue, "traceback": tb}
             kernel.session.send(kernel.iopub_socket, "error", err, parent, ident=kernel._topic("error"))

@@ -700,12 +700,12 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
 def _isolation_note(iso, hide) -> str:
     """A report note when the sandbox is weaker than bubblewrap (see the instructors' threat model)."""
     if iso.level == "none":
-        return (f"{iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
+        return (f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
                 "write the grader's files; use this only for trusted notebooks (see the instructors' page)")
     if iso.level == "user":
         probe = Sandbox(iso)
         readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
         if readable:
-            return (f"isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable by the "
+            return (f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable by the "
                     f"sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap")
     return ""

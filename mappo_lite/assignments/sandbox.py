@@ -201,6 +201,30 @@ def _copy_cache(src, dst: Path) -> None:
             pass
 
 
+def _seed_numba_cache(dst: Path) -> None:
+    """numba's compiled kernels for the sandboxed kernel: a copy of ``$NUMBA_CACHE_DIR``, or (when unset) of the
+    caches numba keeps in the package's ``__pycache__`` folders, laid out as a ``NUMBA_CACHE_DIR``."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        _copy_cache(os.environ["NUMBA_CACHE_DIR"], dst)
+        return
+    try:
+        import mappo_lite
+        from numba.core.caching import _CacheLocator
+    except Exception:  # numba's private layout changed: the kernel compiles again (slower, still correct)
+        return
+    for pycache in Path(mappo_lite.__file__).resolve().parent.rglob("__pycache__"):
+        files = [f for f in pycache.iterdir() if f.suffix in (".nbi", ".nbc")]
+        if not files:
+            continue
+        sub = dst / _CacheLocator.get_suitable_cache_subpath(str(pycache.parent / "module.py"))
+        try:
+            sub.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copy2(f, sub / f.name)
+        except OSError:
+            pass
+
+
 def _is_below(path: Path, roots) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
@@ -228,7 +252,7 @@ class Sandbox:
         self.scratch = top
         for sub in ("work", "home", "tmp", "run"):
             (top / sub).mkdir(mode=0o700)
-        _copy_cache(os.environ.get("NUMBA_CACHE_DIR"), top / "home" / ".numba_cache")
+        _seed_numba_cache(top / "home" / ".numba_cache")
         try:
             import matplotlib
 
