@@ -245,8 +245,11 @@ class Sandbox:
 
     def __enter__(self):
         iso = self.isolation
-        if iso.level == "user":
-            self._take_lock()
+        if iso.level == "user" or (iso.level == "bwrap" and os.geteuid() == 0):
+            # a kernel at level user runs as the sandbox user in the host's pid namespace: its kill(-1), and our
+            # clean-up below, would reach the kernels of bwrap runs with the same user; so a user run waits for
+            # them (exclusive lock), while bwrap runs share the lock with each other
+            self._take_lock(exclusive=iso.level == "user")
         top = Path(tempfile.mkdtemp(prefix="mappo-lite-grade-"))
         os.chmod(top, 0o711)  # the sandbox user may traverse it, nobody may list it
         self.scratch = top
@@ -344,12 +347,18 @@ class Sandbox:
 
     # ---------------------------------------------------------------------------------------------- cleanup
 
-    def _take_lock(self):
+    def _take_lock(self, exclusive: bool):
         import fcntl
 
-        lock = open(os.path.join(tempfile.gettempdir(), f"mappo-lite-grader-{self.isolation.uid}.lock"), "a")
-        os.chmod(lock.name, 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = os.path.join(tempfile.gettempdir(), f"mappo-lite-grader-{self.isolation.uid}.lock")
+        # /tmp is writable by the sandbox user: never follow a link it planted, never use a file it owns
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        if os.fstat(fd).st_uid != os.geteuid():
+            os.close(fd)
+            raise MappoLiteError(f"the grader's lock file {path!r} belongs to another user; remove it")
+        os.fchmod(fd, 0o600)
+        lock = os.fdopen(fd, "r+")
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         self._lock = lock
 
     def _processes(self) -> list:
