@@ -703,9 +703,17 @@ def _isolation_note(iso, hide) -> str:
         return (f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
                 "write the grader's files; use this only for trusted notebooks (see the instructors' page)")
     if iso.level == "user":
+        import os
+
         probe = Sandbox(iso)
         readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
+        out = []
         if readable:
-            return (f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable by the "
-                    f"sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap")
+            out.append(f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable "
+                       f"by the sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap")
+        stdlib = Path(os.__file__).resolve().parent
+        if probe.hidden_from_kernel(stdlib):
+            out.append(f"sandbox: the sandbox user {iso.user!r} cannot read this Python's standard library ({stdlib}); "
+                       "its kernel may run with another one: install Python where other users can read it")
+        return "; ".join(out)
     return ""
