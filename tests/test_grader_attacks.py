@@ -48,7 +48,12 @@ def course(tmp_path_factory):
     src = base / "src"
     shutil.copytree(ROOT / "assignments", src)
     res = build(base / "release", source_dir=src)
-    return {"src": src, "release": base / "release", "digest": _digest(src), "repo_digest": _digest(ROOT / "assignments")}
+    return {
+        "src": src,
+        "release": base / "release",
+        "digest": _digest(src),
+        "repo_digest": _digest(ROOT / "assignments"),
+    }
 
 
 def _student(course):
@@ -72,8 +77,9 @@ def _hostile(course, tmp_path, *cells, name="hostile.ipynb", after="setup", wron
     """The unsolved student notebook (``wrong``: with wrong answers that do not raise) with ``cells`` added right
     after the cell ``after`` (None: at the top)."""
     nb = _wrong_answers(_student(course)) if wrong else _student(course)
-    cells = [textwrap.dedent(code).replace("@SRC@", str(course["src"])).replace("@TMP@", str(tmp_path))
-             for code in cells]
+    cells = [
+        textwrap.dedent(code).replace("@SRC@", str(course["src"])).replace("@TMP@", str(tmp_path)) for code in cells
+    ]
     if after == "each-answer":  # after every answer cell, right before its tests
         out = []
         for c in nb.cells:
@@ -82,8 +88,11 @@ def _hostile(course, tmp_path, *cells, name="hostile.ipynb", after="setup", wron
                 out += [nbformat.v4.new_code_cell(code) for code in cells]
         nb.cells = out
     else:
-        k = 0 if after is None else next(i for i, c in enumerate(nb.cells)
-                                         if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
+        k = (
+            0
+            if after is None
+            else next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
+        )
         for j, code in enumerate(cells):
             nb.cells.insert(k + j, nbformat.v4.new_code_cell(code))
     path = tmp_path / name
@@ -115,8 +124,14 @@ def _assert_zero(rep, course):
 
 def _cli(args, env=None, timeout=300):
     e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "mappo_lite", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=e)
+    return subprocess.run(
+        [sys.executable, "-m", "mappo_lite", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=e,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ hijacking IPython
@@ -327,8 +342,20 @@ def test_the_notebook_cannot_choose_its_source(course, tmp_path, capsys):
     # a name that is not the instructor's choice is an error too
     nb.metadata["mappo_lite"]["assignment"] = "a4_ratio_game"
     nbformat.write(nb, tmp_path / "other.ipynb")
-    assert main(["assignments", "grade", str(tmp_path / "other.ipynb"), "--source", str(course["src"]),
-                 "--assignment", NAME]) == 2
+    assert (
+        main(
+            [
+                "assignments",
+                "grade",
+                str(tmp_path / "other.ipynb"),
+                "--source",
+                str(course["src"]),
+                "--assignment",
+                NAME,
+            ]
+        )
+        == 2
+    )
     assert "not 'a1_softmax_policies'" in capsys.readouterr().err
 
 
@@ -374,8 +401,9 @@ except OSError:
 @needs_bwrap
 def test_json_is_one_document_whatever_the_notebook_prints(course, tmp_path):
     path = _hostile(course, tmp_path, FAKE_REPORT, FAKE_REPORT)
-    proc = _cli(["assignments", "grade", path, "--json", "--source", course["src"], "--assignment", NAME,
-                 "--timeout", "30"])
+    proc = _cli(
+        ["assignments", "grade", path, "--json", "--source", course["src"], "--assignment", NAME, "--timeout", "30"]
+    )
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)  # exactly one JSON document, nothing else
     assert d["total"] == 0 and d["max"] == 11 and d["isolation"]["level"] == "bwrap"
@@ -385,8 +413,25 @@ def test_json_is_one_document_whatever_the_notebook_prints(course, tmp_path):
 @needs_bwrap
 def test_the_kernel_cannot_kill_or_stop_the_grader(course, tmp_path):
     path = _hostile(course, tmp_path, KILL_GRADER, "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)")
-    proc = _cli(["assignments", "grade", path, "--json", "--source", course["src"], "--assignment", NAME,
-                 "--timeout", "5", "--total-timeout", "120", "--executed", tmp_path / "executed.ipynb"], timeout=200)
+    proc = _cli(
+        [
+            "assignments",
+            "grade",
+            path,
+            "--json",
+            "--source",
+            course["src"],
+            "--assignment",
+            NAME,
+            "--timeout",
+            "5",
+            "--total-timeout",
+            "120",
+            "--executed",
+            tmp_path / "executed.ipynb",
+        ],
+        timeout=200,
+    )
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["total"] == 0 and d["max"] == 11
@@ -436,9 +481,14 @@ def _escape_cells(token):
 
 
 def _escaped_files(tmp_path, course, token) -> list:
-    cands = [Path(f"/tmp/mappo-lite-attack-{token}"), tmp_path / f"escaped-{token}",
-             course["src"].parent / f"escaped-{token}", Path(f"/root/escaped-{token}"),
-             Path(f"/var/tmp/escaped-{token}"), Path(f"/dev/shm/escaped-{token}")]
+    cands = [
+        Path(f"/tmp/mappo-lite-attack-{token}"),
+        tmp_path / f"escaped-{token}",
+        course["src"].parent / f"escaped-{token}",
+        Path(f"/root/escaped-{token}"),
+        Path(f"/var/tmp/escaped-{token}"),
+        Path(f"/dev/shm/escaped-{token}"),
+    ]
     return [p for p in cands if p.exists()]
 
 
@@ -456,8 +506,10 @@ def test_no_file_outside_the_scratch_folder_and_no_process_survives(course, tmp_
 
 
 @needs_root
-@pytest.mark.skipif(os.geteuid() == 0 and choose_isolation("user").user == "nobody",
-                    reason="no dedicated sandbox user (`.ci/run` creates mappo-grader); the kill attack needs one")
+@pytest.mark.skipif(
+    os.geteuid() == 0 and choose_isolation("user").user == "nobody",
+    reason="no dedicated sandbox user (`.ci/run` creates mappo-grader); the kill attack needs one",
+)
 def test_user_level_without_bubblewrap_still_protects_the_grader(course, tmp_path):
     """The fallback (a separate unprivileged user, no namespaces): a solved notebook scores full marks; the kernel
     cannot kill the grader, write outside its folder or leave processes; the report says the sources are readable."""
@@ -507,14 +559,23 @@ def test_sources_inside_the_package_are_covered_and_the_environment_is_an_allow_
     (inside / "secret.md").write_text("hidden tests")
     monkeypatch.setenv("MAPPO_LITE_ASSIGNMENTS", str(inside))
     monkeypatch.setenv("SOME_TOKEN", "s3cr3t")
-    probe = ("import os, sys, numpy, mappo_lite; "
-             f"print(sorted(os.listdir({str(inside)!r})), os.getuid(), 'SOME_TOKEN' in os.environ, "
-             "'MAPPO_LITE_ASSIGNMENTS' in os.environ, os.path.exists('/root'), sorted(os.listdir('/proc'))[:0])")
+    probe = (
+        "import os, sys, numpy, mappo_lite; "
+        f"print(sorted(os.listdir({str(inside)!r})), os.getuid(), 'SOME_TOKEN' in os.environ, "
+        "'MAPPO_LITE_ASSIGNMENTS' in os.environ, os.path.exists('/root'), sorted(os.listdir('/proc'))[:0])"
+    )
     try:
         for hide, expected in (((inside,), "[]"), ((), "['secret.md']")):
             with Sandbox(choose_isolation("bwrap"), hide=hide) as sb:
-                proc = subprocess.run(sb.command([sys.executable, "-c", probe]), env=sb.env(), cwd=sb.workdir,
-                                      capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                proc = subprocess.run(
+                    sb.command([sys.executable, "-c", probe]),
+                    env=sb.env(),
+                    cwd=sb.workdir,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    stdin=subprocess.DEVNULL,
+                )
             assert proc.returncode == 0, proc.stderr
             listing, uid, token, var = proc.stdout.split()[:4]
             assert listing == expected, proc.stdout
@@ -528,7 +589,9 @@ def test_without_bubblewrap_auto_falls_back_and_says_why(monkeypatch):
     import mappo_lite.assignments.sandbox as sb
 
     real_which = shutil.which
-    monkeypatch.setattr(sb.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k))
+    monkeypatch.setattr(
+        sb.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k)
+    )
     with pytest.raises(MappoLiteError, match="bubblewrap .bwrap. is not installed"):
         choose_isolation("bwrap")
     iso = choose_isolation("auto")

@@ -57,9 +57,29 @@ _sha256 = _hashlib.openssl_sha256
 _FunctionType = types.FunctionType
 _ModuleType = types.ModuleType
 #: Packages whose code and state are restored before every instructor cell, in addition to what the cells import.
-TRUSTED = ("mappo_lite", "numpy", "IPython", "ipykernel", "matplotlib_inline", "traceback", "linecache", "ast",
-           "codeop", "json", "inspect", "importlib", "threading", "contextlib", "functools", "math", "random",
-           "copy", "types", "re", "warnings")
+TRUSTED = (
+    "mappo_lite",
+    "numpy",
+    "IPython",
+    "ipykernel",
+    "matplotlib_inline",
+    "traceback",
+    "linecache",
+    "ast",
+    "codeop",
+    "json",
+    "inspect",
+    "importlib",
+    "threading",
+    "contextlib",
+    "functools",
+    "math",
+    "random",
+    "copy",
+    "types",
+    "re",
+    "warnings",
+)
 _STRICT = ("mappo_lite",)  # data globals restored too (not only code)
 _HEAPTYPE = 1 << 9
 _MISSING = object()
@@ -127,12 +147,27 @@ class _Snapshot:
         self.objects = []  # (object, {attribute: value}) for shell/kernel state
         self.shell_lists = []
         mgr = shell.input_transformer_manager
-        for owner, attr in ((mgr, "cleanup_transforms"), (mgr, "line_transforms"), (mgr, "token_transformers"),
-                            (shell, "input_transformers_post"), (shell, "ast_transformers")):
+        for owner, attr in (
+            (mgr, "cleanup_transforms"),
+            (mgr, "line_transforms"),
+            (mgr, "token_transformers"),
+            (shell, "input_transformers_post"),
+            (shell, "ast_transformers"),
+        ):
             lst = _getattr(owner, attr)
             self.shell_lists.append((owner, attr, lst, list(lst)))
-        self.shell_attrs = {a: _getattr(shell, a) for a in ("input_transformer_manager", "displayhook", "display_pub",
-                                                             "custom_exceptions", "CustomTB", "events", "compile")}
+        self.shell_attrs = {
+            a: _getattr(shell, a)
+            for a in (
+                "input_transformer_manager",
+                "displayhook",
+                "display_pub",
+                "custom_exceptions",
+                "CustomTB",
+                "events",
+                "compile",
+            )
+        }
         self.events = {k: list(v) for k, v in shell.events.callbacks.items()}
         self.handlers = dict(kernel.shell_handlers)
         self.instance_keys = {id(o): (o, set(vars(o))) for o in (shell, kernel)}
@@ -314,8 +349,10 @@ class Agent:
         try:
             extra = _thread_count() - self.threads
             if extra > 0:  # it could re-patch what was just restored while the test runs
-                raise _integrity(f"{extra} thread(s) started by the notebook are still running; the grader does not "
-                                 "run instructor cells next to them")
+                raise _integrity(
+                    f"{extra} thread(s) started by the notebook are still running; the grader does not "
+                    "run instructor cells next to them"
+                )
             names = self._run(code, f"<{'test' if is_test else 'cell'} {grade_id}>")
             if sys.gettrace() is not None or sys.getprofile() is not None:
                 raise _integrity("a trace or profile function was installed while the test ran")
@@ -345,8 +382,14 @@ class Agent:
             kernel.session.send(kernel.iopub_socket, "error", err, parent, ident=kernel._topic("error"))
         receipt = {"nonce": nonce, "code_sha256": code_sha256(code), "status": status, "ename": ename}
         receipt["mac"] = mac(self._key, nonce, receipt["code_sha256"], status, ename)
-        reply = {"status": status, "execution_count": count, "ename": ename, "evalue": evalue, "traceback": tb,
-                 "mappo_lite": receipt}
+        reply = {
+            "status": status,
+            "execution_count": count,
+            "ename": ename,
+            "evalue": evalue,
+            "traceback": tb,
+            "mappo_lite": receipt,
+        }
         kernel.session.send(stream, REPLY, reply, parent, ident=ident)
 
 

@@ -59,13 +59,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MappoLiteError
-from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
 from .agent import REPLY, REQUEST, code_sha256, mac
+from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
 from .sandbox import Sandbox, choose_isolation
 from .source import Assignment, _source_dir, find_sources, load_assignment, resolve
 
-__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "CellRun", "GradeReport", "read_submission", "assemble",
-           "execute", "grade_notebook"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "CellRun",
+    "GradeReport",
+    "read_submission",
+    "assemble",
+    "execute",
+    "grade_notebook",
+]
 
 #: Default time limit of one cell (seconds) and of the whole grading run.
 DEFAULT_TIMEOUT = 60.0
@@ -117,8 +125,10 @@ def _declared_assignment(sub):
         return None
     name = ml["assignment"]
     if not isinstance(name, str) or not _NAME.match(name):
-        raise MappoLiteError(f"the notebook's metadata names assignment {str(name)[:80]!r}, which is not an "
-                             "assignment name (the grader never takes a path from a submission)")
+        raise MappoLiteError(
+            f"the notebook's metadata names assignment {str(name)[:80]!r}, which is not an "
+            "assignment name (the grader never takes a path from a submission)"
+        )
     return name
 
 
@@ -130,17 +140,22 @@ def _choose_source(sub, path: Path, assignment, source_dir):
     if assignment is not None:
         src = resolve(assignment, source_dir)
         if declared is not None and declared != load_assignment(src).name:
-            raise MappoLiteError(f"{path}: the notebook is assignment {declared!r}, not {load_assignment(src).name!r}"
-                                 " (the one to grade it as)")
+            raise MappoLiteError(
+                f"{path}: the notebook is assignment {declared!r}, not {load_assignment(src).name!r}"
+                " (the one to grade it as)"
+            )
         return src, notes
     if declared is None:
         declared = path.stem
-        notes.append(f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its "
-                     "file name")
+        notes.append(
+            f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name"
+        )
     sources = find_sources(source_dir)
     if declared not in sources:
-        raise MappoLiteError(f"{path}: unknown assignment {declared!r} (known: {', '.join(sources) or 'none'}); "
-                             "pass --assignment NAME to choose one")
+        raise MappoLiteError(
+            f"{path}: unknown assignment {declared!r} (known: {', '.join(sources) or 'none'}); "
+            "pass --assignment NAME to choose one"
+        )
     return sources[declared], notes
 
 
@@ -167,8 +182,9 @@ def assemble(assignment: Assignment, submission):
 
     source_cells = assignment.notebook.cells
     known = {nbgrader_meta(c)["grade_id"]: c for c in source_cells if is_nbgrader_cell(c)}
-    student_version = {nbgrader_meta(c)["grade_id"]: c for c in student_notebook(assignment).cells
-                       if is_nbgrader_cell(c)}
+    student_version = {
+        nbgrader_meta(c)["grade_id"]: c for c in student_notebook(assignment).cells if is_nbgrader_cell(c)
+    }
     notes, answers, seen = [], {}, set()
     extras = {}  # anchor grade_id (None = before everything) -> [code cells]
     anchor = None
@@ -181,8 +197,10 @@ def assemble(assignment: Assignment, submission):
             src_cell = known[gid]
             if is_solution(src_cell):
                 if cell.cell_type != src_cell.cell_type:
-                    notes.append(f"answer cell {gid!r} was changed from {src_cell.cell_type} to {cell.cell_type}; "
-                                 f"its text is graded as {src_cell.cell_type}")
+                    notes.append(
+                        f"answer cell {gid!r} was changed from {src_cell.cell_type} to {cell.cell_type}; "
+                        f"its text is graded as {src_cell.cell_type}"
+                    )
                 answers[gid] = cell.source
             else:
                 expected = student_version[gid]
@@ -223,11 +241,14 @@ def assemble(assignment: Assignment, submission):
             add_extras(gid)
     for i, c in enumerate(cells):
         c["id"] = f"graded-{i:03d}"
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-        "mappo_lite": {"assignment": assignment.name, "edition": "graded", "source_sha256": assignment.sha256},
-    })
+    nb = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+            "mappo_lite": {"assignment": assignment.name, "edition": "graded", "source_sha256": assignment.sha256},
+        },
+    )
     for gid in assignment.solution_ids:
         answers.setdefault(gid, None)
     return nb, notes, answers
@@ -288,8 +309,12 @@ def _truncate_outputs(cell) -> None:
 
 def _is_instructor_cell(cell) -> bool:
     """Read-only code and tests: the cells the agent runs in its clean room (not answers, not added cells)."""
-    return (cell.cell_type == "code" and cell.metadata.get("mappo_lite_origin") is None and is_nbgrader_cell(cell)
-            and not is_solution(cell))
+    return (
+        cell.cell_type == "code"
+        and cell.metadata.get("mappo_lite_origin") is None
+        and is_nbgrader_cell(cell)
+        and not is_solution(cell)
+    )
 
 
 def _kernel_manager(sandbox, kernel_name, config_path):
@@ -300,17 +325,27 @@ def _kernel_manager(sandbox, kernel_name, config_path):
     class SandboxedKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments=None):
             self.kernel_spec.interrupt_mode = "message"  # a signal cannot cross the sandbox's pid namespace
-            return sandbox.command([sys.executable, "-m", "mappo_lite.assignments.agent", str(config_path),
-                                    "-f", self.connection_file])
+            return sandbox.command(
+                [sys.executable, "-m", "mappo_lite.assignments.agent", str(config_path), "-f", self.connection_file]
+            )
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             sandbox.give(Path(self.connection_file))
-            kw.update(env=sandbox.env(), cwd=str(sandbox.workdir), stdin=subprocess.DEVNULL,
-                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            kw.update(
+                env=sandbox.env(),
+                cwd=str(sandbox.workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
-    return SandboxedKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(sandbox.rundir / "k"),
-                                  connection_file=str(sandbox.rundir / "kernel.json"))
+    return SandboxedKernelManager(
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=str(sandbox.rundir / "k"),
+        connection_file=str(sandbox.rundir / "kernel.json"),
+    )
 
 
 def _receipt_problem(reply, key: bytes, nonce: str, code: str):
@@ -324,7 +359,9 @@ def _receipt_problem(reply, key: bytes, nonce: str, code: str):
     if r.get("nonce") != nonce or r.get("code_sha256") != code_sha256(code):
         return "the receipt is for another cell or other code"
     status, ename = str(r.get("status", "")), str(r.get("ename", ""))
-    if status != content.get("status") or not hmac.compare_digest(str(r.get("mac", "")), mac(key, nonce, r["code_sha256"], status, ename)):
+    if status != content.get("status") or not hmac.compare_digest(
+        str(r.get("mac", "")), mac(key, nonce, r["code_sha256"], status, ename)
+    ):
         return "the receipt is forged"
     return None
 
@@ -339,11 +376,18 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
     config.write_text(json.dumps({"key": key.hex(), "preload": sorted(preload)}), encoding="utf-8")
     sandbox.give(config)
     replies = {}
-    client = NotebookClient(nb, km=_kernel_manager(sandbox, kernel_name, config),
-                            timeout=max(1, int(math.ceil(timeout))), interrupt_on_timeout=True, allow_errors=True,
-                            kernel_name=kernel_name, resources={"metadata": {"path": str(sandbox.workdir)}},
-                            startup_timeout=120, record_timing=False,
-                            on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply))
+    client = NotebookClient(
+        nb,
+        km=_kernel_manager(sandbox, kernel_name, config),
+        timeout=max(1, int(math.ceil(timeout))),
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(sandbox.workdir)}},
+        startup_timeout=120,
+        record_timing=False,
+        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply),
+    )
     hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
     killer = None
     current = {}  # what the patched kc.execute sends for the cell being run
@@ -351,8 +395,15 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
     def send(code, **kwargs):
         if not current:
             return plain_execute(code, **kwargs)
-        msg = client.kc.session.msg(REQUEST, {"code": current["code"], "nonce": current["nonce"],
-                                              "test": current["test"], "grade_id": current["grade_id"]})
+        msg = client.kc.session.msg(
+            REQUEST,
+            {
+                "code": current["code"],
+                "nonce": current["nonce"],
+                "test": current["test"],
+                "grade_id": current["grade_id"],
+            },
+        )
         client.kc.shell_channel.send(msg)
         return msg["header"]["msg_id"]
 
@@ -379,8 +430,12 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                 nonce = None
                 if _is_instructor_cell(cell):
                     nonce = secrets.token_hex(16)
-                    current.update(code=cell.source, nonce=nonce, test=is_grade(cell),
-                                   grade_id=nbgrader_meta(cell).get("grade_id", "cell"))
+                    current.update(
+                        code=cell.source,
+                        nonce=nonce,
+                        test=is_grade(cell),
+                        grade_id=nbgrader_meta(cell).get("grade_id", "cell"),
+                    )
                 count += 1
                 start = time.monotonic()
                 overall = remaining + 1.0 < hard
@@ -388,9 +443,9 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                 done, _ = await asyncio.wait({task}, timeout=min(hard, remaining + 1.0))
                 try:
                     if not done:  # the cell ignored the interrupt (or the overall limit came first)
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     task.result()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     killer = (index, "it did not stop at the time limit")
                     await _kill(client)
                     task.cancel()
@@ -399,23 +454,36 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                     except BaseException:  # nbclient turns the cancellation into DeadKernelError
                         pass
                     if overall:  # the overall limit, not this cell's: stop here, no rerun
-                        runs[index] = CellRun("timeout", "TimeoutError", "the overall time limit was reached",
-                                              seconds=time.monotonic() - start)
+                        runs[index] = CellRun(
+                            "timeout",
+                            "TimeoutError",
+                            "the overall time limit was reached",
+                            seconds=time.monotonic() - start,
+                        )
                         for j in range(index + 1, len(nb.cells)):
                             if nb.cells[j].cell_type == "code" and runs[j].status != "skipped":
                                 runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
                         return None
-                    runs[index] = CellRun("killed", evalue="ignored the interrupt at the time limit and was killed",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="ignored the interrupt at the time limit and was killed",
+                        seconds=time.monotonic() - start,
+                    )
                     return killer
                 except DeadKernelError:
-                    runs[index] = CellRun("killed", evalue="died while this cell ran (os._exit, a crash or exit())",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="died while this cell ran (os._exit, a crash or exit())",
+                        seconds=time.monotonic() - start,
+                    )
                     killer = (index, "the kernel died while it ran")
                     return killer
                 except Exception as exc:  # anything else from the kernel connection: never crash the grader
-                    runs[index] = CellRun("killed", evalue=f"was lost while this cell ran ({type(exc).__name__}: {exc})",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue=f"was lost while this cell ran ({type(exc).__name__}: {exc})",
+                        seconds=time.monotonic() - start,
+                    )
                     killer = (index, "the grader lost the kernel while it ran")
                     return killer
                 elapsed = time.monotonic() - start
@@ -433,8 +501,9 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                     runs[index] = CellRun("error", *err, seconds=elapsed)
                 alive = await _is_alive(client)
                 if not alive:
-                    runs[index] = CellRun("killed", evalue="exited after this cell (exit(), quit() or os._exit)",
-                                          seconds=elapsed)
+                    runs[index] = CellRun(
+                        "killed", evalue="exited after this cell (exit(), quit() or os._exit)", seconds=elapsed
+                    )
                     return (index, "the kernel exited after it")
     finally:
         if killer is not None:
@@ -473,8 +542,15 @@ def _run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-            kernel_name: str = "python3", isolation=None, hide=(), preload=()):
+def execute(
+    nb,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+    isolation=None,
+    hide=(),
+    preload=(),
+):
     """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
     for every cell (non-code cells stay ``not-run`` and are not used). ``isolation`` is a
     :class:`~.sandbox.Isolation` (default: the strongest available), ``hide`` the folders the kernel must not
@@ -503,7 +579,9 @@ def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT
                 raise
             except Exception as exc:
                 if restarts == 0 and all(r.status == "not-run" for r in fresh):
-                    raise MappoLiteError(f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})") from None
+                    raise MappoLiteError(
+                        f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})"
+                    ) from None
                 raise
         runs = fresh
         nb.cells = work.cells
@@ -511,12 +589,19 @@ def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT
             break
         index, reason = killed
         restarts += 1
-        runs[index] = CellRun("skipped", evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
-                              seconds=runs[index].seconds)
+        runs[index] = CellRun(
+            "skipped",
+            evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
+            seconds=runs[index].seconds,
+        )
         for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
             if r.status == "timeout":
-                runs[i] = CellRun("skipped", "KeyboardInterrupt",
-                                  f"time limit exceeded on attempt {restarts}; not run again", r.seconds)
+                runs[i] = CellRun(
+                    "skipped",
+                    "KeyboardInterrupt",
+                    f"time limit exceeded on attempt {restarts}; not run again",
+                    r.seconds,
+                )
         if time.monotonic() >= deadline:
             break
     return runs, restarts
@@ -596,8 +681,11 @@ class GradeReport:
                 lines.append(f"  {'':<{width}}    - {fb}")
         if self.notes:
             lines += ["", "notes:"] + [f"  - {n}" for n in self.notes]
-        lines += ["", f"total: {self.total:g} / {self.max:g} autograded points"
-                  + (f" (+ {self.manual_max:g} points graded by hand)" if self.manual_max else "")]
+        lines += [
+            "",
+            f"total: {self.total:g} / {self.max:g} autograded points"
+            + (f" (+ {self.manual_max:g} points graded by hand)" if self.manual_max else ""),
+        ]
         return "\n".join(lines)
 
 
@@ -627,8 +715,18 @@ def _score(assignment: Assignment, nb, runs, answers) -> list:
                 status, pts = "unanswered", 0.0
             else:
                 status, pts = "needs manual grading", None
-            questions.append({"id": q.id, "title": q.title, "kind": q.kind, "points": pts,
-                              "max_points": q.manual_points, "status": status, "feedback": feedback, "tests": []})
+            questions.append(
+                {
+                    "id": q.id,
+                    "title": q.title,
+                    "kind": q.kind,
+                    "points": pts,
+                    "max_points": q.manual_points,
+                    "status": status,
+                    "feedback": feedback,
+                    "tests": [],
+                }
+            )
             continue
         sol_run = runs[index_of[q.id]]
         if answers.get(q.id) is None:
@@ -645,17 +743,42 @@ def _score(assignment: Assignment, nb, runs, answers) -> list:
             total += got
             if not passed and t.grade_id != q.id:
                 feedback.append(f"{t.kind} test {t.grade_id!r} ({t.points:g} pt) failed: {run.message}")
-            tests.append({"grade_id": t.grade_id, "visibility": t.kind, "points": got, "max_points": t.points,
-                          "status": run.status, "message": run.message})
+            tests.append(
+                {
+                    "grade_id": t.grade_id,
+                    "visibility": t.kind,
+                    "points": got,
+                    "max_points": t.points,
+                    "status": run.status,
+                    "message": run.message,
+                }
+            )
         status = "passed" if total == q.auto_points else ("partial" if total > 0 else "failed")
-        questions.append({"id": q.id, "title": q.title, "kind": q.kind, "points": total, "max_points": q.auto_points,
-                          "status": status, "feedback": feedback, "tests": tests})
+        questions.append(
+            {
+                "id": q.id,
+                "title": q.title,
+                "kind": q.kind,
+                "points": total,
+                "max_points": q.auto_points,
+                "status": status,
+                "feedback": feedback,
+                "tests": tests,
+            }
+        )
     return questions
 
 
-def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = DEFAULT_TIMEOUT,
-                   total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3",
-                   isolation: str = "auto") -> GradeReport:
+def grade_notebook(
+    path,
+    *,
+    source_dir=None,
+    assignment=None,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+    isolation: str = "auto",
+) -> GradeReport:
     """Grade the notebook at ``path`` against its instructor source (see the module docstring).
 
     The source is ``assignment`` (a name in ``source_dir``, or a path) when given, else the assignment *name* the
@@ -670,7 +793,9 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     a = load_assignment(src_path)
     ml = sub.metadata.get("mappo_lite")
     if isinstance(ml, dict) and ml.get("source_sha256") not in (None, a.sha256):
-        notes.append("the assignment source changed after this notebook was released; graded against the current source")
+        notes.append(
+            "the assignment source changed after this notebook was released; graded against the current source"
+        )
     nb, more, answers = assemble(a, sub)
     notes += more
     hide = {Path(src_path).resolve().parent}
@@ -681,8 +806,15 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     sandbox_note = _isolation_note(iso, hide)
     if sandbox_note:
         notes.append(sandbox_note)
-    runs, restarts = execute(nb, timeout=timeout, total_timeout=total_timeout, kernel_name=kernel_name,
-                             isolation=iso, hide=sorted(hide), preload=_imported_modules(nb.cells))
+    runs, restarts = execute(
+        nb,
+        timeout=timeout,
+        total_timeout=total_timeout,
+        kernel_name=kernel_name,
+        isolation=iso,
+        hide=sorted(hide),
+        preload=_imported_modules(nb.cells),
+    )
     for i, r in enumerate(runs):
         if r.status == "skipped":
             c = nb.cells[i]
@@ -691,17 +823,29 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     questions = _score(a, nb, runs, answers)
     total = float(sum(q["points"] for q in questions if q["kind"] == "code"))
     return GradeReport(
-        assignment=a.name, title=a.title, notebook=str(path), source=str(src_path), total=total,
-        max=a.auto_points, manual_max=a.points - a.auto_points, questions=questions, notes=notes,
-        seconds=time.monotonic() - start, restarts=restarts, executed=nb, isolation=iso.as_dict(),
+        assignment=a.name,
+        title=a.title,
+        notebook=str(path),
+        source=str(src_path),
+        total=total,
+        max=a.auto_points,
+        manual_max=a.points - a.auto_points,
+        questions=questions,
+        notes=notes,
+        seconds=time.monotonic() - start,
+        restarts=restarts,
+        executed=nb,
+        isolation=iso.as_dict(),
     )
 
 
 def _isolation_note(iso, hide) -> str:
     """A report note when the sandbox is weaker than bubblewrap (see the instructors' threat model)."""
     if iso.level == "none":
-        return (f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
-                "write the grader's files; use this only for trusted notebooks (see the instructors' page)")
+        return (
+            f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
+            "write the grader's files; use this only for trusted notebooks (see the instructors' page)"
+        )
     if iso.level == "user":
         import os
 
@@ -709,11 +853,15 @@ def _isolation_note(iso, hide) -> str:
         readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
         out = []
         if readable:
-            out.append(f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable "
-                       f"by the sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap")
+            out.append(
+                f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable "
+                f"by the sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap"
+            )
         stdlib = Path(os.__file__).resolve().parent
         if probe.hidden_from_kernel(stdlib):
-            out.append(f"sandbox: the sandbox user {iso.user!r} cannot read this Python's standard library ({stdlib}); "
-                       "its kernel may run with another one: install Python where other users can read it")
+            out.append(
+                f"sandbox: the sandbox user {iso.user!r} cannot read this Python's standard library ({stdlib}); "
+                "its kernel may run with another one: install Python where other users can read it"
+            )
         return "; ".join(out)
     return ""

@@ -51,9 +51,18 @@ LEVELS = ("auto", "bwrap", "user", "none")
 _DEFAULT_USER = "mappo-grader"
 _RUN_MARKER = "MAPPO_LITE_GRADER_RUN"
 #: Variables passed through to the kernel unchanged when set (numerics and thread counts; nothing else).
-_PASS_THROUGH = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE",
-                 "NPY_DISABLE_CPU_FEATURES", "NUMBA_CPU_NAME", "NUMBA_DISABLE_JIT", "NUMBA_JIT_COVERAGE",
-                 "PYDEVD_DISABLE_FILE_VALIDATION", "TZ")
+_PASS_THROUGH = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+    "NPY_DISABLE_CPU_FEATURES",
+    "NUMBA_CPU_NAME",
+    "NUMBA_DISABLE_JIT",
+    "NUMBA_JIT_COVERAGE",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "TZ",
+)
 
 
 @dataclass(frozen=True)
@@ -86,8 +95,16 @@ def _sandbox_user():
 def _drop_privileges(uid: int, gid: int) -> list:
     """The command prefix that runs the rest as ``uid``/``gid`` with no capabilities and no new privileges."""
     setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-    return [setpriv, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs", "--"]
+    return [
+        setpriv,
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+        "--",
+    ]
 
 
 def _bwrap_base(bwrap: str, uid: int, gid: int):
@@ -97,18 +114,44 @@ def _bwrap_base(bwrap: str, uid: int, gid: int):
     host) and keeps only CAP_SETUID/CAP_SETGID for ``setpriv``, which drops to ``uid`` with no capabilities left
     and no new privileges. Otherwise bwrap's own user namespace maps the grader's uid."""
     if os.geteuid() == 0:
-        ns = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-              "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        ns = [
+            bwrap,
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+        ]
         return ns, ["--"] + _drop_privileges(uid, gid)
     return [bwrap, "--unshare-all"], ["--"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bwrap_probe(bwrap: str, uid: int, gid: int) -> str:
     """'' if bwrap can build our sandbox here, else the reason it cannot."""
     head, tail = _bwrap_base(bwrap, uid, gid)
-    cmd = head + ["--die-with-parent", "--ro-bind", "/usr", "/usr", *_system_binds(), "--proc", "/proc",
-                  "--dev", "/dev", "--tmpfs", "/tmp"] + tail + ["/bin/sh", "-c", "test -d /proc/self"]
+    cmd = (
+        head
+        + [
+            "--die-with-parent",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            *_system_binds(),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+        ]
+        + tail
+        + ["/bin/sh", "-c", "test -d /proc/self"]
+    )
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -133,20 +176,37 @@ def choose_isolation(requested: str = "auto") -> Isolation:
         bwrap = shutil.which("bwrap")
         reason = _bwrap_probe(bwrap, uid, gid) if bwrap else "bubblewrap (bwrap) is not installed"
         if not reason:
-            return Isolation("bwrap", user, uid, gid, "bubblewrap: own user, pid, mount and network namespaces"
-                             + (f"; started as user {user!r}" if root else ""))
+            return Isolation(
+                "bwrap",
+                user,
+                uid,
+                gid,
+                "bubblewrap: own user, pid, mount and network namespaces"
+                + (f"; started as user {user!r}" if root else ""),
+            )
         if requested == "bwrap":
             raise MappoLiteError(f"--isolation bwrap: {reason}")
         why_not.append(reason)
     if requested in ("auto", "user"):
         if root and shutil.which("setpriv"):
-            return Isolation("user", user, uid, gid, f"separate user {user!r}, own session and scratch folder, "
-                             "no namespaces" + (f" ({why_not[0]})" if why_not else ""))
+            return Isolation(
+                "user",
+                user,
+                uid,
+                gid,
+                f"separate user {user!r}, own session and scratch folder, "
+                "no namespaces" + (f" ({why_not[0]})" if why_not else ""),
+            )
         if requested == "user":
             raise MappoLiteError("--isolation user needs a grader running as root (and setpriv)")
         why_not.append("the grader is not root, so it cannot switch to a separate user")
-    return Isolation("none", user, uid, gid, "NOT SANDBOXED: the kernel runs as the grader's own user"
-                     + (f" ({'; '.join(why_not)})" if why_not else ""))
+    return Isolation(
+        "none",
+        user,
+        uid,
+        gid,
+        "NOT SANDBOXED: the kernel runs as the grader's own user" + (f" ({'; '.join(why_not)})" if why_not else ""),
+    )
 
 
 def _system_binds() -> list:
@@ -168,22 +228,24 @@ def kernel_environment(scratch: Path, marker: str) -> dict:
     """The kernel's whole environment: an allow-list. Nothing of the grader's own variables (no
     ``MAPPO_LITE_ASSIGNMENTS``, no tokens, no ``PYTHONPATH``) reaches the student's code."""
     env = {k: os.environ[k] for k in _PASS_THROUGH if k in os.environ}
-    env.update({
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-        "HOME": str(scratch / "home"),
-        "TMPDIR": str(scratch / "tmp"),
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLCONFIGDIR": str(scratch / "home" / ".matplotlib"),
-        "NUMBA_CACHE_DIR": str(scratch / "home" / ".numba_cache"),
-        "IPYTHONDIR": str(scratch / "home" / ".ipython"),
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "JUPYTER_CONFIG_DIR": str(scratch / "home" / ".jupyter"),
-        "JUPYTER_DATA_DIR": str(scratch / "home" / ".jupyter-data"),
-        _RUN_MARKER: marker,
-    })
+    env.update(
+        {
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "HOME": str(scratch / "home"),
+            "TMPDIR": str(scratch / "tmp"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONNOUSERSITE": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLCONFIGDIR": str(scratch / "home" / ".matplotlib"),
+            "NUMBA_CACHE_DIR": str(scratch / "home" / ".numba_cache"),
+            "IPYTHONDIR": str(scratch / "home" / ".ipython"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "JUPYTER_CONFIG_DIR": str(scratch / "home" / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(scratch / "home" / ".jupyter-data"),
+            _RUN_MARKER: marker,
+        }
+    )
     return env
 
 
@@ -195,8 +257,9 @@ def _copy_cache(src, dst: Path) -> None:
     src = Path(src)
     if src.is_dir():
         try:
-            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=False,
-                            ignore=shutil.ignore_patterns("*.lock", "*.tmp*"))
+            shutil.copytree(
+                src, dst, dirs_exist_ok=True, symlinks=False, ignore=shutil.ignore_patterns("*.lock", "*.tmp*")
+            )
         except (OSError, shutil.Error):
             pass
 
@@ -208,8 +271,9 @@ def _seed_numba_cache(dst: Path) -> None:
         _copy_cache(os.environ["NUMBA_CACHE_DIR"], dst)
         return
     try:
-        import mappo_lite
         from numba.core.caching import _CacheLocator
+
+        import mappo_lite
     except Exception:  # numba's private layout changed: the kernel compiles again (slower, still correct)
         return
     for pycache in Path(mappo_lite.__file__).resolve().parent.rglob("__pycache__"):
@@ -308,22 +372,36 @@ class Sandbox:
                 roots.append(p)
                 visible.append(p)
         args = ["--die-with-parent", "--hostname", "grader", "--ro-bind", "/usr", "/usr", *_system_binds()]
-        parents = sorted({q for p in visible + [self.scratch] for q in p.parents if q != Path("/")},
-                         key=lambda q: len(q.parts))
+        parents = sorted(
+            {q for p in visible + [self.scratch] for q in p.parents if q != Path("/")}, key=lambda q: len(q.parts)
+        )
         for q in parents:  # mount points bwrap would otherwise create with mode 0700
             if q not in roots and not _is_below(q, roots):
                 args += ["--perms", "0755", "--dir", str(q)]
         for p in visible:
             args += ["--ro-bind", str(p), str(p)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                 "--bind", str(self.scratch), str(self.scratch), "--chdir", str(self.workdir)]
+        args += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(self.scratch),
+            str(self.scratch),
+            "--chdir",
+            str(self.workdir),
+        ]
         for h in self.hide:  # sources below a visible folder (e.g. package data) are covered by an empty tmpfs
             h = Path(h).resolve()
             if any(r in h.parents for r in roots):
                 args += ["--tmpfs", str(h)]
             elif any(_is_below(r, [h]) for r in roots[2:]):
-                raise MappoLiteError(f"cannot hide the source folder {str(h)!r} from the kernel: it contains the "
-                                     "Python environment or the mappo_lite package; move the sources elsewhere")
+                raise MappoLiteError(
+                    f"cannot hide the source folder {str(h)!r} from the kernel: it contains the "
+                    "Python environment or the mappo_lite package; move the sources elsewhere"
+                )
         return args
 
     def hidden_from_kernel(self, path) -> bool:
