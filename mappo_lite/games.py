@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +58,7 @@ def check_gamma(gamma) -> float:
     except (TypeError, ValueError):
         raise MappoLiteError(f"gamma must be a number, got {gamma!r}") from None
     if not math.isfinite(g) or g < 0.0 or g > 1.0:
-        raise MappoLiteError(f"gamma must be in [0, 1), got {gamma!r}")
+        raise MappoLiteError(f"gamma must be in [0, 1), or exactly 1 for stopping games, got {gamma!r}")
     return g
 
 
@@ -182,7 +181,9 @@ class CooperativeMarkovGame(MarkovGameBase):
         if P.ndim < 3:
             raise MappoLiteError(f"P must have shape (S, A_1, ..., A_N, S) with N >= 1, got shape {P.shape}")
         S = P.shape[0]
-        if S < 1 or P.shape[-1] != S:
+        if S < 1:
+            raise MappoLiteError(f"P must have shape (S, A_1, ..., A_N, S) with S >= 1 states, got shape {P.shape}")
+        if P.shape[-1] != S:
             raise MappoLiteError(
                 f"P must have shape (S, A_1, ..., A_N, S): first and last axes differ ({P.shape[0]} vs {P.shape[-1]})"
             )
@@ -276,15 +277,11 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     Every problem (missing file, not an npz archive, missing or unknown keys, bad arrays) raises
     :class:`~mappo_lite.errors.MappoLiteError` naming the file.
     """
+    from .safe_npz import read_npz  # header checks, size caps, numeric dtypes only (see mappo_lite.safe_npz)
+
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MappoLiteError(f"game file {path!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            arrays = {k: data[k] for k in keys & (set(NPZ_KEYS) | set(SPARSE_NPZ_KEYS))}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MappoLiteError(f"cannot read game file {path!r}: not a valid .npz archive ({exc})") from None
+    arrays = read_npz(path, "game file", kinds={"next_states": "iuf"})
+    keys = set(arrays)
     sparse = "P" not in keys and {"next_states", "probs"} <= keys
     allowed = set(SPARSE_NPZ_KEYS if sparse else NPZ_KEYS)
     missing = ({"r", "gamma"} | ({"next_states", "probs"} if sparse else {"P"})) - keys

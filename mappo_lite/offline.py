@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numba
@@ -148,17 +147,11 @@ class OfflineDataset:
 
 def load_dataset(path) -> OfflineDataset:
     """Read a dataset written by :meth:`OfflineDataset.save`; every problem raises MappoLiteError naming the file."""
+    from .safe_npz import INTEGER, read_npz  # header checks, size caps, numeric dtypes only
+
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MappoLiteError(f"dataset file {path!r} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MappoLiteError(f"cannot read dataset file {path!r}: not a valid .npz archive ({exc})") from None
+    int_kinds = INTEGER + "f"  # integral floats are accepted, as OfflineDataset does
+    arrays = read_npz(path, "dataset file", kinds={k: int_kinds for k in DATASET_KEYS if k != "rewards"})
     if set(arrays) != set(DATASET_KEYS):
         raise MappoLiteError(f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}")
     if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
