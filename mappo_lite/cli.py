@@ -283,6 +283,9 @@ def main(argv=None) -> int:
         return 130
     finally:
         limits.set_max_bytes(None)
-    for w in caught:
-        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    shown = set()
+    for w in caught:  # each distinct warning once
+        if (str(w.message), w.category, w.filename, w.lineno) not in shown:
+            shown.add((str(w.message), w.category, w.filename, w.lineno))
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return 0

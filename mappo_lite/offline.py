@@ -150,8 +150,10 @@ def load_dataset(path) -> OfflineDataset:
     from .safe_npz import INTEGER, read_npz  # header checks, size caps, numeric dtypes only
 
     path = os.fspath(path)
-    int_kinds = INTEGER + "f"  # integral floats are accepted, as OfflineDataset does
-    arrays = read_npz(path, "dataset file", kinds={k: int_kinds for k in DATASET_KEYS if k != "rewards"})
+    # integral floats are accepted for the sample arrays, as OfflineDataset does; the sizes must be integers
+    kinds = {"states": INTEGER + "f", "actions": INTEGER + "f", "next_states": INTEGER + "f",
+             "n_states": INTEGER, "action_sizes": INTEGER}
+    arrays = read_npz(path, "dataset file", kinds=kinds)
     if set(arrays) != set(DATASET_KEYS):
         raise MappoLiteError(f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}")
     if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
