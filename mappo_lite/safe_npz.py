@@ -5,7 +5,8 @@ decompressed, checks from the headers:
 
 * the path is a regular file (a directory, a FIFO, a device such as ``/dev/null`` or a socket is named as such and
   never opened; opening a FIFO would block);
-* it is a zip archive (a plain ``.npy`` array, or anything else, is refused with a message that says what it is);
+* it is a zip archive with at most ``MAX_MEMBERS`` members (a plain ``.npy`` array, or anything else, is refused
+  with a message that says what it is);
 * every member is an ``.npy`` array of a plain numeric dtype: no pickled objects, no structured, string, bytes,
   datetime or void dtypes (complex and bool are refused later by the caller's ``kinds``, per key);
 * the bytes the ``.npy`` headers declare (shape × itemsize) match each member's declared size, and their total,
@@ -22,6 +23,7 @@ import math
 import os
 import stat
 import zipfile
+from struct import error as struct_error
 
 import numpy as np
 
@@ -34,6 +36,8 @@ READABLE_KINDS = "biufc"
 #: Dtype kinds of real numbers / of integers, the usual ``kinds`` arguments.
 REAL = "iuf"
 INTEGER = "iu"
+#: Archives listing more members than this are refused before their directory is read.
+MAX_MEMBERS = 64
 _KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "text strings", "S": "bytes", "M": "datetimes",
                "m": "timedeltas", "O": "Python objects (a pickle)", "V": "raw or structured records"}
 
@@ -70,6 +74,24 @@ def _member_header(fh, name: str):
     raise ValueError(f"unsupported .npy format version {version} in member {name!r}")
 
 
+def _check_member_count(raw, path: str, label: str) -> None:
+    """Refuse archives with more than ``MAX_MEMBERS`` entries before :mod:`zipfile` parses their central directory
+    (which costs memory per entry: a small file can list millions)."""
+    end_record = getattr(zipfile, "_EndRecData", None)
+    if end_record is None:
+        return
+    try:
+        rec = end_record(raw)
+        raw.seek(0)
+    except (OSError, ValueError, struct_error):
+        return
+    if rec:
+        n = rec[getattr(zipfile, "_ECD_ENTRIES_TOTAL", 4)]
+        if n > MAX_MEMBERS:
+            raise MappoLiteError(f"{label} {path!r} has {n} members; an .npz game or dataset file has at most "
+                                 f"{MAX_MEMBERS} arrays")
+
+
 def read_npz(path, label: str = "file", kinds: dict | None = None, default_kinds: str = REAL) -> dict:
     """The arrays of an ``.npz`` file as ``{key: ndarray}``, checked as the module docstring says.
 
@@ -77,20 +99,32 @@ def read_npz(path, label: str = "file", kinds: dict | None = None, default_kinds
     ``default_kinds`` (real numbers: ints and floats; no bool, no complex)."""
     path = os.fspath(path)
     describe_path(path, label)
+    try:  # non-blocking, so that a FIFO swapped in after the check cannot hang the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise MappoLiteError(f"{label} {path!r} cannot be read: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as raw:
+        return _read_open(raw, path, label, kinds, default_kinds)
+
+
+def _read_open(raw, path: str, label: str, kinds, default_kinds: str) -> dict:
+    if not stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
+        raise MappoLiteError(f"{label} {path!r} is not a regular file, not an .npz file")
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(6)
+        magic = raw.read(6)
+        raw.seek(0)
     except OSError as exc:
         raise MappoLiteError(f"{label} {path!r} cannot be read: {exc.strerror or exc}") from None
     if magic == b"\x93NUMPY":
         raise MappoLiteError(f"cannot read {label} {path!r}: not a valid .npz archive (it is a single .npy array; "
                              "an .npz file of named arrays is written by numpy.savez)")
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(raw):
         what = "empty" if not magic else "not a zip archive"
         raise MappoLiteError(f"cannot read {label} {path!r}: not a valid .npz archive ({what})")
     kinds = dict(kinds or {})
+    _check_member_count(raw, path, label)
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(raw) as zf:
             infos = zf.infolist()
             members = []
             seen = set()

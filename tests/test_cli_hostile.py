@@ -285,6 +285,10 @@ def _write_hostile_files(folder: Path) -> dict:
     files["not-npy-member"] = folder / "member.npz"
     with zipfile.ZipFile(files["not-npy-member"], "w") as z:
         z.writestr("P.txt", "hello")
+    files["many-members"] = folder / "many.npz"
+    with zipfile.ZipFile(files["many-members"], "w") as z:
+        for i in range(5000):
+            z.writestr(f"a{i}.npy", b"")
     files["plain-npy"] = folder / "plain.npy"
     np.save(files["plain-npy"], np.ones((1, 3, 3, 1)))
     files["npy-named-npz"] = folder / "plain_named.npz"
@@ -593,6 +597,7 @@ OTHER_CASES = {
     "lying size": (["solve", "{lying-size}"], "lying.npz"),
     "pickle": (["solve", "{pickle}"], "objects"),
     "member not .npy": (["solve", "{not-npy-member}"], "P.txt"),
+    "5000 members": (["solve", "{many-members}"], "5000 members"),
     ".npy named .npz": (["solve", "{npy-named-npz}"], ".npy"),
     "text file": (["solve", "{text}"], "text.npz"),
     "empty file": (["solve", "{empty-file}"], "empty"),
