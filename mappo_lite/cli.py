@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import warnings
 
@@ -22,6 +23,7 @@ from . import limits
 from .errors import MappoLiteError
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
@@ -117,6 +119,8 @@ def cmd_train(args):
 
     dim = guard.feature_dim(args.features) if args.algo == "mappo" else None
     game = _game_from(args)
+    if args.algo == "centralized":
+        guard.require_dense(game, "--algo centralized")
     limits.check_bytes(f"training ({args.algo}, K={args.K})", limits.train_bytes(
         game, args.K, args.algo, args.solver, args.evaluation, args.T, args.n_rollouts, dim))
     if args.algo == "mappo":
@@ -150,6 +154,7 @@ def cmd_offline(args):
     from .theory import rescale_rewards
 
     game = _game_from(args)
+    guard.require_dense(game, "offline")
     if args.unit_rewards:
         game = rescale_rewards(game)
     if args.dataset:
@@ -281,6 +286,12 @@ def main(argv=None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line (MAPPO_LITE_DEBUG=1 shows the traceback)
+        if os.environ.get("MAPPO_LITE_DEBUG"):
+            raise
+        print(f"mappo_lite: error: internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); please "
+              "report it (MAPPO_LITE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
     finally:
         limits.set_max_bytes(None)
     shown = set()

@@ -251,6 +251,13 @@ def _silence_stdout() -> None:
         pass
 
 
+def require_dense(game, what: str) -> None:
+    """MappoLiteError when ``what`` needs the dense tensor P and ``game`` is in the sparse form."""
+    if not hasattr(game, "P_flat"):
+        raise MappoLiteError(f"{what} needs a dense game (P); {game.name!r} is in the sparse form (next_states, "
+                             "probs): convert it with game.to_dense() and save it again")
+
+
 # ----- divergence ---------------------------------------------------------------------------------------------------
 def diverged(exc: Exception, args) -> MappoLiteError | None:
     """The error to report when training produced NaN or infinite parameters, naming the option at fault."""

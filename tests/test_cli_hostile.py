@@ -626,6 +626,9 @@ OTHER_CASES = {
     "r inf": (["solve", "{r=inf}"], "NaN or infinite"),
     "extra key": (["solve", "{extra-key}"], "notes"),
     "--param on a file": (["solve", "{dense:good}", "--param", "k=1"], "built-in"),
+    "sparse file, --algo centralized": (["train", "{sparse:good}", "--algo", "centralized", "--K", "2"], "dense"),
+    "sparse file, offline --unit-rewards": (["offline", "{sparse:good}", "--unit-rewards", "--K", "2"], "dense"),
+    "sparse file, --evaluation mc": (["train", "{sparse:good}", "--evaluation", "mc", "--K", "2"], "dense"),
     # parameters of built-in games
     "random n_states=0": (["evaluate", "random", "--param", "n_states=0"], "n_states"),
     "random n_states=-3": (["evaluate", "random", "--param", "n_states=-3"], "n_states"),
@@ -733,3 +736,19 @@ def test_subprocess_sample_of_the_categories(files, tmp_path):
         results = list(pool.map(lambda j: run_subprocess(j[1], j[2]), jobs))
     for (case, argv, cwd, word), res in zip(jobs, results):
         assert_refused(res, cwd, case, word)
+
+
+def test_internal_errors_are_one_line_too(monkeypatch, empty_dir):
+    """A bug (not bad input) is still one line, with exit status 1; MAPPO_LITE_DEBUG=1 shows the traceback."""
+    import mappo_lite.evaluation
+
+    def broken(*a, **k):
+        raise AttributeError("simulated bug")
+
+    monkeypatch.setattr(mappo_lite.evaluation, "evaluate", broken)
+    res = run_in_process(["evaluate", "climbing"], empty_dir)
+    assert res["status"] == 1 and res["out"] == ""
+    lines = res["err"].splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mappo_lite: error: internal error (AttributeError: simulated bug)")
+    with pytest.raises(AttributeError):
+        run_in_process(["evaluate", "climbing"], empty_dir, env={"MAPPO_LITE_DEBUG": "1"})
