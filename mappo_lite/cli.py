@@ -4,7 +4,9 @@
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
-``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written.
+``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written. Strict number parsing, output checks
+and divergence messages are in :mod:`mappo_lite.cli_guard`, the memory and horizon limits in :mod:`mappo_lite.limits`,
+safe ``.npz`` reading in :mod:`mappo_lite.safe_npz`.
 """
 
 from __future__ import annotations
