@@ -275,8 +275,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     caught = []
     try:
-        with warnings.catch_warnings(record=True) as caught:  # shown only when the command succeeds
-            warnings.simplefilter("always")
+        with warnings.catch_warnings(record=True) as caught:  # the usual filters; shown only when the command succeeds
             args = parser.parse_args(argv)
             limits.set_max_bytes(getattr(args, "max_memory", None))
             args.func(args)
