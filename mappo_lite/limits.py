@@ -9,7 +9,7 @@ line option ``--max-memory`` sets another one (a number of bytes, optionally wit
 declared array bytes must fit: the arrays read, their validated copies and one temporary of the same size), also when
 :func:`~mappo_lite.games.load_game` is called from Python.
 
-The estimates are deliberately generous upper bounds of the large arrays only (about 250 MB of interpreter,
+The estimates are deliberately generous upper bounds of the large arrays only (about 160 MB of interpreter,
 NumPy, SciPy and numba come on top); they are not a promise that a request below the limit runs fast.
 
 **Horizon.** Double precision solves :math:`(I-\gamma P_\pi)V = r_\pi` with a relative error of about

@@ -106,7 +106,10 @@ def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=No
     err_tmp = tempfile.TemporaryFile()
 
     def child():
-        resource.setrlimit(resource.RLIMIT_AS, (AS_CAP, AS_CAP))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (AS_CAP, AS_CAP))
+        except (ValueError, OSError):  # some systems (macOS) do not enforce RLIMIT_AS
+            pass
         if close_stdout:
             os.close(1)
 
@@ -132,7 +135,8 @@ def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=No
     err_tmp.seek(0)
     err = err_tmp.read().decode(errors="replace")
     err_tmp.close()
-    return dict(status=proc.returncode, out=out, err=err, rss=usage.ru_maxrss * 1024, seconds=seconds)
+    rss = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
+    return dict(status=proc.returncode, out=out, err=err, rss=rss, seconds=seconds)
 
 
 def run_in_process(argv, cwd: Path, env=None):
