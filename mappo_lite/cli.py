@@ -165,6 +165,7 @@ def cmd_offline(args):
             raise MappoLiteError(
                 f"dataset file {args.dataset!r} does not match the game {game.name!r}: it has S={data.n_states}, "
                 f"action sizes {data.action_sizes}; the game has S={game.n_states}, action sizes {game.action_sizes}")
+        limits.check_dataset_scale(data, game, args.dataset)
     limits.check_bytes(f"offline MA-PPO (K={args.K}, critic {args.critic})", limits.offline_bytes(
         game, None if args.dataset else args.n, args.K, args.critic, args.critic_dim, data.n if args.dataset else None))
     if not args.dataset:

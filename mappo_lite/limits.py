@@ -224,3 +224,18 @@ def check_value_scale(game) -> None:
             f"the rewards are too large for double precision: largest |r| = {rmax:.3g}, so values and their sums "
             f"(|r| x horizon x {game.r.size} state-action pairs) could reach {bound:.3g} > {MAX_VALUE_SCALE:g}; "
             "rescale the rewards")
+
+
+def check_dataset_scale(data, game, path) -> None:
+    """Refuse datasets whose rewards overflow the critic's sums (the dataset counterpart of
+    :func:`check_value_scale`); the message names the file."""
+    import numpy as np
+
+    g = float(game.gamma) * float(game.row_mass().max())
+    rmax = float(np.max(np.abs(data.rewards))) if data.n else 0.0
+    bound = rmax / max(1.0 - g, MIN_STOP_GAP) * float(data.n)
+    if not bound <= MAX_VALUE_SCALE:
+        raise MappoLiteError(
+            f"dataset file {path!r}: the rewards are too large for double precision: largest |r| = {rmax:.3g}, so "
+            f"the critic's sums (|r| x horizon x {data.n} transitions) could reach {bound:.3g} > {MAX_VALUE_SCALE:g}; "
+            "rescale the rewards")

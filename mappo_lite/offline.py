@@ -158,6 +158,9 @@ def load_dataset(path) -> OfflineDataset:
         raise MappoLiteError(f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}")
     if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
         raise MappoLiteError(f"dataset file {path!r}: n_states must be a scalar and action_sizes a vector")
+    if math.prod(max(1, int(a)) for a in [arrays["n_states"].item(), *arrays["action_sizes"].tolist()]) >= 2**62:
+        raise MappoLiteError(f"dataset file {path!r}: n_states x action sizes ({arrays['n_states'].item()}, "
+                             f"{arrays['action_sizes'].tolist()}) is too large to index")
     try:
         return OfflineDataset(arrays["states"], arrays["actions"], arrays["rewards"], arrays["next_states"],
                               arrays["n_states"].item(), tuple(arrays["action_sizes"].tolist()), {"source": path})

@@ -289,6 +289,10 @@ def _write_hostile_files(folder: Path) -> dict:
     files["not-npy-member"] = folder / "member.npz"
     with zipfile.ZipFile(files["not-npy-member"], "w") as z:
         z.writestr("P.txt", "hello")
+    files["data:rewards-1e308"] = folder / "data-rewards-1e308.npz"
+    np.savez(files["data:rewards-1e308"], **{**dbase, "rewards": np.full(dbase["rewards"].shape, 1e308)})
+    files["data:huge-sizes"] = folder / "data-huge-sizes.npz"
+    np.savez(files["data:huge-sizes"], **{**dbase, "action_sizes": np.array([2**40, 2**40])})
     files["many-members"] = folder / "many.npz"
     with zipfile.ZipFile(files["many-members"], "w") as z:
         for i in range(5000):
@@ -613,6 +617,9 @@ OTHER_CASES = {
     "FIFO dataset": (["offline", "climbing", "--dataset", "{fifo}"], "FIFO"),
     "dataset is a game": (["offline", "climbing", "--dataset", "{dense:good}"], "dense-good.npz"),
     "dataset of another game": (["offline", "climbing", "--dataset", "{data:other-game}"], "data-two_step.npz"),
+    "dataset rewards 1e308": (["offline", "climbing", "--dataset", "{data:rewards-1e308}"],
+                              ["data-rewards-1e308.npz", "rewards"]),
+    "dataset action sizes 2^40": (["offline", "climbing", "--dataset", "{data:huge-sizes}"], "data-huge-sizes.npz"),
     "S=0": (["solve", "{S=0}"], "S >= 1"),
     "rewards 1e308": (["solve", "{r=1e308}"], "rewards"),
     "rewards -1e308": (["evaluate", "{r=-1e308}"], "rewards"),
