@@ -96,7 +96,7 @@ def add_parser(subparsers) -> None:
     b.add_argument("--output", metavar="FILE", default=None, help="also write the JSON results to FILE")
     b.add_argument("--no-first-result", action="store_true",
                    help="skip the cold/warm fresh-process measurement (it compiles every kernel once)")
-    from .cli_guard import whole
+    from mappo_lite.cli_guard import whole
 
     b.add_argument("--blas-threads", type=whole("--blas-threads", 0, 1024), default=1, metavar="N",
                    help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)")

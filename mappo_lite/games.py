@@ -277,7 +277,7 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     Every problem (missing file, not an npz archive, missing or unknown keys, bad arrays) raises
     :class:`~mappo_lite.errors.MappoLiteError` naming the file.
     """
-    from .safe_npz import read_npz  # header checks, size caps, numeric dtypes only (see mappo_lite.safe_npz)
+    from mappo_lite.safe_npz import read_npz  # absolute: this function may move into a subpackage
 
     path = os.fspath(path)
     arrays = read_npz(path, "game file", kinds={"next_states": "iuf"})

@@ -147,7 +147,7 @@ class OfflineDataset:
 
 def load_dataset(path) -> OfflineDataset:
     """Read a dataset written by :meth:`OfflineDataset.save`; every problem raises MappoLiteError naming the file."""
-    from .safe_npz import INTEGER, read_npz  # header checks, size caps, numeric dtypes only
+    from mappo_lite.safe_npz import INTEGER, read_npz  # header checks, size caps, numeric dtypes only
 
     path = os.fspath(path)
     # integral floats are accepted for the sample arrays, as OfflineDataset does; the sizes must be integers
