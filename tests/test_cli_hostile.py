@@ -28,6 +28,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -97,12 +98,16 @@ def _env(**extra):
     return env
 
 
-def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=None):
-    """Run ``python -m mappo_lite argv`` in ``cwd``; returns dict(status, out, err, rss, seconds)."""
+def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=None, broken_pipe=False):
+    """Run ``python -m mappo_lite argv`` in ``cwd``; returns dict(status, out, err, rss, seconds). ``close_stdout``:
+    the child starts with fd 1 closed; ``stdout_path``: stdout goes to that file or device; ``broken_pipe``: stdout
+    is a pipe whose reading end is already closed."""
     out_f = open(stdout_path, "wb") if stdout_path else io.BytesIO()
-    import tempfile
-
     out_tmp = None if stdout_path else tempfile.TemporaryFile()
+    stdout = out_f if stdout_path else out_tmp
+    if broken_pipe:
+        read_end, stdout = os.pipe()
+        os.close(read_end)
     err_tmp = tempfile.TemporaryFile()
 
     def child():
@@ -115,8 +120,9 @@ def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=No
 
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "mappo_lite", *argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=out_f if stdout_path else out_tmp, stderr=err_tmp, env=env or _env(),
-                            preexec_fn=child)
+                            stdout=stdout, stderr=err_tmp, env=env or _env(), preexec_fn=child)
+    if broken_pipe:
+        os.close(stdout)
     timer = threading.Timer(MAX_SECONDS * 2, proc.kill)
     timer.start()
     try:
@@ -440,6 +446,7 @@ def issue_runs(files, tmp_path_factory):
     extra = {
         "games --json, stdout closed": (["games", "--json"], dict(close_stdout=True)),
         "games --json, stdout /dev/full": (["games", "--json"], dict(stdout_path="/dev/full")),
+        "games --json, stdout a broken pipe": (["games", "--json"], dict(broken_pipe=True)),
         "bad MAPPO_LITE_MAX_BYTES": (["evaluate", "climbing"], dict(env=_env(**{limits.ENV_VAR: "lots"}))),
         "MAPPO_LITE_MAX_BYTES=10M refuses": (["evaluate", "random", "--param", "n_states=300"],
                                              dict(env=_env(**{limits.ENV_VAR: "10M"}))),
@@ -462,6 +469,7 @@ def test_issue_input_refused(issue_runs, name):
 
 
 @pytest.mark.parametrize("name", ["games --json, stdout closed", "games --json, stdout /dev/full",
+                                  "games --json, stdout a broken pipe",
                                   "bad MAPPO_LITE_MAX_BYTES", "MAPPO_LITE_MAX_BYTES=10M refuses",
                                   "--max-memory 10M refuses"])
 def test_output_and_limit_cases(issue_runs, name):
@@ -469,6 +477,7 @@ def test_output_and_limit_cases(issue_runs, name):
     if "stdout" in name:
         res = {**res, "out": ""}  # nothing reached stdout (it was closed or full)
     word = {"games --json, stdout closed": "stdout", "games --json, stdout /dev/full": "stdout",
+            "games --json, stdout a broken pipe": "Broken pipe",
             "bad MAPPO_LITE_MAX_BYTES": limits.ENV_VAR}.get(name, "memory")
     assert_refused(res, cwd, name, word)
 
