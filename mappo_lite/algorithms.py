@@ -138,10 +138,23 @@ def _finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=Non
     )
 
 
-def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solver: str = "ideal",
-           evaluation: str = "exact", features="tabular", radius: float = math.inf, T: int = 1000,
-           eta: float = DEFAULT_ETA, n_rollouts: int = 10, sgd_init: str = "zero", seed=0,
-           keep_policies: bool = True, max_steps: int = 100_000) -> TrainingResult:
+def ma_ppo(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    solver: str = "ideal",
+    evaluation: str = "exact",
+    features="tabular",
+    radius: float = math.inf,
+    T: int = 1000,
+    eta: float = DEFAULT_ETA,
+    n_rollouts: int = 10,
+    sgd_init: str = "zero",
+    seed=0,
+    keep_policies: bool = True,
+    max_steps: int = 100_000,
+) -> TrainingResult:
     r"""Algorithm 1, Multi-Agent PPO, with the ideal mirror step or Algorithm 3 as the policy improvement solver.
 
     Parameters
@@ -218,9 +231,19 @@ def ma_ppo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, solv
         return policy.with_thetas(new_thetas)
 
     Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
-    params = dict(K=K, beta=beta, beta_k=beta_k, solver=solver,
-                  evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"), T=T, eta=eta,
-                  n_rollouts=n_rollouts, sgd_init=sgd_init, radius=radius, seed=repr(seed))
+    params = dict(
+        K=K,
+        beta=beta,
+        beta_k=beta_k,
+        solver=solver,
+        evaluation=evaluation if estimator is None else getattr(estimator, "name", "custom"),
+        T=T,
+        eta=eta,
+        n_rollouts=n_rollouts,
+        sgd_init=sgd_init,
+        radius=radius,
+        seed=repr(seed),
+    )
     result = _finish("mappo", game, Js, policies, rng, params, eps, xi, thetas=policy.thetas)
     if estimator is not None:
         result.J_estimated = np.asarray(J_hat)
@@ -244,8 +267,9 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
     return out
 
 
-def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                    keep_policies: bool = True) -> TrainingResult:
+def independent_npg(
+    game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0, keep_policies: bool = True
+) -> TrainingResult:
     r"""Independent natural policy gradient: product policies, :math:`\pi^m_{k+1}(\cdot|s)\propto\pi^m_k\exp(Q^m_{\pi_k}/\beta_k)`
     for every agent at once, :math:`\beta_k = \beta\sqrt K`."""
     game = check_game(game)
@@ -264,8 +288,9 @@ def independent_npg(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1
     return _finish("independent-npg", game, Js, policies, rng, dict(K=K, beta=beta, beta_k=beta_k, seed=repr(seed)))
 
 
-def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, *, seed=0,
-                   keep_policies: bool = True) -> TrainingResult:
+def independent_pg(
+    game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, *, seed=0, keep_policies: bool = True
+) -> TrainingResult:
     r"""Independent policy gradient: product softmax policies, simultaneous exact gradient ascent with stepsize η,
     :math:`\theta^m(s,a) \mathrel{+}= \eta\, d_\pi(s)\,\pi^m(a|s)\,(Q^m(s,a)-V(s))`."""
     game = check_game(game)
@@ -285,8 +310,9 @@ def independent_pg(game: CooperativeMarkovGame, K: int = 100, eta: float = 0.1, 
     return _finish("independent-pg", game, Js, policies, rng, dict(K=K, eta=eta, seed=repr(seed)))
 
 
-def centralized_mirror(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0,
-                       keep_policies: bool = True) -> TrainingResult:
+def centralized_mirror(
+    game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, seed=0, keep_policies: bool = True
+) -> TrainingResult:
     r"""The joint-action mirror step :math:`\pi_{k+1}(\cdot|s)\propto\pi_k(\cdot|s)\exp(Q_{\pi_k}(s,\cdot)/\beta_k)`
     (MA-PPO with one agent over the joint action space)."""
     game = check_game(game)
@@ -317,6 +343,13 @@ def train(game: CooperativeMarkovGame, algo: str = "mappo", **kwargs) -> Trainin
 
 
 __all__ = [
-    "TrainingResult", "ma_ppo", "independent_npg", "independent_pg", "centralized_mirror", "marginal_q",
-    "ALGORITHMS", "train", "ConditionalTables",
+    "TrainingResult",
+    "ma_ppo",
+    "independent_npg",
+    "independent_pg",
+    "centralized_mirror",
+    "marginal_q",
+    "ALGORITHMS",
+    "train",
+    "ConditionalTables",
 ]

@@ -70,9 +70,19 @@ SCHEMA = 1
 
 #: Kernels swapped for their NumPy twins by :func:`reference_kernels`.
 SWAPPED_KERNELS = (
-    "softmax_rows", "log_softmax_rows", "softmax_score", "tabular_softmax_score", "joint_policy",
-    "policy_transition_reward", "q_from_v", "level_offsets_for", "backward_sweep", "mc_localized_q",
-    "rollout_steps", "projected_sgd", "projected_sgd_tabular",
+    "softmax_rows",
+    "log_softmax_rows",
+    "softmax_score",
+    "tabular_softmax_score",
+    "joint_policy",
+    "policy_transition_reward",
+    "q_from_v",
+    "level_offsets_for",
+    "backward_sweep",
+    "mc_localized_q",
+    "rollout_steps",
+    "projected_sgd",
+    "projected_sgd_tabular",
 )
 
 _MIN_SAMPLE_S = 0.005
@@ -89,24 +99,35 @@ NEVER_SLOWER_TOLERANCE = 0.05
 def add_parser(subparsers) -> None:
     """Register ``bench`` (cheap: everything heavy is imported when the command runs)."""
     b = subparsers.add_parser(
-        "bench", help="time the numba kernels against their NumPy twins and check the performance targets")
+        "bench", help="time the numba kernels against their NumPy twins and check the performance targets"
+    )
     b.add_argument("--quick", action="store_true", help="small sizes only (about half a minute)")
-    b.add_argument("--json", action="store_true",
-                   help="print the results as one JSON object on stdout (the report goes to stderr)")
+    b.add_argument(
+        "--json", action="store_true", help="print the results as one JSON object on stdout (the report goes to stderr)"
+    )
     b.add_argument("--output", metavar="FILE", default=None, help="also write the JSON results to FILE")
-    b.add_argument("--no-first-result", action="store_true",
-                   help="skip the cold/warm fresh-process measurement (it compiles every kernel once)")
+    b.add_argument(
+        "--no-first-result",
+        action="store_true",
+        help="skip the cold/warm fresh-process measurement (it compiles every kernel once)",
+    )
     from mappo_lite.cli_guard import whole
 
-    b.add_argument("--blas-threads", type=whole("--blas-threads", 0, 1024), default=1, metavar="N",
-                   help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)")
+    b.add_argument(
+        "--blas-threads",
+        type=whole("--blas-threads", 0, 1024),
+        default=1,
+        metavar="N",
+        help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)",
+    )
     b.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args) -> None:
     log = sys.stderr
-    results = run_benchmarks(quick=args.quick, first_result=not args.no_first_result,
-                             n_blas_threads=args.blas_threads or None, progress=log)
+    results = run_benchmarks(
+        quick=args.quick, first_result=not args.no_first_result, n_blas_threads=args.blas_threads or None, progress=log
+    )
     text = format_report(results)
     if args.json:
         print(text, file=sys.stderr)
@@ -153,8 +174,14 @@ def time_pair(fast, slow, repeats: int = 5) -> dict:
     import numpy as np
 
     mf, ms = float(np.median(tf)), float(np.median(ts))
-    return {"numba_s": mf, "numpy_s": ms, "ratio": ms / mf, "first_call_s": first,
-            "numba_samples": tf, "numpy_samples": ts}
+    return {
+        "numba_s": mf,
+        "numpy_s": ms,
+        "ratio": ms / mf,
+        "first_call_s": first,
+        "numba_samples": tf,
+        "numpy_samples": ts,
+    }
 
 
 def time_one(fn, repeats: int = 5) -> float:
@@ -270,8 +297,12 @@ def machine_info() -> dict:
     }
 
 
-_BLAS_SET = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-             "openblas_set_num_threads")
+_BLAS_SET = (
+    "scipy_openblas_set_num_threads64_",
+    "scipy_openblas_set_num_threads",
+    "openblas_set_num_threads64_",
+    "openblas_set_num_threads",
+)
 
 
 def _openblas_libraries():
@@ -415,18 +446,38 @@ def bench_softmax_score(quick: bool, repeats: int, progress=None) -> list:
             logits = rng.standard_normal((n, A)) * 2
             t = time_pair(lambda: K.tabular_softmax_score(logits), lambda: R.tabular_softmax_score(logits), repeats)
             floor = time_one(lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, A)).fill(0.0)), repeats)
-            out.append(_case(t, features="tabular", n_contexts=n, n_actions=A, dim=A,
-                             out_bytes=8 * n * A * (A + 1), write_floor_s=floor))
+            out.append(
+                _case(
+                    t,
+                    features="tabular",
+                    n_contexts=n,
+                    n_actions=A,
+                    dim=A,
+                    out_bytes=8 * n * A * (A + 1),
+                    write_floor_s=floor,
+                )
+            )
             d = 8
             phi = rng.standard_normal((n, A, d))
             phi /= np.linalg.norm(phi, axis=-1, keepdims=True)
             theta = rng.standard_normal(d)
             t = time_pair(lambda: K.softmax_score(phi, theta), lambda: R.softmax_score(phi, theta), repeats)
             floor = time_one(lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, d)).fill(0.0)), repeats)
-            out.append(_case(t, features="dense", n_contexts=n, n_actions=A, dim=d,
-                             out_bytes=8 * n * A * (d + 1), write_floor_s=floor))
-            _log(progress, f"  softmax+score n={n:>8} A={A}: tabular x{out[-2]['ratio']:.2f}, "
-                           f"dense x{out[-1]['ratio']:.2f}")
+            out.append(
+                _case(
+                    t,
+                    features="dense",
+                    n_contexts=n,
+                    n_actions=A,
+                    dim=d,
+                    out_bytes=8 * n * A * (d + 1),
+                    write_floor_s=floor,
+                )
+            )
+            _log(
+                progress,
+                f"  softmax+score n={n:>8} A={A}: tabular x{out[-2]['ratio']:.2f}, dense x{out[-1]['ratio']:.2f}",
+            )
     return out
 
 
@@ -447,6 +498,7 @@ def bench_backward_sweep(quick: bool, repeats: int, progress=None) -> list:
         cases += [(1600, (5, 5, 5, 5)), (16000, (5, 5, 5, 5))]
     out = []
     for S, sizes in cases:
+
         class _G:  # the sizes random_tables needs
             n_states = S
             action_sizes = sizes
@@ -455,25 +507,31 @@ def bench_backward_sweep(quick: bool, repeats: int, progress=None) -> list:
         pi_concat, offsets = tabs.concat()
         a = np.asarray(sizes, np.int64)
         Q = np.random.default_rng(S).standard_normal((S, int(np.prod(sizes))))
-        t = time_pair(lambda: K.backward_sweep(Q, pi_concat, offsets, a),
-                      lambda: R.backward_sweep(Q, pi_concat, offsets, a), repeats)
+        t = time_pair(
+            lambda: K.backward_sweep(Q, pi_concat, offsets, a),
+            lambda: R.backward_sweep(Q, pi_concat, offsets, a),
+            repeats,
+        )
         n_out = int(K.level_offsets_for(a, S)[-1])
         floor = time_one(lambda: np.empty(n_out).fill(0.0), repeats)
-        out.append(_case(t, n_states=S, action_sizes=list(sizes), n_entries=int(Q.size), out_bytes=8 * n_out,
-                         write_floor_s=floor))
+        out.append(
+            _case(
+                t, n_states=S, action_sizes=list(sizes), n_entries=int(Q.size), out_bytes=8 * n_out, write_floor_s=floor
+            )
+        )
         _log(progress, f"  backward sweep S*|A|={Q.size:>9}: x{t['ratio']:.2f}")
     return out
 
 
 #: (S, action sizes) of the dense exact-evaluation ladder: P has S*|A|*S entries, 10 to 10^8.
 EVAL_LADDER = [
-    (1, (2, 5)),          # 10
-    (2, (5, 5)),          # 100
-    (10, (2, 5)),         # 1e3
-    (20, (5, 5)),         # 1e4
-    (50, (5, 8)),         # 1e5
-    (100, (10, 10)),      # 1e6
-    (250, (5, 5, 10)),    # 1.6e7 (125 MB)
+    (1, (2, 5)),  # 10
+    (2, (5, 5)),  # 100
+    (10, (2, 5)),  # 1e3
+    (20, (5, 5)),  # 1e4
+    (50, (5, 8)),  # 1e5
+    (100, (10, 10)),  # 1e6
+    (250, (5, 5, 10)),  # 1.6e7 (125 MB)
     (400, (5, 5, 5, 5)),  # 1e8 (800 MB)
 ]
 QUICK_EVAL_LADDER = EVAL_LADDER[:6]
@@ -482,11 +540,14 @@ QUICK_EVAL_LADDER = EVAL_LADDER[:6]
 def bench_exact_evaluation(quick: bool, repeats: int, progress=None) -> list:
     """``evaluate`` on dense games of growing size: numba vs the NumPy twins, the parts, and the bandwidth bound."""
     out = []
-    for S, sizes in (QUICK_EVAL_LADDER if quick else EVAL_LADDER):
+    for S, sizes in QUICK_EVAL_LADDER if quick else EVAL_LADDER:
         row = _exact_evaluation_case(S, sizes, repeats)
         out.append(row)
-        _log(progress, f"  exact evaluation P={row['P_entries']:>10.3g} entries: x{row['ratio']:.2f}, "
-                       f"{row['numba_s'] * 1e3:.3g} ms = {row['bound_ratio']:.2f} x bandwidth bound")
+        _log(
+            progress,
+            f"  exact evaluation P={row['P_entries']:>10.3g} entries: x{row['ratio']:.2f}, "
+            f"{row['numba_s'] * 1e3:.3g} ms = {row['bound_ratio']:.2f} x bandwidth bound",
+        )
         gc.collect()
     return out
 
@@ -514,19 +575,30 @@ def _exact_evaluation_case(S: int, sizes, repeats: int) -> dict:
     V = game.solve_linear(P_pi, r_pi)
     Qf = K.q_from_v(Pf, rf, game.gamma, V)
     parts = {
-        "assembly": time_pair(lambda: K.policy_transition_reward(Pf, rf, K.joint_policy(pi_concat, offsets, a, S)),
-                              lambda: R.policy_transition_reward(Pf, rf, R.joint_policy(pi_concat, offsets, a, S)),
-                              repeats),
-        "q_from_v": time_pair(lambda: K.q_from_v(Pf, rf, game.gamma, V), lambda: R.q_from_v(Pf, rf, game.gamma, V),
-                              repeats),
-        "backward_sweep": time_pair(lambda: K.backward_sweep(Qf, pi_concat, offsets, a),
-                                    lambda: R.backward_sweep(Qf, pi_concat, offsets, a), repeats),
+        "assembly": time_pair(
+            lambda: K.policy_transition_reward(Pf, rf, K.joint_policy(pi_concat, offsets, a, S)),
+            lambda: R.policy_transition_reward(Pf, rf, R.joint_policy(pi_concat, offsets, a, S)),
+            repeats,
+        ),
+        "q_from_v": time_pair(
+            lambda: K.q_from_v(Pf, rf, game.gamma, V), lambda: R.q_from_v(Pf, rf, game.gamma, V), repeats
+        ),
+        "backward_sweep": time_pair(
+            lambda: K.backward_sweep(Qf, pi_concat, offsets, a),
+            lambda: R.backward_sweep(Qf, pi_concat, offsets, a),
+            repeats,
+        ),
     }
-    solve_s = time_one(lambda: (game.solve_linear(P_pi, r_pi), game.solve_linear(P_pi, game.rho, transpose=True)),
-                       repeats)
+    solve_s = time_one(
+        lambda: (game.solve_linear(P_pi, r_pi), game.solve_linear(P_pi, game.rho, transpose=True)), repeats
+    )
     parts = {k: {kk: v[kk] for kk in ("numba_s", "numpy_s", "ratio")} for k, v in parts.items()}
-    parts["solves"] = {"numba_s": solve_s, "numpy_s": solve_s, "ratio": 1.0,
-                       "note": "LAPACK (np.linalg.solve) on both sides: V and the occupancy"}
+    parts["solves"] = {
+        "numba_s": solve_s,
+        "numpy_s": solve_s,
+        "ratio": 1.0,
+        "note": "LAPACK (np.linalg.solve) on both sides: V and the occupancy",
+    }
     flat = game.P.reshape(-1)
     bw = time_pair(lambda: K.stream_read(flat), lambda: R.stream_read(flat), repeats)
     # the bound uses the fastest read seen (numba's or NumPy's, any repetition): on a shared machine a median can
@@ -534,12 +606,23 @@ def _exact_evaluation_case(S: int, sizes, repeats: int) -> dict:
     bandwidth = game.P.nbytes / min(bw["numba_samples"] + bw["numpy_samples"])
     bound = 2 * game.P.nbytes / bandwidth
     mem = measure_memory(lambda: evaluate(game, tabs), game.nbytes)
-    row = _case(t, n_states=S, action_sizes=list(sizes), P_entries=int(game.P.size), P_bytes=int(game.P.nbytes),
-                game_bytes=int(game.nbytes))
-    row.update(parts=parts, bandwidth_GBps=bandwidth / 1e9,
-               bandwidth_numba_GBps=game.P.nbytes / bw["numba_s"] / 1e9,
-               bandwidth_numpy_GBps=game.P.nbytes / bw["numpy_s"] / 1e9,
-               bound_s=bound, bound_ratio=t["numba_s"] / bound, memory=mem)
+    row = _case(
+        t,
+        n_states=S,
+        action_sizes=list(sizes),
+        P_entries=int(game.P.size),
+        P_bytes=int(game.P.nbytes),
+        game_bytes=int(game.nbytes),
+    )
+    row.update(
+        parts=parts,
+        bandwidth_GBps=bandwidth / 1e9,
+        bandwidth_numba_GBps=game.P.nbytes / bw["numba_s"] / 1e9,
+        bandwidth_numpy_GBps=game.P.nbytes / bw["numpy_s"] / 1e9,
+        bound_s=bound,
+        bound_ratio=t["numba_s"] / bound,
+        memory=mem,
+    )
     return row
 
 
@@ -562,16 +645,31 @@ def bench_rollouts(quick: bool, repeats: int, progress=None) -> list:
         a = np.asarray(sizes, np.int64)
         starts = np.arange(S, dtype=np.int64)
         args = (Pc, game.r_flat, game.gamma, pc, off, a, starts)
-        t = time_pair(lambda: K.rollout_steps(*args, n_fast, 0), lambda: R.rollout_steps(*args, n_slow, 0),
-                      max(3, repeats // 2))
+        t = time_pair(
+            lambda: K.rollout_steps(*args, n_fast, 0), lambda: R.rollout_steps(*args, n_slow, 0), max(3, repeats // 2)
+        )
         fast_rate = n_fast / t["numba_s"]
         slow_rate = n_slow / t["numpy_s"]
-        out.append({"n_states": S, "action_sizes": list(sizes), "n_agents": len(sizes),
-                    "numba_steps": n_fast, "numpy_steps": n_slow, "numba_steps_per_s": fast_rate,
-                    "numpy_steps_per_s": slow_rate, "ratio": fast_rate / slow_rate, "numba_s": t["numba_s"],
-                    "numpy_s": t["numpy_s"], "first_call_s": t["first_call_s"]})
-        _log(progress, f"  rollouts S={S} N={len(sizes)}: {fast_rate / 1e6:.2f} M steps/s "
-                       f"(NumPy loop {slow_rate / 1e3:.1f} k steps/s)")
+        out.append(
+            {
+                "n_states": S,
+                "action_sizes": list(sizes),
+                "n_agents": len(sizes),
+                "numba_steps": n_fast,
+                "numpy_steps": n_slow,
+                "numba_steps_per_s": fast_rate,
+                "numpy_steps_per_s": slow_rate,
+                "ratio": fast_rate / slow_rate,
+                "numba_s": t["numba_s"],
+                "numpy_s": t["numpy_s"],
+                "first_call_s": t["first_call_s"],
+            }
+        )
+        _log(
+            progress,
+            f"  rollouts S={S} N={len(sizes)}: {fast_rate / 1e6:.2f} M steps/s "
+            f"(NumPy loop {slow_rate / 1e3:.1f} k steps/s)",
+        )
     return out
 
 
@@ -591,16 +689,22 @@ def bench_algorithm3(quick: bool, repeats: int, progress=None) -> list:
     d = n_ctx * A
     th = rng.standard_normal(d) * 0.1
     z = np.zeros(d)
-    t = time_pair(lambda: K.projected_sgd_tabular(ctx, act, A, y, th, z, 0.25, 10.0),
-                  lambda: R.projected_sgd_tabular(ctx, act, A, y, th, z, 0.25, 10.0), max(3, repeats // 2))
+    t = time_pair(
+        lambda: K.projected_sgd_tabular(ctx, act, A, y, th, z, 0.25, 10.0),
+        lambda: R.projected_sgd_tabular(ctx, act, A, y, th, z, 0.25, 10.0),
+        max(3, repeats // 2),
+    )
     out.append(_case(t, features="tabular", T=T, n_contexts=n_ctx, n_actions=A, dim=d))
     d = 16
     phi = rng.standard_normal((n_ctx, A, d))
     phi /= np.linalg.norm(phi, axis=-1, keepdims=True)
     th = rng.standard_normal(d) * 0.1
     z = np.zeros(d)
-    t = time_pair(lambda: K.projected_sgd(phi, ctx, act, y, th, z, 0.25, 10.0),
-                  lambda: R.projected_sgd(phi, ctx, act, y, th, z, 0.25, 10.0), max(3, repeats // 2))
+    t = time_pair(
+        lambda: K.projected_sgd(phi, ctx, act, y, th, z, 0.25, 10.0),
+        lambda: R.projected_sgd(phi, ctx, act, y, th, z, 0.25, 10.0),
+        max(3, repeats // 2),
+    )
     out.append(_case(t, features="dense", T=T, n_contexts=n_ctx, n_actions=A, dim=d))
     for row in out:
         _log(progress, f"  Algorithm 3 ({row['features']}, T={T}): x{row['ratio']:.1f}")
@@ -608,8 +712,11 @@ def bench_algorithm3(quick: bool, repeats: int, progress=None) -> list:
 
 
 #: Named sizes for one MA-PPO iteration: (name, S, action sizes).
-MAPPO_SIZES = [("N=2, |A|=5, S=50", 50, (5, 5)), ("N=3, |A|=4, S=100", 100, (4, 4, 4)),
-               ("N=4, |A|=5, S=100", 100, (5, 5, 5, 5))]
+MAPPO_SIZES = [
+    ("N=2, |A|=5, S=50", 50, (5, 5)),
+    ("N=3, |A|=4, S=100", 100, (4, 4, 4)),
+    ("N=4, |A|=5, S=100", 100, (5, 5, 5, 5)),
+]
 QUICK_MAPPO_SIZES = [("N=2, |A|=3, S=10", 10, (3, 3)), ("N=3, |A|=3, S=20", 20, (3, 3, 3))]
 
 
@@ -618,11 +725,14 @@ def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
 
     K_exact, K_mc = 2, 1
     out = []
-    for name, S, sizes in (QUICK_MAPPO_SIZES if quick else MAPPO_SIZES):
+    for name, S, sizes in QUICK_MAPPO_SIZES if quick else MAPPO_SIZES:
         game = dense_game(S, sizes, seed=11)
         with _cached_optimum(game):
-            for kind, kw, K_it in (("exact", dict(solver="ideal", evaluation="exact"), K_exact),
-                                   ("sampled", dict(solver="sgd", evaluation="mc", T=200, n_rollouts=5), K_mc)):
+            for kind, kw, K_it in (
+                ("exact", dict(solver="ideal", evaluation="exact"), K_exact),
+                ("sampled", dict(solver="sgd", evaluation="mc", T=200, n_rollouts=5), K_mc),
+            ):
+
                 def fast():
                     return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, **kw)
 
@@ -631,8 +741,16 @@ def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
                         return ma_ppo(game, K=K_it, beta=0.1, seed=0, keep_policies=False, **kw)
 
                 t = time_pair(fast, slow, 3)
-                row = _case(t, name=name, kind=kind, n_states=S, action_sizes=list(sizes), iterations=K_it,
-                            P_bytes=int(game.P.nbytes), **{k: v for k, v in kw.items() if k in ("T", "n_rollouts")})
+                row = _case(
+                    t,
+                    name=name,
+                    kind=kind,
+                    n_states=S,
+                    action_sizes=list(sizes),
+                    iterations=K_it,
+                    P_bytes=int(game.P.nbytes),
+                    **{k: v for k, v in kw.items() if k in ("T", "n_rollouts")},
+                )
                 row["numba_s"] /= K_it
                 row["numpy_s"] /= K_it
                 out.append(row)
@@ -664,23 +782,42 @@ def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
         res = ma_ppo(game, K=K_it, beta=0.1, keep_policies=False)
         it_s = (time.perf_counter() - t1) / K_it
     out = {
-        "game": game.describe(), "n_states": S, "n_agents": game.n_agents, "n_joint_actions": J,
-        "n_successors": game.n_successors, "game_bytes": int(game.nbytes), "dense_P_bytes": int(dense_bytes),
-        "build_s": build_s, "evaluate_s": t_eval, "mappo_iteration_s": it_s, "mappo_K": K_it,
-        "J": [float(x) for x in res.J], "J_star": float(sol.J_star), "optimal_value_s": opt_s,
-        "memory_evaluate": mem, "dense_allocated": bool(mem["peak_traced_bytes"] > 0.5 * dense_bytes),
+        "game": game.describe(),
+        "n_states": S,
+        "n_agents": game.n_agents,
+        "n_joint_actions": J,
+        "n_successors": game.n_successors,
+        "game_bytes": int(game.nbytes),
+        "dense_P_bytes": int(dense_bytes),
+        "build_s": build_s,
+        "evaluate_s": t_eval,
+        "mappo_iteration_s": it_s,
+        "mappo_K": K_it,
+        "J": [float(x) for x in res.J],
+        "J_star": float(sol.J_star),
+        "optimal_value_s": opt_s,
+        "memory_evaluate": mem,
+        "dense_allocated": bool(mem["peak_traced_bytes"] > 0.5 * dense_bytes),
     }
-    _log(progress, f"  sparse gridworld S={S}: evaluate {t_eval * 1e3:.3g} ms, MA-PPO iteration {it_s * 1e3:.3g} ms, "
-                   f"peak NumPy memory {mem['peak_traced_bytes'] / 1e6:.3g} MB vs dense P {dense_bytes / 1e9:.3g} GB")
+    _log(
+        progress,
+        f"  sparse gridworld S={S}: evaluate {t_eval * 1e3:.3g} ms, MA-PPO iteration {it_s * 1e3:.3g} ms, "
+        f"peak NumPy memory {mem['peak_traced_bytes'] / 1e6:.3g} MB vs dense P {dense_bytes / 1e9:.3g} GB",
+    )
     if not quick:
         t0 = time.perf_counter()
         g3 = gridworld(width=5, height=5, n_agents=3, sparse=True)
         b3 = time.perf_counter() - t0
         e3 = time_one(lambda: evaluate(g3), 3)
-        out["three_agents"] = {"game": g3.describe(), "n_states": g3.n_states, "n_joint_actions": g3.n_joint_actions,
-                               "game_bytes": int(g3.nbytes),
-                               "dense_P_bytes": int(8 * g3.n_states ** 2 * g3.n_joint_actions),
-                               "build_s": b3, "evaluate_s": e3}
+        out["three_agents"] = {
+            "game": g3.describe(),
+            "n_states": g3.n_states,
+            "n_joint_actions": g3.n_joint_actions,
+            "game_bytes": int(g3.nbytes),
+            "dense_P_bytes": int(8 * g3.n_states**2 * g3.n_joint_actions),
+            "build_s": b3,
+            "evaluate_s": e3,
+        }
         _log(progress, f"  sparse gridworld 3 agents S={g3.n_states}: evaluate {e3 * 1e3:.3g} ms")
         del g3
     return out
@@ -712,16 +849,27 @@ def bench_quantecon(quick: bool, repeats: int, progress=None) -> dict:
         greedy = np.ravel_multi_index(tuple(ours.greedy.T), game.action_sizes)
         pi = np.zeros((game.n_states, game.n_joint_actions))
         pi[np.arange(game.n_states), greedy] = 1.0
-        te = time_pair(lambda: evaluate(game, _joint_tables(game, pi)), lambda: ddp.evaluate_policy(greedy),
-                       max(3, repeats // 2))
-        out["cases"].append({
-            "game": name, "n_states": game.n_states, "n_joint_actions": game.n_joint_actions,
-            "ours_policy_iteration_s": t["numba_s"], "quantecon_policy_iteration_s": t["numpy_s"],
-            "ratio": t["ratio"], "ours_evaluate_s": te["numba_s"], "quantecon_evaluate_policy_s": te["numpy_s"],
-            "evaluate_ratio": te["ratio"], "max_abs_diff_V_star": float(np.max(np.abs(ours.V_star - theirs.v))),
-            "note": "ours: policy iteration with numba kernels; evaluate() also computes Q, Q^{1:m}, the occupancy",
-        })
-        _log(progress, f"  QuantEcon {name}: ours {t['numba_s'] * 1e3:.3g} ms vs DiscreteDP {t['numpy_s'] * 1e3:.3g} ms")
+        te = time_pair(
+            lambda: evaluate(game, _joint_tables(game, pi)), lambda: ddp.evaluate_policy(greedy), max(3, repeats // 2)
+        )
+        out["cases"].append(
+            {
+                "game": name,
+                "n_states": game.n_states,
+                "n_joint_actions": game.n_joint_actions,
+                "ours_policy_iteration_s": t["numba_s"],
+                "quantecon_policy_iteration_s": t["numpy_s"],
+                "ratio": t["ratio"],
+                "ours_evaluate_s": te["numba_s"],
+                "quantecon_evaluate_policy_s": te["numpy_s"],
+                "evaluate_ratio": te["ratio"],
+                "max_abs_diff_V_star": float(np.max(np.abs(ours.V_star - theirs.v))),
+                "note": "ours: policy iteration with numba kernels; evaluate() also computes Q, Q^{1:m}, the occupancy",
+            }
+        )
+        _log(
+            progress, f"  QuantEcon {name}: ours {t['numba_s'] * 1e3:.3g} ms vs DiscreteDP {t['numpy_s'] * 1e3:.3g} ms"
+        )
     return out
 
 
@@ -782,10 +930,15 @@ def bench_first_result(progress=None, timeout: float = 600.0, compile_all: bool 
         # cold: empty cache (evaluate's kernels are compiled); compile_all: the other kernels, still uncached, each
         # timed on its first call; warm: the same first result again, every kernel now loaded from the cache
         runs = [("cold", []), ("compile_all", ["--compile-all"]), ("warm", [])]
-        for label, extra in (runs if compile_all else [runs[0], runs[2]]):
+        for label, extra in runs if compile_all else [runs[0], runs[2]]:
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", _FIRST_RESULT_SCRIPT, *extra], env=env, capture_output=True,
-                                  text=True, timeout=timeout)
+            proc = subprocess.run(
+                [sys.executable, "-c", _FIRST_RESULT_SCRIPT, *extra],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
             wall = time.perf_counter() - t0
             if proc.returncode != 0:
                 out[label] = {"error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
@@ -794,8 +947,11 @@ def bench_first_result(progress=None, timeout: float = 600.0, compile_all: bool 
             res["process_wall_s"] = wall
             out[label] = res
             if label != "compile_all":
-                _log(progress, f"  first result ({label} numba cache): {res['total_s']:.2f} s in-process, "
-                               f"{wall:.2f} s with interpreter start")
+                _log(
+                    progress,
+                    f"  first result ({label} numba cache): {res['total_s']:.2f} s in-process, "
+                    f"{wall:.2f} s with interpreter start",
+                )
     return out
 
 
@@ -810,8 +966,10 @@ def compile_stats() -> dict:
             stats = getattr(obj, "stats", None)
             if stats is not None and hasattr(obj, "signatures"):
                 out[f"{mod.__name__.split('.')[-1]}.{name}"] = {
-                    "signatures": len(obj.signatures), "cache_hits": int(sum(stats.cache_hits.values())),
-                    "cache_misses": int(sum(stats.cache_misses.values()))}
+                    "signatures": len(obj.signatures),
+                    "cache_hits": int(sum(stats.cache_hits.values())),
+                    "cache_misses": int(sum(stats.cache_misses.values())),
+                }
     return out
 
 
@@ -823,8 +981,16 @@ def evaluate_targets(res: dict) -> list:
     targets = []
 
     def add(name, description, ok, measured, threshold, detail=""):
-        targets.append({"name": name, "description": description, "status": "PASS" if ok else "FAIL",
-                        "measured": measured, "threshold": threshold, "detail": detail})
+        targets.append(
+            {
+                "name": name,
+                "description": description,
+                "status": "PASS" if ok else "FAIL",
+                "measured": measured,
+                "threshold": threshold,
+                "detail": detail,
+            }
+        )
 
     pairs = []
     for sec in ("softmax_score", "backward_sweep", "exact_evaluation", "algorithm3", "mappo_iteration", "rollouts"):
@@ -837,60 +1003,113 @@ def evaluate_targets(res: dict) -> list:
         worst = min(pairs)
         below = [p for p in pairs if p[0] < 1.0]
         slower = [p for p in pairs if p[0] < 1.0 - NEVER_SLOWER_TOLERANCE]
-        add("numba_never_slower",
+        add(
+            "numba_never_slower",
             f"numba never slower than the NumPy reference, at any size (every ratio >= {1 - NEVER_SLOWER_TOLERANCE:g}: "
             "ties at the memory bandwidth are within the noise)",
-            not slower, worst[0], 1.0 - NEVER_SLOWER_TOLERANCE,
+            not slower,
+            worst[0],
+            1.0 - NEVER_SLOWER_TOLERANCE,
             f"slowest case: {worst[1]} {worst[2]} (x{worst[0]:.2f}); {len(below)} of {len(pairs)} cases below 1"
-            + ("; " + ", ".join(f"{s} {lab} x{r:.2f}" for r, s, lab in below) if below else ""))
+            + ("; " + ", ".join(f"{s} {lab} x{r:.2f}" for r, s, lab in below) if below else ""),
+        )
     big = [r for r in res.get("exact_evaluation", []) if r["P_bytes"] >= 100e6]
     if big:
         worst = max(big, key=lambda r: r["bound_ratio"])
-        add("bandwidth_bound", "exact evaluation of a dense game of >= 100 MB within 2x of 2*bytes(P)/bandwidth",
-            worst["bound_ratio"] <= 2.0, worst["bound_ratio"], 2.0,
-            "; ".join(f"P {r['P_bytes'] / 1e6:.0f} MB: {r['numba_s'] * 1e3:.1f} ms vs bound {r['bound_s'] * 1e3:.1f} ms "
-                      f"(x{r['bound_ratio']:.2f}) at {r['bandwidth_GBps']:.1f} GB/s" for r in big))
+        add(
+            "bandwidth_bound",
+            "exact evaluation of a dense game of >= 100 MB within 2x of 2*bytes(P)/bandwidth",
+            worst["bound_ratio"] <= 2.0,
+            worst["bound_ratio"],
+            2.0,
+            "; ".join(
+                f"P {r['P_bytes'] / 1e6:.0f} MB: {r['numba_s'] * 1e3:.1f} ms vs bound {r['bound_s'] * 1e3:.1f} ms "
+                f"(x{r['bound_ratio']:.2f}) at {r['bandwidth_GBps']:.1f} GB/s"
+                for r in big
+            ),
+        )
     else:
-        add("bandwidth_bound", "exact evaluation of a dense game of >= 100 MB within 2x of the bandwidth bound",
-            False, None, 2.0, "not measured (quick mode stops below 100 MB)")
-    fused = [(r["ratio"], "softmax+score", _label("softmax_score", r)) for r in res.get("softmax_score", [])
-             if r["n_contexts"] >= 1e5]
-    fused += [(r["ratio"], "backward sweep", _label("backward_sweep", r)) for r in res.get("backward_sweep", [])
-              if r["n_entries"] >= 1e5]
+        add(
+            "bandwidth_bound",
+            "exact evaluation of a dense game of >= 100 MB within 2x of the bandwidth bound",
+            False,
+            None,
+            2.0,
+            "not measured (quick mode stops below 100 MB)",
+        )
+    fused = [
+        (r["ratio"], "softmax+score", _label("softmax_score", r))
+        for r in res.get("softmax_score", [])
+        if r["n_contexts"] >= 1e5
+    ]
+    fused += [
+        (r["ratio"], "backward sweep", _label("backward_sweep", r))
+        for r in res.get("backward_sweep", [])
+        if r["n_entries"] >= 1e5
+    ]
     if fused:
         worst = min(fused)
         below = [f for f in fused if f[0] < 3.0]
-        add("fused_3x", "fused kernels (softmax+score, backward sweep) >= 3x faster than NumPy at >= 1e5 contexts",
-            not below, worst[0], 3.0,
-            f"{len(below)} of {len(fused)} cases below 3x" + ("; " + ", ".join(f"{s} {lab} x{r:.2f}" for r, s, lab in below)
-                                                            if below else ""))
+        add(
+            "fused_3x",
+            "fused kernels (softmax+score, backward sweep) >= 3x faster than NumPy at >= 1e5 contexts",
+            not below,
+            worst[0],
+            3.0,
+            f"{len(below)} of {len(fused)} cases below 3x"
+            + ("; " + ", ".join(f"{s} {lab} x{r:.2f}" for r, s, lab in below) if below else ""),
+        )
     rolls = [r for r in res.get("rollouts", []) if r["n_agents"] <= 4]
     if rolls:
         worst = min(rolls, key=lambda r: r["numba_steps_per_s"])
-        add("rollouts_1e6", "Monte Carlo rollouts >= 1e6 environment steps/s on one core for N <= 4",
-            worst["numba_steps_per_s"] >= 1e6, worst["numba_steps_per_s"], 1e6,
-            ", ".join(f"S={r['n_states']} N={r['n_agents']}: {r['numba_steps_per_s'] / 1e6:.2f} M/s" for r in rolls))
+        add(
+            "rollouts_1e6",
+            "Monte Carlo rollouts >= 1e6 environment steps/s on one core for N <= 4",
+            worst["numba_steps_per_s"] >= 1e6,
+            worst["numba_steps_per_s"],
+            1e6,
+            ", ".join(f"S={r['n_states']} N={r['n_agents']}: {r['numba_steps_per_s'] / 1e6:.2f} M/s" for r in rolls),
+        )
     fr = res.get("first_result", {})
     warm = fr.get("warm", {})
     if "total_s" in warm:
-        add("first_result_3s", "import mappo_lite + first evaluate < 3 s with a warm numba cache (fresh process)",
-            warm["process_wall_s"] < 3.0, warm["process_wall_s"], 3.0,
+        add(
+            "first_result_3s",
+            "import mappo_lite + first evaluate < 3 s with a warm numba cache (fresh process)",
+            warm["process_wall_s"] < 3.0,
+            warm["process_wall_s"],
+            3.0,
             f"warm: {warm['total_s']:.2f} s in-process, {warm['process_wall_s']:.2f} s with interpreter start; cold: "
             f"{fr.get('cold', {}).get('total_s', float('nan')):.2f} s in-process, "
-            f"{fr.get('cold', {}).get('process_wall_s', float('nan')):.2f} s with interpreter start")
-    mems = [r for r in res.get("exact_evaluation", []) if r["memory"].get("rss_multiple") is not None
-            and r["P_bytes"] >= 1e6]
+            f"{fr.get('cold', {}).get('process_wall_s', float('nan')):.2f} s with interpreter start",
+        )
+    mems = [
+        r
+        for r in res.get("exact_evaluation", [])
+        if r["memory"].get("rss_multiple") is not None and r["P_bytes"] >= 1e6
+    ]
     if mems:
         worst = max(mems, key=lambda r: max(r["memory"]["rss_multiple"], r["memory"]["traced_multiple"]))
         m = max(worst["memory"]["rss_multiple"], worst["memory"]["traced_multiple"])
-        add("memory_small_multiple", "exact evaluation allocates at most 1x the game's size (games >= 1 MB)",
-            m <= 1.0, m, 1.0, f"worst: P {worst['P_bytes'] / 1e6:.3g} MB, extra {m:.3f} x game size")
+        add(
+            "memory_small_multiple",
+            "exact evaluation allocates at most 1x the game's size (games >= 1 MB)",
+            m <= 1.0,
+            m,
+            1.0,
+            f"worst: P {worst['P_bytes'] / 1e6:.3g} MB, extra {m:.3f} x game size",
+        )
     sp_ = res.get("sparse")
     if sp_:
-        add("sparse_no_dense", "sparse gridworld (>= 1e4 states) evaluated and trained without the dense tensor",
-            sp_["n_states"] >= 1e4 and not sp_["dense_allocated"], sp_["memory_evaluate"]["peak_traced_bytes"],
-            sp_["dense_P_bytes"], f"peak NumPy allocation {sp_['memory_evaluate']['peak_traced_bytes'] / 1e6:.3g} MB vs "
-                                  f"dense P {sp_['dense_P_bytes'] / 1e9:.3g} GB")
+        add(
+            "sparse_no_dense",
+            "sparse gridworld (>= 1e4 states) evaluated and trained without the dense tensor",
+            sp_["n_states"] >= 1e4 and not sp_["dense_allocated"],
+            sp_["memory_evaluate"]["peak_traced_bytes"],
+            sp_["dense_P_bytes"],
+            f"peak NumPy allocation {sp_['memory_evaluate']['peak_traced_bytes'] / 1e6:.3g} MB vs "
+            f"dense P {sp_['dense_P_bytes'] / 1e9:.3g} GB",
+        )
     return targets
 
 
@@ -923,10 +1142,13 @@ def _fmt_s(x) -> str:
 def format_report(res: dict) -> str:
     """The human-readable report: tables per section, then one PASS/FAIL line per target."""
     m = res["machine"]
-    lines = [f"mappo_lite bench ({'quick' if res['quick'] else 'full'}) on {m['cpu']}, {m['logical_cpus']} CPUs, "
-             f"{(m['memory_bytes'] or 0) / 2**30:.1f} GiB; numpy {m['numpy']}, numba {m['numba']}; "
-             f"load average {m['loadavg_start'][0]:.2f} -> {m['loadavg_end'][0]:.2f}; {res['seconds']:.0f} s",
-             "ratio = NumPy time / numba time (median of alternating repetitions)", ""]
+    lines = [
+        f"mappo_lite bench ({'quick' if res['quick'] else 'full'}) on {m['cpu']}, {m['logical_cpus']} CPUs, "
+        f"{(m['memory_bytes'] or 0) / 2**30:.1f} GiB; numpy {m['numpy']}, numba {m['numba']}; "
+        f"load average {m['loadavg_start'][0]:.2f} -> {m['loadavg_end'][0]:.2f}; {res['seconds']:.0f} s",
+        "ratio = NumPy time / numba time (median of alternating repetitions)",
+        "",
+    ]
 
     def table(title, header, rows):
         lines.append(title)
@@ -936,52 +1158,128 @@ def format_report(res: dict) -> str:
             lines.append("  " + "  ".join(str(c).rjust(w) for c, w in zip(r, widths)))
         lines.append("")
 
-    table("softmax + score over all contexts", ["features", "contexts", "|A|", "d", "numba", "numpy", "ratio",
-                                                 "write floor"],
-          [[r["features"], f"{r['n_contexts']:g}", r["n_actions"], r["dim"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]),
-            f"{r['ratio']:.2f}", _fmt_s(r["write_floor_s"])] for r in res.get("softmax_score", [])])
-    table("backward sweep Q -> Q^{1:m}", ["S", "A", "S*|A|", "numba", "numpy", "ratio"],
-          [[r["n_states"], "x".join(map(str, r["action_sizes"])), f"{r['n_entries']:g}", _fmt_s(r["numba_s"]),
-            _fmt_s(r["numpy_s"]), f"{r['ratio']:.2f}"] for r in res.get("backward_sweep", [])])
-    table("exact evaluation (evaluate) on dense games", ["S", "A", "P entries", "P MB", "numba", "numpy", "ratio",
-                                                         "GB/s", "bound", "time/bound", "extra mem/game"],
-          [[r["n_states"], "x".join(map(str, r["action_sizes"])), f"{r['P_entries']:.3g}", f"{r['P_bytes'] / 1e6:.3g}",
-            _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.2f}", f"{r['bandwidth_GBps']:.1f}",
-            _fmt_s(r["bound_s"]), f"{r['bound_ratio']:.2f}",
-            "-" if r["memory"].get("rss_multiple") is None else f"{r['memory']['rss_multiple']:.3f}"]
-           for r in res.get("exact_evaluation", [])])
+    table(
+        "softmax + score over all contexts",
+        ["features", "contexts", "|A|", "d", "numba", "numpy", "ratio", "write floor"],
+        [
+            [
+                r["features"],
+                f"{r['n_contexts']:g}",
+                r["n_actions"],
+                r["dim"],
+                _fmt_s(r["numba_s"]),
+                _fmt_s(r["numpy_s"]),
+                f"{r['ratio']:.2f}",
+                _fmt_s(r["write_floor_s"]),
+            ]
+            for r in res.get("softmax_score", [])
+        ],
+    )
+    table(
+        "backward sweep Q -> Q^{1:m}",
+        ["S", "A", "S*|A|", "numba", "numpy", "ratio"],
+        [
+            [
+                r["n_states"],
+                "x".join(map(str, r["action_sizes"])),
+                f"{r['n_entries']:g}",
+                _fmt_s(r["numba_s"]),
+                _fmt_s(r["numpy_s"]),
+                f"{r['ratio']:.2f}",
+            ]
+            for r in res.get("backward_sweep", [])
+        ],
+    )
+    table(
+        "exact evaluation (evaluate) on dense games",
+        ["S", "A", "P entries", "P MB", "numba", "numpy", "ratio", "GB/s", "bound", "time/bound", "extra mem/game"],
+        [
+            [
+                r["n_states"],
+                "x".join(map(str, r["action_sizes"])),
+                f"{r['P_entries']:.3g}",
+                f"{r['P_bytes'] / 1e6:.3g}",
+                _fmt_s(r["numba_s"]),
+                _fmt_s(r["numpy_s"]),
+                f"{r['ratio']:.2f}",
+                f"{r['bandwidth_GBps']:.1f}",
+                _fmt_s(r["bound_s"]),
+                f"{r['bound_ratio']:.2f}",
+                "-" if r["memory"].get("rss_multiple") is None else f"{r['memory']['rss_multiple']:.3f}",
+            ]
+            for r in res.get("exact_evaluation", [])
+        ],
+    )
     big = res.get("exact_evaluation", [])
     if big:
         r = big[-1]
-        lines.append(f"  parts of the largest case (P {r['P_bytes'] / 1e6:.0f} MB): " + ", ".join(
-            f"{k} {_fmt_s(v['numba_s'])} (numpy {_fmt_s(v['numpy_s'])})" for k, v in r["parts"].items()))
+        lines.append(
+            f"  parts of the largest case (P {r['P_bytes'] / 1e6:.0f} MB): "
+            + ", ".join(f"{k} {_fmt_s(v['numba_s'])} (numpy {_fmt_s(v['numpy_s'])})" for k, v in r["parts"].items())
+        )
         lines.append("")
-    table("Monte Carlo rollouts", ["S", "A", "numba steps/s", "numpy steps/s", "ratio"],
-          [[r["n_states"], "x".join(map(str, r["action_sizes"])), f"{r['numba_steps_per_s']:.3g}",
-            f"{r['numpy_steps_per_s']:.3g}", f"{r['ratio']:.0f}"] for r in res.get("rollouts", [])])
-    table("Algorithm 3 (one solve)", ["features", "T", "d", "numba", "numpy", "ratio"],
-          [[r["features"], r["T"], r["dim"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.1f}"]
-           for r in res.get("algorithm3", [])])
-    table("one MA-PPO iteration (J* excluded)", ["size", "kind", "numba", "numpy", "ratio"],
-          [[r["name"], r["kind"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.2f}"]
-           for r in res.get("mappo_iteration", [])])
+    table(
+        "Monte Carlo rollouts",
+        ["S", "A", "numba steps/s", "numpy steps/s", "ratio"],
+        [
+            [
+                r["n_states"],
+                "x".join(map(str, r["action_sizes"])),
+                f"{r['numba_steps_per_s']:.3g}",
+                f"{r['numpy_steps_per_s']:.3g}",
+                f"{r['ratio']:.0f}",
+            ]
+            for r in res.get("rollouts", [])
+        ],
+    )
+    table(
+        "Algorithm 3 (one solve)",
+        ["features", "T", "d", "numba", "numpy", "ratio"],
+        [
+            [r["features"], r["T"], r["dim"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.1f}"]
+            for r in res.get("algorithm3", [])
+        ],
+    )
+    table(
+        "one MA-PPO iteration (J* excluded)",
+        ["size", "kind", "numba", "numpy", "ratio"],
+        [
+            [r["name"], r["kind"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.2f}"]
+            for r in res.get("mappo_iteration", [])
+        ],
+    )
     sp_ = res.get("sparse")
     if sp_:
-        lines.append(f"sparse gridworld: {sp_['game']}: {sp_['game_bytes'] / 1e6:.3g} MB (dense P would be "
-                     f"{sp_['dense_P_bytes'] / 1e9:.3g} GB); evaluate {_fmt_s(sp_['evaluate_s'])}, MA-PPO iteration "
-                     f"{_fmt_s(sp_['mappo_iteration_s'])}, J* by policy iteration {_fmt_s(sp_['optimal_value_s'])}")
+        lines.append(
+            f"sparse gridworld: {sp_['game']}: {sp_['game_bytes'] / 1e6:.3g} MB (dense P would be "
+            f"{sp_['dense_P_bytes'] / 1e9:.3g} GB); evaluate {_fmt_s(sp_['evaluate_s'])}, MA-PPO iteration "
+            f"{_fmt_s(sp_['mappo_iteration_s'])}, J* by policy iteration {_fmt_s(sp_['optimal_value_s'])}"
+        )
         if "three_agents" in sp_:
             t3 = sp_["three_agents"]
-            lines.append(f"  3 agents: {t3['game']}: evaluate {_fmt_s(t3['evaluate_s'])} (dense P would be "
-                         f"{t3['dense_P_bytes'] / 1e9:.3g} GB)")
+            lines.append(
+                f"  3 agents: {t3['game']}: evaluate {_fmt_s(t3['evaluate_s'])} (dense P would be "
+                f"{t3['dense_P_bytes'] / 1e9:.3g} GB)"
+            )
         lines.append("")
     qe = res.get("quantecon", {})
     if qe.get("available"):
-        table(f"QuantEcon DiscreteDP {qe['version']} (joint-action MDP)",
-              ["game", "ours PI", "DiscreteDP PI", "ratio", "ours evaluate", "DDP evaluate_policy", "|dV*|"],
-              [[c["game"], _fmt_s(c["ours_policy_iteration_s"]), _fmt_s(c["quantecon_policy_iteration_s"]),
-                f"{c['ratio']:.2f}", _fmt_s(c["ours_evaluate_s"]), _fmt_s(c["quantecon_evaluate_policy_s"]),
-                f"{c['max_abs_diff_V_star']:.1e}"] for c in qe["cases"]])
+        table(
+            f"QuantEcon DiscreteDP {qe['version']} (joint-action MDP)",
+            ["game", "ours PI", "DiscreteDP PI", "ratio", "ours evaluate", "DDP evaluate_policy", "|dV*|"],
+            [
+                [
+                    c["game"],
+                    _fmt_s(c["ours_policy_iteration_s"]),
+                    _fmt_s(c["quantecon_policy_iteration_s"]),
+                    f"{c['ratio']:.2f}",
+                    _fmt_s(c["ours_evaluate_s"]),
+                    _fmt_s(c["quantecon_evaluate_policy_s"]),
+                    f"{c['max_abs_diff_V_star']:.1e}",
+                ]
+                for c in qe["cases"]
+            ],
+        )
     elif qe:
         lines += [f"QuantEcon: {qe.get('reason')}", ""]
     fr = res.get("first_result")
@@ -989,12 +1287,17 @@ def format_report(res: dict) -> str:
         for label in ("cold", "warm"):
             v = fr.get(label, {})
             if "total_s" in v:
-                lines.append(f"first result, {label} numba cache: import {v['import_s']:.2f} s + first evaluate "
-                             f"{v['first_evaluate_s']:.2f} s = {v['total_s']:.2f} s ({v['process_wall_s']:.2f} s "
-                             f"with interpreter start)")
+                lines.append(
+                    f"first result, {label} numba cache: import {v['import_s']:.2f} s + first evaluate "
+                    f"{v['first_evaluate_s']:.2f} s = {v['total_s']:.2f} s ({v['process_wall_s']:.2f} s "
+                    f"with interpreter start)"
+                )
         comp = fr.get("compile_all", {}).get("compile_s")
         if comp:
-            lines.append("  first call with a cold cache (compile) of the other kernels: " + ", ".join(f"{k} {v:.2f} s" for k, v in comp.items()))
+            lines.append(
+                "  first call with a cold cache (compile) of the other kernels: "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in comp.items())
+            )
         lines.append("")
     mem = res.get("memory", {})
     if mem:
@@ -1076,8 +1379,14 @@ def plot_benchmark(results: dict, section: str = "exact_evaluation", features: s
             ax1.loglog(x, [r["numpy_s"] for r in rs], "s--", color=f"C{i}", alpha=0.6, label=f"NumPy {name}".strip())
             ax2.semilogx(x, [r["ratio"] for r in rs], "o-", color=f"C{i}", label=name or "speed-up")
             if "write_floor_s" in rs[0]:
-                ax1.loglog(x, [r["write_floor_s"] for r in rs], ":", color=f"C{i}", alpha=0.8,
-                           label=f"writing the output {name}".strip())
+                ax1.loglog(
+                    x,
+                    [r["write_floor_s"] for r in rs],
+                    ":",
+                    color=f"C{i}",
+                    alpha=0.8,
+                    label=f"writing the output {name}".strip(),
+                )
         ax2.axhline(3.0, color="C3", lw=1, label="target 3x (from 1e5)")
         ax2.axhline(1.0, color="k", lw=0.8)
         ax2.axvline(1e5, color="0.6", lw=1, ls="-.")
@@ -1087,13 +1396,24 @@ def plot_benchmark(results: dict, section: str = "exact_evaluation", features: s
         ax2.set_ylabel("speed-up: NumPy time / numba time")
         ax2.set_ylim(bottom=0)
     else:
-        secs = [s_ for s_ in ("softmax_score", "backward_sweep", "exact_evaluation", "exact_evaluation_parts",
-                              "algorithm3", "mappo_iteration", "rollouts")
-                if results.get(s_) or (s_ == "exact_evaluation_parts" and results.get("exact_evaluation"))]
+        secs = [
+            s_
+            for s_ in (
+                "softmax_score",
+                "backward_sweep",
+                "exact_evaluation",
+                "exact_evaluation_parts",
+                "algorithm3",
+                "mappo_iteration",
+                "rollouts",
+            )
+            if results.get(s_) or (s_ == "exact_evaluation_parts" and results.get("exact_evaluation"))
+        ]
         for i, sec in enumerate(secs):
             if sec == "exact_evaluation_parts":
-                ratios = [v["ratio"] for r in results["exact_evaluation"] for k, v in r["parts"].items()
-                          if k != "solves"]
+                ratios = [
+                    v["ratio"] for r in results["exact_evaluation"] for k, v in r["parts"].items() if k != "solves"
+                ]
             else:
                 ratios = [r["ratio"] for r in results[sec]]
             ax1.scatter(np.full(len(ratios), i) + np.linspace(-0.25, 0.25, len(ratios)), ratios, s=14, color=f"C{i}")
@@ -1113,13 +1433,23 @@ def plot_benchmark(results: dict, section: str = "exact_evaluation", features: s
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
         ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"{section.replace('_', ' ')} on {m['cpu']} ({m['logical_cpus']} CPUs), load average "
-                 f"{m['loadavg_start'][0]:.1f}, {m['date'][:10]}", fontsize=9)
+    fig.suptitle(
+        f"{section.replace('_', ' ')} on {m['cpu']} ({m['logical_cpus']} CPUs), load average "
+        f"{m['loadavg_start'][0]:.1f}, {m['date'][:10]}",
+        fontsize=9,
+    )
     return fig
 
 
-def sparse_gridworld_run(width: int = 10, height: int = 10, n_agents: int = 2, K: int = 20, beta: float = 0.1,
-                         slip: float = 0.1, gamma: float = 0.9) -> dict:
+def sparse_gridworld_run(
+    width: int = 10,
+    height: int = 10,
+    n_agents: int = 2,
+    K: int = 20,
+    beta: float = 0.1,
+    slip: float = 0.1,
+    gamma: float = 0.9,
+) -> dict:
     """Build the coordination gridworld in sparse form, evaluate the uniform policy exactly (time, peak NumPy memory
     by tracemalloc, Bellman residual) and run K iterations of MA-PPO (ideal step, exact evaluation). J* is computed
     once by policy iteration. Returns a dict for :func:`plot_sparse_run`."""
@@ -1153,12 +1483,27 @@ def sparse_gridworld_run(width: int = 10, height: int = 10, n_agents: int = 2, K
         t0 = time.perf_counter()
         res = ma_ppo(game, K=K, beta=beta, keep_policies=False)
         train_s = time.perf_counter() - t0
-    return {"game": game.describe(), "n_states": S, "n_agents": game.n_agents, "n_joint_actions": J,
-            "game_bytes": int(game.nbytes), "dense_P_bytes": int(8 * S * J * S), "build_s": build_s,
-            "evaluate_s": eval_s, "evaluate_peak_traced_bytes": int(peak), "bellman_residual": residual,
-            "J_uniform": float(ev.J), "J_star": float(sol.J_star), "optimal_value_s": opt_s,
-            "policy_iterations": int(sol.iterations), "K": int(K), "beta": float(beta), "J": [float(x) for x in res.J],
-            "train_s": train_s, "iteration_s": train_s / K}
+    return {
+        "game": game.describe(),
+        "n_states": S,
+        "n_agents": game.n_agents,
+        "n_joint_actions": J,
+        "game_bytes": int(game.nbytes),
+        "dense_P_bytes": int(8 * S * J * S),
+        "build_s": build_s,
+        "evaluate_s": eval_s,
+        "evaluate_peak_traced_bytes": int(peak),
+        "bellman_residual": residual,
+        "J_uniform": float(ev.J),
+        "J_star": float(sol.J_star),
+        "optimal_value_s": opt_s,
+        "policy_iterations": int(sol.iterations),
+        "K": int(K),
+        "beta": float(beta),
+        "J": [float(x) for x in res.J],
+        "train_s": train_s,
+        "iteration_s": train_s / K,
+    }
 
 
 def plot_sparse_run(data: dict):
@@ -1172,8 +1517,9 @@ def plot_sparse_run(data: dict):
     ax1.axhline(data["J_star"], color="k", ls="--", lw=1, label=r"$J^\star$ (policy iteration)")
     ax1.set_xlabel("iteration k")
     ax1.set_ylabel(r"$J(\pi_k)$")
-    ax1.set_title(f"{data['game']}, beta={data['beta']:g}, {data['iteration_s'] * 1e3:.0f} ms per iteration",
-                  fontsize=8)
+    ax1.set_title(
+        f"{data['game']}, beta={data['beta']:g}, {data['iteration_s'] * 1e3:.0f} ms per iteration", fontsize=8
+    )
     ax1.legend(fontsize=8)
     ax1.grid(alpha=0.3)
     names = ["game (successor lists)", "peak NumPy memory\nof one evaluation", "dense tensor P\n(never allocated)"]
@@ -1192,8 +1538,15 @@ def plot_sparse_run(data: dict):
 # ----------------------------------------------------------------------------------------------------------------
 # entry point
 # ----------------------------------------------------------------------------------------------------------------
-def run_benchmarks(quick: bool = False, *, first_result: bool = True, quantecon: bool = True, repeats: int | None = None,
-                   n_blas_threads: int | None = 1, progress=None) -> dict:
+def run_benchmarks(
+    quick: bool = False,
+    *,
+    first_result: bool = True,
+    quantecon: bool = True,
+    repeats: int | None = None,
+    n_blas_threads: int | None = 1,
+    progress=None,
+) -> dict:
     """Run every case and return the results (see the module docstring for the keys). ``quick=True`` stops at small
     sizes (seconds instead of minutes); ``n_blas_threads`` is the number of BLAS/LAPACK threads during the run (1:
     core for core with the single-threaded numba kernels; ``None``: the process default); ``progress`` is a file to
@@ -1209,10 +1562,19 @@ def _run(quick, first_result, quantecon, repeats, progress) -> dict:
 
     start = time.perf_counter()
     repeats = repeats or (3 if quick else 7)
-    res = {"schema": SCHEMA, "quick": bool(quick), "machine": machine_info(),
-           "settings": {"repeats": repeats, "warmup_calls": 1, "statistic": "median",
-                        "min_sample_s": _MIN_SAMPLE_S, "ratio": "numpy_s / numba_s",
-                        "never_slower_tolerance": NEVER_SLOWER_TOLERANCE}}
+    res = {
+        "schema": SCHEMA,
+        "quick": bool(quick),
+        "machine": machine_info(),
+        "settings": {
+            "repeats": repeats,
+            "warmup_calls": 1,
+            "statistic": "median",
+            "min_sample_s": _MIN_SAMPLE_S,
+            "ratio": "numpy_s / numba_s",
+            "never_slower_tolerance": NEVER_SLOWER_TOLERANCE,
+        },
+    }
     _log(progress, "softmax + score")
     res["softmax_score"] = bench_softmax_score(quick, repeats, progress)
     _log(progress, "backward sweep")
@@ -1234,14 +1596,31 @@ def _run(quick, first_result, quantecon, repeats, progress) -> dict:
         _log(progress, "first result in a fresh process")
         res["first_result"] = bench_first_result(progress)
     res["compile"] = compile_stats()
-    res["memory"] = {"maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                     "note": "ru_maxrss of this process (kB on Linux, converted to bytes)"}
+    res["memory"] = {
+        "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "note": "ru_maxrss of this process (kB on Linux, converted to bytes)",
+    }
     res["machine"]["loadavg_end"] = list(os.getloadavg())
     res["seconds"] = time.perf_counter() - start
     res["targets"] = evaluate_targets(res)
     return res
 
 
-__all__ = ["run_benchmarks", "format_report", "evaluate_targets", "time_pair", "measure_memory", "reference_kernels",
-           "blas_threads", "machine_info", "add_parser", "plot_benchmark", "load_results", "sparse_gridworld_run",
-           "plot_sparse_run", "SCHEMA", "EVAL_LADDER", "PLOT_SECTIONS"]
+__all__ = [
+    "run_benchmarks",
+    "format_report",
+    "evaluate_targets",
+    "time_pair",
+    "measure_memory",
+    "reference_kernels",
+    "blas_threads",
+    "machine_info",
+    "add_parser",
+    "plot_benchmark",
+    "load_results",
+    "sparse_gridworld_run",
+    "plot_sparse_run",
+    "SCHEMA",
+    "EVAL_LADDER",
+    "PLOT_SECTIONS",
+]

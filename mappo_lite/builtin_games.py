@@ -134,8 +134,9 @@ def two_step(gamma: float = 0.99) -> CooperativeMarkovGame:
     )
 
 
-def random_game(n_states: int = 5, n_agents: int = 2, n_actions=3, gamma: float = 0.9, seed=0,
-                concentration: float = 1.0) -> CooperativeMarkovGame:
+def random_game(
+    n_states: int = 5, n_agents: int = 2, n_actions=3, gamma: float = 0.9, seed=0, concentration: float = 1.0
+) -> CooperativeMarkovGame:
     r"""A seeded random game: :math:`P(\cdot|s,\mathbf a)\sim\mathrm{Dirichlet}(\alpha\mathbf 1)`, :math:`r\sim U[0,1]`.
 
     ``n_actions`` is an int (every agent) or a list of per-agent sizes; ``seed`` an int or ``numpy.random.Generator``.
@@ -155,8 +156,15 @@ def random_game(n_states: int = 5, n_agents: int = 2, n_actions=3, gamma: float 
     return CooperativeMarkovGame(P, r, gamma, name=f"random(S={S},N={N},A={sizes})", meta={"seed": repr(seed)})
 
 
-def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 0.1, gamma: float = 0.9,
-              sparse: bool = False, **kwargs):
+def gridworld(
+    width: int = 3,
+    height: int = 3,
+    n_agents: int = 2,
+    slip: float = 0.1,
+    gamma: float = 0.9,
+    sparse: bool = False,
+    **kwargs,
+):
     """The coordination gridworld of :mod:`mappo_lite.gridworld`: a dense game, or with ``sparse=True`` a
     :class:`~mappo_lite.sparse_games.SparseCooperativeMarkovGame` that never builds the dense tensor."""
     from . import gridworld as gw
@@ -165,8 +173,15 @@ def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 
         from .sparse_games import SparseCooperativeMarkovGame
 
         spec = gw.gridworld_successors(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, **kwargs)
-        return SparseCooperativeMarkovGame(spec["next_states"], spec["probs"], spec["r"], spec["gamma"], spec["rho"],
-                                           name="gridworld", meta=dict(spec.get("meta", {})))
+        return SparseCooperativeMarkovGame(
+            spec["next_states"],
+            spec["probs"],
+            spec["r"],
+            spec["gamma"],
+            spec["rho"],
+            name="gridworld",
+            meta=dict(spec.get("meta", {})),
+        )
     spec = gw.gridworld(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, **kwargs)
     meta = dict(spec.get("meta", {}))
     return CooperativeMarkovGame(spec["P"], spec["r"], spec["gamma"], spec["rho"], name="gridworld", meta=meta)

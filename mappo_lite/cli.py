@@ -71,7 +71,9 @@ def cmd_games(args):
                 "gamma": g.gamma,
                 "optimum": g.meta.get("optimum"),
                 "citation": g.meta.get("citation", g.meta.get("description", "")),
-                "parameters": {k: v for k, v in game_parameters(name).items() if not isinstance(v, np.random.Generator)},
+                "parameters": {
+                    k: v for k, v in game_parameters(name).items() if not isinstance(v, np.random.Generator)
+                },
             }
         )
     text = "\n".join(
@@ -89,7 +91,11 @@ def cmd_evaluate(args):
     limits.check_bytes("evaluating the game", limits.evaluation_bytes(*limits.game_size(game)))
     ev = evaluate(game, "uniform")
     out = {"game": game.name, "policy": "uniform", "J": ev.J, "V": ev.V.tolist(), "nu": ev.nu.tolist()}
-    _print(out, args.json, f"{game.describe()}\nuniform joint policy: J = {ev.J:.10g}\nV = {np.array2string(ev.V, precision=6)}")
+    _print(
+        out,
+        args.json,
+        f"{game.describe()}\nuniform joint policy: J = {ev.J:.10g}\nV = {np.array2string(ev.V, precision=6)}",
+    )
 
 
 def cmd_solve(args):
@@ -98,9 +104,17 @@ def cmd_solve(args):
     game = _game_from(args)
     limits.check_bytes("solving the game", limits.evaluation_bytes(*limits.game_size(game)))
     sol = optimal_value(game, method=args.method)
-    out = {"game": game.name, "J_star": sol.J_star, "V_star": sol.V_star.tolist(), "greedy": sol.greedy.tolist(),
-           "method": sol.method, "iterations": sol.iterations}
-    _print(out, args.json, f"{game.describe()}\nJ* = {sol.J_star:.10g} ({sol.method} iteration, {sol.iterations} steps)")
+    out = {
+        "game": game.name,
+        "J_star": sol.J_star,
+        "V_star": sol.V_star.tolist(),
+        "greedy": sol.greedy.tolist(),
+        "method": sol.method,
+        "iterations": sol.iterations,
+    }
+    _print(
+        out, args.json, f"{game.describe()}\nJ* = {sol.J_star:.10g} ({sol.method} iteration, {sol.iterations} steps)"
+    )
 
 
 def _features(spec: str, game, seed):
@@ -112,7 +126,10 @@ def _features(spec: str, game, seed):
     if spec.startswith("random:"):
         d = guard.feature_dim(spec)
         rng = np.random.default_rng(seed)
-        return [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
+        return [
+            random_features(c, A, d, rng)
+            for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)
+        ]
     raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
 
 
@@ -123,13 +140,25 @@ def cmd_train(args):
     game = _game_from(args)
     if args.algo == "centralized":
         guard.require_dense(game, "--algo centralized")
-    limits.check_bytes(f"training ({args.algo}, K={args.K})", limits.train_bytes(
-        game, args.K, args.algo, args.solver, args.evaluation, args.T, args.n_rollouts, dim))
+    limits.check_bytes(
+        f"training ({args.algo}, K={args.K})",
+        limits.train_bytes(game, args.K, args.algo, args.solver, args.evaluation, args.T, args.n_rollouts, dim),
+    )
     if args.algo == "mappo":
-        kw = dict(K=args.K, beta=args.beta, solver=args.solver, evaluation=args.evaluation, T=args.T,
-                  eta=args.eta if args.eta is not None else 0.25, n_rollouts=args.n_rollouts, sgd_init=args.sgd_init,
-                  radius=args.radius, features=_features(args.features, game, args.seed), seed=args.seed,
-                  keep_policies=False)
+        kw = dict(
+            K=args.K,
+            beta=args.beta,
+            solver=args.solver,
+            evaluation=args.evaluation,
+            T=args.T,
+            eta=args.eta if args.eta is not None else 0.25,
+            n_rollouts=args.n_rollouts,
+            sgd_init=args.sgd_init,
+            radius=args.radius,
+            features=_features(args.features, game, args.seed),
+            seed=args.seed,
+            keep_policies=False,
+        )
     elif args.algo in ("independent-npg", "centralized"):
         kw = dict(K=args.K, beta=args.beta, seed=args.seed, keep_policies=False)
     else:
@@ -164,21 +193,54 @@ def cmd_offline(args):
         if (data.n_states, data.action_sizes) != (game.n_states, game.action_sizes):
             raise MappoLiteError(
                 f"dataset file {args.dataset!r} does not match the game {game.name!r}: it has S={data.n_states}, "
-                f"action sizes {data.action_sizes}; the game has S={game.n_states}, action sizes {game.action_sizes}")
+                f"action sizes {data.action_sizes}; the game has S={game.n_states}, action sizes {game.action_sizes}"
+            )
         limits.check_dataset_scale(data, game, args.dataset)
-    limits.check_bytes(f"offline MA-PPO (K={args.K}, critic {args.critic})", limits.offline_bytes(
-        game, None if args.dataset else args.n, args.K, args.critic, args.critic_dim, data.n if args.dataset else None))
+    limits.check_bytes(
+        f"offline MA-PPO (K={args.K}, critic {args.critic})",
+        limits.offline_bytes(
+            game,
+            None if args.dataset else args.n,
+            args.K,
+            args.critic,
+            args.critic_dim,
+            data.n if args.dataset else None,
+        ),
+    )
     if not args.dataset:
-        data = collect_dataset(game, args.n, coverage=args.coverage, state_fraction=args.state_fraction,
-                               reward_noise=args.reward_noise, seed=args.seed)
+        data = collect_dataset(
+            game,
+            args.n,
+            coverage=args.coverage,
+            state_fraction=args.state_fraction,
+            reward_noise=args.reward_noise,
+            seed=args.seed,
+        )
     try:
-        res = offline_ma_ppo(game, data, args.K, args.beta, evaluator=args.evaluator, lam=args.lam, L=args.L,
-                             ridge=args.ridge, critic=args.critic, critic_dim=args.critic_dim, seed=args.seed)
+        res = offline_ma_ppo(
+            game,
+            data,
+            args.K,
+            args.beta,
+            evaluator=args.evaluator,
+            lam=args.lam,
+            L=args.L,
+            ridge=args.ridge,
+            critic=args.critic,
+            critic_dim=args.critic_dim,
+            seed=args.seed,
+        )
     except MappoLiteError as exc:
         raise guard.diverged(exc, args) or exc from None
     out = res.as_dict()
-    out.update(game=game.name, n=data.n, evaluator=args.evaluator, J_estimated=[float(x) for x in res.J_estimated],
-               J_true=[float(x) for x in res.J[:-1]], gap_final=float(res.J_star - res.J[-1]))
+    out.update(
+        game=game.name,
+        n=data.n,
+        evaluator=args.evaluator,
+        J_estimated=[float(x) for x in res.J_estimated],
+        J_true=[float(x) for x in res.J[:-1]],
+        gap_final=float(res.J_star - res.J[-1]),
+    )
     text = (
         f"{game.describe()}\noffline MA-PPO ({args.evaluator}, n={data.n}): J(pi_K) = {res.J[-1]:.6g}, "
         f"J* = {res.J_star:.6g}, gap = {res.J_star - res.J[-1]:.4g}; estimated J(pi_(K-1)) = {res.J_estimated[-1]:.6g} "
@@ -188,8 +250,11 @@ def cmd_offline(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m mappo_lite", description="Multi-agent PPO with conditional log-linear policies "
-                "(Zhao, Yang, Wang, Lee, ICML 2023) on cooperative Markov games.")
+    p = _Parser(
+        prog="python -m mappo_lite",
+        description="Multi-agent PPO with conditional log-linear policies "
+        "(Zhao, Yang, Wang, Lee, ICML 2023) on cooperative Markov games.",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     g = sub.add_parser("games", help="list the built-in games with their size and known optimum")
@@ -198,12 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     def game_args(sp):
         sp.add_argument("game", metavar="GAME", help="a built-in game name (see 'games') or a path to a .npz game file")
-        sp.add_argument("--param", action="append", type=guard.parse_param, metavar="NAME=VALUE",
-                        help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)")
+        sp.add_argument(
+            "--param",
+            action="append",
+            type=guard.parse_param,
+            metavar="NAME=VALUE",
+            help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)",
+        )
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        sp.add_argument("--max-memory", type=guard.memory_size, default=None, metavar="SIZE",
-                        help=f"refuse requests estimated to need more memory (default ${limits.ENV_VAR} or 1G; "
-                             "e.g. 512M, 8G)")
+        sp.add_argument(
+            "--max-memory",
+            type=guard.memory_size,
+            default=None,
+            metavar="SIZE",
+            help=f"refuse requests estimated to need more memory (default ${limits.ENV_VAR} or 1G; e.g. 512M, 8G)",
+        )
 
     e = sub.add_parser("evaluate", help="exact J and V of the uniform joint policy")
     game_args(e)
@@ -211,29 +285,69 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("solve", help="the optimal value J* on the joint-action MDP")
     game_args(s)
-    s.add_argument("--method", choices=["policy", "value"], default="policy", help="policy iteration (exact, default) or value iteration")
+    s.add_argument(
+        "--method",
+        choices=["policy", "value"],
+        default="policy",
+        help="policy iteration (exact, default) or value iteration",
+    )
     s.set_defaults(func=cmd_solve)
 
     t = sub.add_parser("train", help="run MA-PPO (Algorithm 1) or a baseline; prints J(pi_0..pi_K)")
     game_args(t)
-    t.add_argument("--algo", choices=["mappo", "independent-npg", "independent-pg", "centralized"], default="mappo",
-                   help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
-                        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step")
+    t.add_argument(
+        "--algo",
+        choices=["mappo", "independent-npg", "independent-pg", "centralized"],
+        default="mappo",
+        help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
+        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step",
+    )
     t.add_argument("--K", type=guard.count("K"), default=100, help="number of iterations K (default 100)")
-    t.add_argument("--beta", type=guard.real("beta", 0, low_open=True), default=0.1, help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)")
-    t.add_argument("--solver", choices=["ideal", "sgd"], default="ideal",
-                   help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)")
-    t.add_argument("--evaluation", choices=["exact", "mc"], default="exact",
-                   help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)")
-    t.add_argument("--T", type=guard.count("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration")
-    t.add_argument("--eta", type=guard.real("eta", 0, low_open=True), default=None,
-                   help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)")
+    t.add_argument(
+        "--beta",
+        type=guard.real("beta", 0, low_open=True),
+        default=0.1,
+        help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)",
+    )
+    t.add_argument(
+        "--solver",
+        choices=["ideal", "sgd"],
+        default="ideal",
+        help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)",
+    )
+    t.add_argument(
+        "--evaluation",
+        choices=["exact", "mc"],
+        default="exact",
+        help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)",
+    )
+    t.add_argument(
+        "--T", type=guard.count("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration"
+    )
+    t.add_argument(
+        "--eta",
+        type=guard.real("eta", 0, low_open=True),
+        default=None,
+        help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)",
+    )
     t.add_argument("--n-rollouts", type=guard.count("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
-    t.add_argument("--sgd-init", choices=["zero", "previous"], default="zero",
-                   help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k")
-    t.add_argument("--features", default="tabular", help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)")
-    t.add_argument("--radius", type=guard.real("radius", 0, low_open=True, allow_inf=True), default=math.inf,
-                   help="mappo: radius R of the parameter ball (default inf)")
+    t.add_argument(
+        "--sgd-init",
+        choices=["zero", "previous"],
+        default="zero",
+        help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k",
+    )
+    t.add_argument(
+        "--features",
+        default="tabular",
+        help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)",
+    )
+    t.add_argument(
+        "--radius",
+        type=guard.real("radius", 0, low_open=True, allow_inf=True),
+        default=math.inf,
+        help="mappo: radius R of the parameter ball (default inf)",
+    )
     t.add_argument("--seed", type=guard.seed(), default=0, help="random seed (sampling, Monte Carlo, output index)")
     t.set_defaults(func=cmd_train)
 
@@ -241,23 +355,55 @@ def build_parser() -> argparse.ArgumentParser:
     game_args(o)
     o.add_argument("--n", type=guard.count("n"), default=1000, help="transitions to collect (default 1000)")
     o.add_argument("--dataset", default=None, help="read transitions from this .npz instead of collecting them")
-    o.add_argument("--coverage", type=guard.real("coverage", 0, low_open=True), default=1.0,
-                   help="relative weight of the optimal joint action in the behaviour policy (1 = uniform; "
-                        "<1 rarely shows the optimum; >1 concentrates on it and covers the rest thinly)")
-    o.add_argument("--state-fraction", type=guard.real("state-fraction", 0, 1, low_open=True), default=1.0,
-                   help="fraction of states that appear in the data (default 1)")
-    o.add_argument("--reward-noise", type=guard.real("reward-noise", 0), default=0.0,
-                   help="standard deviation of Gaussian noise added to observed rewards")
+    o.add_argument(
+        "--coverage",
+        type=guard.real("coverage", 0, low_open=True),
+        default=1.0,
+        help="relative weight of the optimal joint action in the behaviour policy (1 = uniform; "
+        "<1 rarely shows the optimum; >1 concentrates on it and covers the rest thinly)",
+    )
+    o.add_argument(
+        "--state-fraction",
+        type=guard.real("state-fraction", 0, 1, low_open=True),
+        default=1.0,
+        help="fraction of states that appear in the data (default 1)",
+    )
+    o.add_argument(
+        "--reward-noise",
+        type=guard.real("reward-noise", 0),
+        default=0.0,
+        help="standard deviation of Gaussian noise added to observed rewards",
+    )
     o.add_argument("--unit-rewards", action="store_true", help="rescale the game's rewards to [0, 1] first")
-    o.add_argument("--evaluator", choices=["plain", "pessimistic"], default="pessimistic",
-                   help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator")
-    o.add_argument("--lam", type=guard.real("lam", 0, low_open=True, allow_inf=True), default=1.0, help="pessimism weight lambda (inf = plain)")
-    o.add_argument("--L", type=guard.real("L", 0, low_open=True, allow_inf=True), default=math.inf, help="norm bound L of the critic weights (default inf)")
-    o.add_argument("--ridge", type=guard.real("ridge", 0, low_open=True), default=1e-3, help="ridge alpha of the critic regression")
+    o.add_argument(
+        "--evaluator",
+        choices=["plain", "pessimistic"],
+        default="pessimistic",
+        help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator",
+    )
+    o.add_argument(
+        "--lam",
+        type=guard.real("lam", 0, low_open=True, allow_inf=True),
+        default=1.0,
+        help="pessimism weight lambda (inf = plain)",
+    )
+    o.add_argument(
+        "--L",
+        type=guard.real("L", 0, low_open=True, allow_inf=True),
+        default=math.inf,
+        help="norm bound L of the critic weights (default inf)",
+    )
+    o.add_argument(
+        "--ridge", type=guard.real("ridge", 0, low_open=True), default=1e-3, help="ridge alpha of the critic regression"
+    )
     o.add_argument("--critic", choices=["tabular", "random"], default="tabular", help="critic features")
-    o.add_argument("--critic-dim", type=guard.count("critic-dim"), default=None, help="dimension of random critic features")
+    o.add_argument(
+        "--critic-dim", type=guard.count("critic-dim"), default=None, help="dimension of random critic features"
+    )
     o.add_argument("--K", type=guard.count("K"), default=50, help="MA-PPO iterations (default 50)")
-    o.add_argument("--beta", type=guard.real("beta", 0, low_open=True), default=0.05, help="penalty beta (default 0.05)")
+    o.add_argument(
+        "--beta", type=guard.real("beta", 0, low_open=True), default=0.05, help="penalty beta (default 0.05)"
+    )
     o.add_argument("--seed", type=guard.seed(), default=0, help="random seed (data collection, output index)")
     o.set_defaults(func=cmd_offline)
 
@@ -291,8 +437,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # a bug, not bad input: still one line (MAPPO_LITE_DEBUG=1 shows the traceback)
         if os.environ.get("MAPPO_LITE_DEBUG"):
             raise
-        print(f"mappo_lite: error: internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); please "
-              "report it (MAPPO_LITE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(
+            f"mappo_lite: error: internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); please "
+            "report it (MAPPO_LITE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     finally:
         limits.set_max_bytes(None)

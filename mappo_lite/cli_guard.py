@@ -81,8 +81,15 @@ def whole(name: str, low: int, high: int):
     return conv
 
 
-def real(name: str, low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
-         high_open: bool = False, allow_inf: bool = False):
+def real(
+    name: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_inf: bool = False,
+):
     """argparse type: a number in the interval (bounds open or closed); ``inf`` only with ``allow_inf``."""
 
     def conv(text):
@@ -98,7 +105,9 @@ def real(name: str, low: float = -math.inf, high: float = math.inf, *, low_open:
             hi = ")" if high_open else "]"
             interval = f"{lo}{low:g}, {high:g}{hi}" if math.isfinite(high) else f"{lo}{low:g}, inf)"
             if low == 0 and low_open and not math.isfinite(high):
-                raise argparse.ArgumentTypeError(f"{name} must be a positive number{' (or inf)' if allow_inf else ''}, got {text!r}")
+                raise argparse.ArgumentTypeError(
+                    f"{name} must be a positive number{' (or inf)' if allow_inf else ''}, got {text!r}"
+                )
             raise argparse.ArgumentTypeError(f"{name} must be in {interval}, got {text!r}")
         return v
 
@@ -210,11 +219,14 @@ def check_finite(obj) -> None:
     if bad:
         raise MappoLiteError(
             f"the result is not finite ({bad[0]} = {bad[1]}): the game's values overflow double precision; "
-            "rescale the rewards")
+            "rescale the rewards"
+        )
 
 
 def _inf_as_text(params):
-    return {k: (("inf" if v > 0 else "-inf") if isinstance(v, float) and math.isinf(v) else v) for k, v in params.items()}
+    return {
+        k: (("inf" if v > 0 else "-inf") if isinstance(v, float) and math.isinf(v) else v) for k, v in params.items()
+    }
 
 
 def emit(obj, as_json: bool, text: str) -> None:
@@ -254,8 +266,10 @@ def _silence_stdout() -> None:
 def require_dense(game, what: str) -> None:
     """MappoLiteError when ``what`` needs the dense tensor P and ``game`` is in the sparse form."""
     if not hasattr(game, "P_flat"):
-        raise MappoLiteError(f"{what} needs a dense game (P); {game.name!r} is in the sparse form (next_states, "
-                             "probs): convert it with game.to_dense() and save it again")
+        raise MappoLiteError(
+            f"{what} needs a dense game (P); {game.name!r} is in the sparse form (next_states, "
+            "probs): convert it with game.to_dense() and save it again"
+        )
 
 
 # ----- divergence ---------------------------------------------------------------------------------------------------
@@ -271,7 +285,9 @@ def diverged(exc: Exception, args) -> MappoLiteError | None:
         what = "gradient" if algo == "independent-pg" else "SGD"
         return MappoLiteError(
             f"training diverged: the parameters became NaN or infinite ({text}); the {what} stepsize --eta {eta:g} "
-            f"is too large for this game (try a smaller --eta{', at most 0.5' if what == 'SGD' else ''})")
+            f"is too large for this game (try a smaller --eta{', at most 0.5' if what == 'SGD' else ''})"
+        )
     return MappoLiteError(
         f"training diverged: the parameters became NaN or infinite ({text}); the penalty --beta {args.beta:g} is "
-        "too small for the size of the rewards (the step is Q/beta_k with beta_k = beta*sqrt(K): try a larger --beta)")
+        "too small for the size of the rewards (the step is Q/beta_k with beta_k = beta*sqrt(K): try a larger --beta)"
+    )

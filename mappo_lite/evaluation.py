@@ -210,8 +210,9 @@ def joint_to_tables(game: CooperativeMarkovGame, pi_joint: np.ndarray) -> Condit
     return ConditionalTables(tuple(tabs), game.n_states, game.action_sizes)
 
 
-def optimal_value(game: CooperativeMarkovGame, method: str = "policy", tol: float = 1e-12,
-                  max_iter: int = 100_000) -> OptimalSolution:
+def optimal_value(
+    game: CooperativeMarkovGame, method: str = "policy", tol: float = 1e-12, max_iter: int = 100_000
+) -> OptimalSolution:
     r""":math:`V^\star`, :math:`J^\star = \rho^\top V^\star` and a greedy optimal joint action, on the joint-action MDP.
 
     ``method="policy"`` (default): Howard's policy iteration, exact in finitely many steps (ties keep the current

@@ -238,7 +238,7 @@ class CooperativeMarkovGame(MarkovGameBase):
         return self.P.nbytes + self.r.nbytes + self.rho.nbytes
 
     # ----- transformations -----------------------------------------------------------------------------------
-    def relabel_agents(self, order) -> "CooperativeMarkovGame":
+    def relabel_agents(self, order) -> CooperativeMarkovGame:
         """The same game with agents listed in ``order`` (a permutation of ``range(N)``): new agent i is old ``order[i]``."""
         order = [int(i) for i in order]
         if sorted(order) != list(range(self.n_agents)):
@@ -254,13 +254,13 @@ class CooperativeMarkovGame(MarkovGameBase):
             meta=dict(self.meta),
         )
 
-    def as_single_agent(self) -> "CooperativeMarkovGame":
+    def as_single_agent(self) -> CooperativeMarkovGame:
         """The joint-action MDP: one agent whose actions are the joint actions (the centralized reference)."""
         return CooperativeMarkovGame(
             self.P_flat, self.r_flat, self.gamma, self.rho, name=f"{self.name}[joint]", meta=dict(self.meta)
         )
 
-    def with_rho(self, rho) -> "CooperativeMarkovGame":
+    def with_rho(self, rho) -> CooperativeMarkovGame:
         """The same game with another initial distribution."""
         return CooperativeMarkovGame(self.P, self.r, self.gamma, rho, name=self.name, meta=dict(self.meta))
 
@@ -292,7 +292,9 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
         )
     unknown = keys - allowed
     if unknown:
-        raise MappoLiteError(f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise MappoLiteError(
+            f"game file {path!r} has unknown key(s) {sorted(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
     gamma = arrays["gamma"]
     if np.ndim(gamma) != 0:
         raise MappoLiteError(f"game file {path!r}: gamma must be a scalar, got shape {np.shape(gamma)}")
@@ -305,8 +307,13 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
             from .sparse_games import SparseCooperativeMarkovGame
 
             return SparseCooperativeMarkovGame(
-                arrays["next_states"], arrays["probs"], arrays["r"], float(gamma), arrays.get("rho"),
-                name=name or os.path.splitext(os.path.basename(path))[0], meta={"source": path},
+                arrays["next_states"],
+                arrays["probs"],
+                arrays["r"],
+                float(gamma),
+                arrays.get("rho"),
+                name=name or os.path.splitext(os.path.basename(path))[0],
+                meta={"source": path},
             )
         return CooperativeMarkovGame(
             arrays["P"],

@@ -111,9 +111,7 @@ def _check_cell(cell, name: str, width: int, height: int) -> tuple[int, int]:
             raise MappoLiteError(f"{name} must be a (row, col) pair of ints, got {cell!r}")
     row, col = int(row), int(col)
     if not (0 <= row < height and 0 <= col < width):
-        raise MappoLiteError(
-            f"{name} {(row, col)} is outside the grid (rows 0..{height - 1}, columns 0..{width - 1})"
-        )
+        raise MappoLiteError(f"{name} {(row, col)} is outside the grid (rows 0..{height - 1}, columns 0..{width - 1})")
     return row, col
 
 
@@ -162,7 +160,9 @@ def _check_start(start, width: int, height: int, n_agents: int):
     try:
         cells = list(start)
     except TypeError:
-        raise MappoLiteError(f"start must be 'centre', None, a (row, col) pair or one pair per agent, got {start!r}") from None
+        raise MappoLiteError(
+            f"start must be 'centre', None, a (row, col) pair or one pair per agent, got {start!r}"
+        ) from None
     if len(cells) != n_agents:
         raise MappoLiteError(f"start must give one (row, col) pair per agent ({n_agents}), got {len(cells)}")
     return tuple(_check_cell(c, "start", width, height) for c in cells)
@@ -292,8 +292,11 @@ def _rho(width, height, n_agents, start) -> np.ndarray:
 
 def _meta(width, height, n_agents, slip, gamma, goals, start, lone_reward) -> dict:
     cells = width * height
-    start_text = "uniform over all states" if start is None else (
-        f"all agents at {start[0]}" if len(set(start)) == 1 else f"agents at {', '.join(map(str, start))}")
+    start_text = (
+        "uniform over all states"
+        if start is None
+        else (f"all agents at {start[0]}" if len(set(start)) == 1 else f"agents at {', '.join(map(str, start))}")
+    )
     return {
         "name": "gridworld",
         "width": width,
@@ -317,8 +320,16 @@ def _meta(width, height, n_agents, slip, gamma, goals, start, lone_reward) -> di
     }
 
 
-def gridworld_successors(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 0.1, gamma: float = 0.9,
-                         goals=None, start="centre", lone_reward: float = 0.0) -> dict:
+def gridworld_successors(
+    width: int = 3,
+    height: int = 3,
+    n_agents: int = 2,
+    slip: float = 0.1,
+    gamma: float = 0.9,
+    goals=None,
+    start="centre",
+    lone_reward: float = 0.0,
+) -> dict:
     """The coordination gridworld in sparse successor form (never builds the dense ``(S, A…, S)`` tensor).
 
     Parameters
@@ -350,7 +361,8 @@ def gridworld_successors(width: int = 3, height: int = 3, n_agents: int = 2, sli
         Here ``S = (width * height) ** n_agents``.
     """
     width, height, n_agents, slip, gamma, goals, start, lone_reward = _check_all(
-        width, height, n_agents, slip, gamma, goals, start, lone_reward)
+        width, height, n_agents, slip, gamma, goals, start, lone_reward
+    )
     cells = width * height
     S = cells**n_agents
     N = n_agents
@@ -383,8 +395,17 @@ def gridworld_successors(width: int = 3, height: int = 3, n_agents: int = 2, sli
     }
 
 
-def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 0.1, gamma: float = 0.9,
-              goals=None, start="centre", lone_reward: float = 0.0, max_dense_entries: float = 5e7) -> dict:
+def gridworld(
+    width: int = 3,
+    height: int = 3,
+    n_agents: int = 2,
+    slip: float = 0.1,
+    gamma: float = 0.9,
+    goals=None,
+    start="centre",
+    lone_reward: float = 0.0,
+    max_dense_entries: float = 5e7,
+) -> dict:
     """The coordination gridworld with a dense transition tensor ``P`` of shape ``(S, 5, …, 5, S)``.
 
     Same parameters as :func:`gridworld_successors`, plus ``max_dense_entries``: refuse (``MappoLiteError``) when
@@ -393,7 +414,8 @@ def gridworld(width: int = 3, height: int = 3, n_agents: int = 2, slip: float = 
     :func:`gridworld_successors`). ``P`` is the successor form scattered into a dense array.
     """
     width, height, n_agents, slip, gamma, goals, start, lone_reward = _check_all(
-        width, height, n_agents, slip, gamma, goals, start, lone_reward)
+        width, height, n_agents, slip, gamma, goals, start, lone_reward
+    )
     limit = _check_real(max_dense_entries, "max_dense_entries", 1.0, math.inf)
     S = (width * height) ** n_agents
     n_joint = N_ACTIONS**n_agents

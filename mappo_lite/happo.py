@@ -121,8 +121,16 @@ def happo_iteration(game: CooperativeMarkovGame, logits, beta_k: float, order, r
     return new
 
 
-def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order="random", recompute: bool = False,
-          seed=0, keep_policies: bool = True) -> TrainingResult:
+def happo(
+    game: CooperativeMarkovGame,
+    K: int = 100,
+    beta: float = 0.1,
+    *,
+    order="random",
+    recompute: bool = False,
+    seed=0,
+    keep_policies: bool = True,
+) -> TrainingResult:
     r"""Tabular exact HAPPO (module docstring) for K iterations from the uniform product policy.
 
     Parameters
@@ -167,8 +175,15 @@ def happo(game: CooperativeMarkovGame, K: int = 100, beta: float = 0.1, *, order
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
     J_star = optimal_value(game).J_star
-    params = dict(K=K, beta=beta, beta_k=beta_k, order=order if fixed is None else fixed, recompute=bool(recompute),
-                  seed=repr(seed), orders=orders)
+    params = dict(
+        K=K,
+        beta=beta,
+        beta_k=beta_k,
+        order=order if fixed is None else fixed,
+        recompute=bool(recompute),
+        seed=repr(seed),
+        orders=orders,
+    )
     return TrainingResult(
         algo="happo-recompute" if recompute else "happo",
         J=np.asarray(Js, dtype=np.float64),

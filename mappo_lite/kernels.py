@@ -57,8 +57,9 @@ def _exp_nonpos(x, out, kbuf, m):
         r = r - k * 1.42860682030941723212e-6
         rr = r * r
         px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr + 9.99999999999999999910e-1)
-        qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr + 2.27265548208155028766e-1) * rr \
-            + 2.00000000000000000009e0
+        qx = (
+            (3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr + 2.27265548208155028766e-1
+        ) * rr + 2.00000000000000000009e0
         out[i] = 1.0 + 2.0 * px / (qx - px)
         kbuf[i] = (np.int64(k) + 1023) << 52
     scale = kbuf.view(np.float64)
@@ -412,8 +413,9 @@ def _draw_actions(s, pi_cum_concat, offsets, action_sizes, acts, m_fixed):
 
 
 @numba.njit(**_JIT)
-def mc_localized_q(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, states, prefix, m_fixed,
-                   n_rollouts, max_steps, seed):
+def mc_localized_q(
+    P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, states, prefix, m_fixed, n_rollouts, max_steps, seed
+):
     r"""Monte Carlo estimates :math:`\hat Q^{1:m}(s, \mathbf a^{1:m})` for each sample.
 
     Sample t starts in ``states[t]`` with agents 1..m playing ``prefix[t, :m]`` (m = ``m_fixed``) and agents m+1..N

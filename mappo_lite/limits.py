@@ -159,8 +159,16 @@ def records_bytes(K: int, N: int, with_errors: bool) -> int:
     return (K + 1) * per + (2 * K * N * (8 + per) if with_errors else 0)
 
 
-def train_bytes(game, K: int, algo: str, solver: str = "ideal", evaluation: str = "exact", T: int = 1,
-                n_rollouts: int = 1, feature_dim: int | None = None) -> int:
+def train_bytes(
+    game,
+    K: int,
+    algo: str,
+    solver: str = "ideal",
+    evaluation: str = "exact",
+    T: int = 1,
+    n_rollouts: int = 1,
+    feature_dim: int | None = None,
+) -> int:
     """A ``train`` request on a built game (the game's own arrays are already allocated)."""
     S, sizes, sparseK = game_size(game)
     N = len(sizes)
@@ -178,7 +186,9 @@ def train_bytes(game, K: int, algo: str, solver: str = "ideal", evaluation: str 
     return total
 
 
-def offline_bytes(game, n: int | None, K: int, critic: str, critic_dim: int | None, dataset_n: int | None = None) -> int:
+def offline_bytes(
+    game, n: int | None, K: int, critic: str, critic_dim: int | None, dataset_n: int | None = None
+) -> int:
     """An ``offline`` request: collecting n transitions (or a dataset of ``dataset_n``), the critic features ψ
     (S·|A|·d), the d×d Bellman system and its solves, K iterations."""
     S, sizes, sparseK = game_size(game)
@@ -223,7 +233,8 @@ def check_value_scale(game) -> None:
         raise MappoLiteError(
             f"the rewards are too large for double precision: largest |r| = {rmax:.3g}, so values and their sums "
             f"(|r| x horizon x {game.r.size} state-action pairs) could reach {bound:.3g} > {MAX_VALUE_SCALE:g}; "
-            "rescale the rewards")
+            "rescale the rewards"
+        )
 
 
 def check_dataset_scale(data, game, path) -> None:
@@ -238,4 +249,5 @@ def check_dataset_scale(data, game, path) -> None:
         raise MappoLiteError(
             f"dataset file {path!r}: the rewards are too large for double precision: largest |r| = {rmax:.3g}, so "
             f"the critic's sums (|r| x horizon x {data.n} transitions) could reach {bound:.3g} > {MAX_VALUE_SCALE:g}; "
-            "rescale the rewards")
+            "rescale the rewards"
+        )

@@ -99,8 +99,10 @@ class OfflineDataset:
             sizes = tuple(int(x) for x in self.action_sizes)
             S = int(self.n_states)
         except (TypeError, ValueError):
-            raise MappoLiteError(f"dataset n_states must be an integer and action_sizes a sequence of integers, got "
-                                 f"{self.n_states!r} and {self.action_sizes!r}") from None
+            raise MappoLiteError(
+                f"dataset n_states must be an integer and action_sizes a sequence of integers, got "
+                f"{self.n_states!r} and {self.action_sizes!r}"
+            ) from None
         if S < 1 or not sizes or min(sizes) < 1:
             raise MappoLiteError(f"dataset needs n_states >= 1 and action sizes >= 1, got {S} and {sizes}")
         n = s.shape[0] if s.ndim == 1 else -1
@@ -141,8 +143,15 @@ class OfflineDataset:
 
     def save(self, path) -> None:
         """Write ``.npz`` with keys states, actions, rewards, next_states, n_states, action_sizes."""
-        np.savez(path, states=self.states, actions=self.actions, rewards=self.rewards, next_states=self.next_states,
-                 n_states=np.int64(self.n_states), action_sizes=np.asarray(self.action_sizes, np.int64))
+        np.savez(
+            path,
+            states=self.states,
+            actions=self.actions,
+            rewards=self.rewards,
+            next_states=self.next_states,
+            n_states=np.int64(self.n_states),
+            action_sizes=np.asarray(self.action_sizes, np.int64),
+        )
 
 
 def load_dataset(path) -> OfflineDataset:
@@ -151,19 +160,35 @@ def load_dataset(path) -> OfflineDataset:
 
     path = os.fspath(path)
     # integral floats are accepted for the sample arrays, as OfflineDataset does; the sizes must be integers
-    kinds = {"states": INTEGER + "f", "actions": INTEGER + "f", "next_states": INTEGER + "f",
-             "n_states": INTEGER, "action_sizes": INTEGER}
+    kinds = {
+        "states": INTEGER + "f",
+        "actions": INTEGER + "f",
+        "next_states": INTEGER + "f",
+        "n_states": INTEGER,
+        "action_sizes": INTEGER,
+    }
     arrays = read_npz(path, "dataset file", kinds=kinds)
     if set(arrays) != set(DATASET_KEYS):
-        raise MappoLiteError(f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}")
+        raise MappoLiteError(
+            f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}"
+        )
     if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
         raise MappoLiteError(f"dataset file {path!r}: n_states must be a scalar and action_sizes a vector")
     if math.prod(max(1, int(a)) for a in [arrays["n_states"].item(), *arrays["action_sizes"].tolist()]) >= 2**62:
-        raise MappoLiteError(f"dataset file {path!r}: n_states x action sizes ({arrays['n_states'].item()}, "
-                             f"{arrays['action_sizes'].tolist()}) is too large to index")
+        raise MappoLiteError(
+            f"dataset file {path!r}: n_states x action sizes ({arrays['n_states'].item()}, "
+            f"{arrays['action_sizes'].tolist()}) is too large to index"
+        )
     try:
-        return OfflineDataset(arrays["states"], arrays["actions"], arrays["rewards"], arrays["next_states"],
-                              arrays["n_states"].item(), tuple(arrays["action_sizes"].tolist()), {"source": path})
+        return OfflineDataset(
+            arrays["states"],
+            arrays["actions"],
+            arrays["rewards"],
+            arrays["next_states"],
+            arrays["n_states"].item(),
+            tuple(arrays["action_sizes"].tolist()),
+            {"source": path},
+        )
     except MappoLiteError as exc:
         raise MappoLiteError(f"dataset file {path!r}: {exc}") from None
 
@@ -185,8 +210,16 @@ def behaviour_policy(game: CooperativeMarkovGame, coverage: float = 1.0) -> np.n
     return mu / mu.sum(axis=1, keepdims=True)
 
 
-def collect_dataset(game: CooperativeMarkovGame, n: int, *, coverage: float = 1.0, behaviour=None,
-                    state_fraction: float = 1.0, reward_noise: float = 0.0, seed=0) -> OfflineDataset:
+def collect_dataset(
+    game: CooperativeMarkovGame,
+    n: int,
+    *,
+    coverage: float = 1.0,
+    behaviour=None,
+    state_fraction: float = 1.0,
+    reward_noise: float = 0.0,
+    seed=0,
+) -> OfflineDataset:
     r"""Collect n transitions. States come from the behaviour policy's visitation :math:`\nu_\mu` restricted to a
     seeded random subset of ``ceil(state_fraction·S)`` states; joint actions from μ (``behaviour``: a policy in any
     form :func:`~mappo_lite.policies.as_tables` accepts, or None for :func:`behaviour_policy` with ``coverage``);
@@ -204,8 +237,9 @@ def collect_dataset(game: CooperativeMarkovGame, n: int, *, coverage: float = 1.
         mu = behaviour_policy(game, coverage)
     else:
         mu = as_tables(behaviour, game.n_states, game.action_sizes).joint()
-    ev = evaluate(game, [mu.reshape((game.n_states,) + game.action_sizes)] if game.n_agents == 1 else
-                  _joint_as_policy(game, mu))
+    ev = evaluate(
+        game, [mu.reshape((game.n_states,) + game.action_sizes)] if game.n_agents == 1 else _joint_as_policy(game, mu)
+    )
     d = ev.nu.copy()
     keep = max(1, math.ceil(float(state_fraction) * game.n_states))
     if keep < game.n_states:
@@ -225,8 +259,13 @@ def collect_dataset(game: CooperativeMarkovGame, n: int, *, coverage: float = 1.
     nxt = (cum_P <= rng.random(n)[:, None]).sum(axis=1)
     nxt = np.where(nxt >= game.n_states, -1, nxt)
     actions = np.stack(np.unravel_index(joint, game.action_sizes), axis=1)
-    meta = dict(coverage=float(coverage), state_fraction=float(state_fraction), reward_noise=float(reward_noise),
-                seed=repr(seed), game=game.name)
+    meta = dict(
+        coverage=float(coverage),
+        state_fraction=float(state_fraction),
+        reward_noise=float(reward_noise),
+        seed=repr(seed),
+        game=game.name,
+    )
     return OfflineDataset(states, actions, rewards, nxt, game.n_states, game.action_sizes, meta)
 
 
@@ -268,7 +307,9 @@ def tabular_L(game: CooperativeMarkovGame) -> float:
 def _check_psi(psi, game) -> np.ndarray:
     psi = np.ascontiguousarray(psi, dtype=np.float64)
     if psi.ndim != 3 or psi.shape[:2] != (game.n_states, game.n_joint_actions):
-        raise MappoLiteError(f"critic features must have shape (S, |A|, d) = ({game.n_states}, {game.n_joint_actions}, d), got {psi.shape}")
+        raise MappoLiteError(
+            f"critic features must have shape (S, |A|, d) = ({game.n_states}, {game.n_joint_actions}, d), got {psi.shape}"
+        )
     if not np.all(np.isfinite(psi)):
         raise MappoLiteError("critic features contain NaN or infinite values")
     return psi
@@ -324,7 +365,9 @@ class BellmanSystem:
     psi: np.ndarray
 
 
-def bellman_system(game: CooperativeMarkovGame, dataset: OfflineDataset, psi, policy, ridge: float = 1e-3) -> BellmanSystem:
+def bellman_system(
+    game: CooperativeMarkovGame, dataset: OfflineDataset, psi, policy, ridge: float = 1e-3
+) -> BellmanSystem:
     """Assemble G, B, c and v for evaluating ``policy`` from ``dataset`` with critic features ``psi``."""
     if (dataset.n_states, dataset.action_sizes) != (game.n_states, game.action_sizes):
         raise MappoLiteError("dataset does not match the game's sizes")
@@ -455,8 +498,15 @@ class OfflineEvaluator:
     r"""Callable ``(game, tables) -> Q_hat`` (S, A_1, …, A_N) for :func:`~mappo_lite.algorithms.ma_ppo`:
     ``kind="plain"`` (LSTD) or ``"pessimistic"`` (λ, L), from a fixed dataset and critic features ψ."""
 
-    def __init__(self, dataset: OfflineDataset, psi, kind: str = "pessimistic", lam: float = 1.0,
-                 L: float = math.inf, ridge: float = 1e-3):
+    def __init__(
+        self,
+        dataset: OfflineDataset,
+        psi,
+        kind: str = "pessimistic",
+        lam: float = 1.0,
+        L: float = math.inf,
+        ridge: float = 1e-3,
+    ):
         if kind not in ("plain", "pessimistic"):
             raise MappoLiteError(f"unknown evaluator {kind!r}: use 'plain' or 'pessimistic'")
         lam, L = _check_lam_L(lam, L)
@@ -491,12 +541,27 @@ def poor_coverage_example():
     from .theory import rescale_rewards
 
     game = rescale_rewards(make_game(POOR_COVERAGE["game"]))
-    return game, dict(coverage=POOR_COVERAGE["coverage"], reward_noise=POOR_COVERAGE["reward_noise"]), POOR_COVERAGE["lam"]
+    return (
+        game,
+        dict(coverage=POOR_COVERAGE["coverage"], reward_noise=POOR_COVERAGE["reward_noise"]),
+        POOR_COVERAGE["lam"],
+    )
 
 
-def offline_ma_ppo(game: CooperativeMarkovGame, dataset: OfflineDataset, K: int = 50, beta: float = 0.1, *,
-                   evaluator: str = "pessimistic", lam: float = 1.0, L: float = math.inf, ridge: float = 1e-3,
-                   critic="tabular", critic_dim: int | None = None, seed=0):
+def offline_ma_ppo(
+    game: CooperativeMarkovGame,
+    dataset: OfflineDataset,
+    K: int = 50,
+    beta: float = 0.1,
+    *,
+    evaluator: str = "pessimistic",
+    lam: float = 1.0,
+    L: float = math.inf,
+    ridge: float = 1e-3,
+    critic="tabular",
+    critic_dim: int | None = None,
+    seed=0,
+):
     r"""Off-policy MA-PPO: Algorithm 1's local mirror steps (tabular conditional policies) driven by the offline
     estimate :math:`\hat Q_{\pi_k}` of each iterate (plain or pessimistic). The learner uses only the dataset; the
     game is used to *report* the true :math:`J(\pi_k)` and :math:`J^\star`. Returns the

@@ -228,7 +228,7 @@ class ConditionalLogLinearPolicy:
             out.append(t)
         return out
 
-    def with_thetas(self, thetas) -> "ConditionalLogLinearPolicy":
+    def with_thetas(self, thetas) -> ConditionalLogLinearPolicy:
         """A copy with new parameters (same features and radius)."""
         return ConditionalLogLinearPolicy(self.n_states, self.action_sizes, self.features, thetas, self.radius)
 
@@ -284,7 +284,9 @@ class ConditionalLogLinearPolicy:
 
     def __repr__(self):
         kinds = ", ".join(repr(f) for f in self.features)
-        return f"ConditionalLogLinearPolicy(S={self.n_states}, A={self.action_sizes}, R={self.radius}, features=[{kinds}])"
+        return (
+            f"ConditionalLogLinearPolicy(S={self.n_states}, A={self.action_sizes}, R={self.radius}, features=[{kinds}])"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -575,8 +575,13 @@ def run_sequential(
     theta1, theta2 = _resolve_init(init, magnitude)
     z = np.ascontiguousarray(np.broadcast_to(theta2, (2, 2)), dtype=np.float64)
     return _sequential_kernel(
-        np.ascontiguousarray(theta1), z, eta, np.int64(iterations), agent1_target == "conditional",
-        np.ascontiguousarray(RATIO_R), np.ascontiguousarray(RATIO_S),
+        np.ascontiguousarray(theta1),
+        z,
+        eta,
+        np.int64(iterations),
+        agent1_target == "conditional",
+        np.ascontiguousarray(RATIO_R),
+        np.ascontiguousarray(RATIO_S),
     )
 
 
@@ -593,8 +598,12 @@ def run_independent_pg(eta: float, iterations: int, init="uniform", magnitude: f
     if theta2.shape != (2,):
         raise MappoLiteError(f"init[1] (theta2) must have shape (2,) for independent PG, got {theta2.shape}")
     return _independent_pg_kernel(
-        np.ascontiguousarray(theta1), np.ascontiguousarray(theta2), eta, np.int64(iterations),
-        np.ascontiguousarray(RATIO_R), np.ascontiguousarray(RATIO_S),
+        np.ascontiguousarray(theta1),
+        np.ascontiguousarray(theta2),
+        eta,
+        np.int64(iterations),
+        np.ascontiguousarray(RATIO_R),
+        np.ascontiguousarray(RATIO_S),
     )
 
 

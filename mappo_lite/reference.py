@@ -72,8 +72,9 @@ def backward_sweep(Q_flat, pi_concat, offsets, action_sizes):
     return np.concatenate(levels[::-1])
 
 
-def mc_localized_q(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, states, prefix, m_fixed,
-                   n_rollouts, max_steps, seed):
+def mc_localized_q(
+    P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, states, prefix, m_fixed, n_rollouts, max_steps, seed
+):
     """Same estimator as the kernel, with a NumPy ``Generator`` (so equal in distribution, not bit for bit)."""
     rng = np.random.default_rng(seed)
     S, J, _ = P_cum.shape

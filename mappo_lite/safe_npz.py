@@ -38,8 +38,16 @@ REAL = "iuf"
 INTEGER = "iu"
 #: Archives listing more members than this are refused before their directory is read.
 MAX_MEMBERS = 64
-_KIND_NAMES = {"b": "booleans", "c": "complex numbers", "U": "text strings", "S": "bytes", "M": "datetimes",
-               "m": "timedeltas", "O": "Python objects (a pickle)", "V": "raw or structured records"}
+_KIND_NAMES = {
+    "b": "booleans",
+    "c": "complex numbers",
+    "U": "text strings",
+    "S": "bytes",
+    "M": "datetimes",
+    "m": "timedeltas",
+    "O": "Python objects (a pickle)",
+    "V": "raw or structured records",
+}
 
 
 def describe_path(path: str, label: str) -> os.stat_result:
@@ -57,9 +65,19 @@ def describe_path(path: str, label: str) -> os.stat_result:
     mode = st.st_mode
     if stat.S_ISREG(mode):
         return st
-    what = ("a directory" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-            else "a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    what = (
+        "a directory"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a character device"
+        if stat.S_ISCHR(mode)
+        else "a block device"
+        if stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
     if path in ("/dev/null", os.devnull):
         what = "the null device (it reads as empty)"
     raise MappoLiteError(f"{label} {path!r} is {what}, not an .npz file")
@@ -88,8 +106,9 @@ def _check_member_count(raw, path: str, label: str) -> None:
     if rec:
         n = rec[getattr(zipfile, "_ECD_ENTRIES_TOTAL", 4)]
         if n > MAX_MEMBERS:
-            raise MappoLiteError(f"{label} {path!r} has {n} members; an .npz game or dataset file has at most "
-                                 f"{MAX_MEMBERS} arrays")
+            raise MappoLiteError(
+                f"{label} {path!r} has {n} members; an .npz game or dataset file has at most {MAX_MEMBERS} arrays"
+            )
 
 
 def read_npz(path, label: str = "file", kinds: dict | None = None, default_kinds: str = REAL) -> dict:
@@ -116,8 +135,10 @@ def _read_open(raw, path: str, label: str, kinds, default_kinds: str) -> dict:
     except OSError as exc:
         raise MappoLiteError(f"{label} {path!r} cannot be read: {exc.strerror or exc}") from None
     if magic == b"\x93NUMPY":
-        raise MappoLiteError(f"cannot read {label} {path!r}: not a valid .npz archive (it is a single .npy array; "
-                             "an .npz file of named arrays is written by numpy.savez)")
+        raise MappoLiteError(
+            f"cannot read {label} {path!r}: not a valid .npz archive (it is a single .npy array; "
+            "an .npz file of named arrays is written by numpy.savez)"
+        )
     if not zipfile.is_zipfile(raw):
         what = "empty" if not magic else "not a zip archive"
         raise MappoLiteError(f"cannot read {label} {path!r}: not a valid .npz archive ({what})")
@@ -139,8 +160,10 @@ def _read_open(raw, path: str, label: str, kinds, default_kinds: str) -> dict:
                 seen.add(key)
                 members.append((key, info))
             declared = sum(info.file_size for _, info in members)
-            limits.check_bytes(f"reading {label} {path!r} (its arrays declare {limits.format_bytes(declared)})",
-                               limits.file_bytes(declared))
+            limits.check_bytes(
+                f"reading {label} {path!r} (its arrays declare {limits.format_bytes(declared)})",
+                limits.file_bytes(declared),
+            )
             headers = {}
             for key, info in members:
                 with zf.open(info) as fh:
@@ -148,20 +171,27 @@ def _read_open(raw, path: str, label: str, kinds, default_kinds: str) -> dict:
                     header_len = fh.tell()
                 if dtype.hasobject or dtype.kind not in READABLE_KINDS or dtype.names is not None or dtype.subdtype:
                     kind = "O" if dtype.hasobject else dtype.kind
-                    raise MappoLiteError(f"{label} {path!r}: {key} holds {_KIND_NAMES.get(kind, str(dtype))} "
-                                         f"(dtype {dtype}); only arrays of numbers are read")
+                    raise MappoLiteError(
+                        f"{label} {path!r}: {key} holds {_KIND_NAMES.get(kind, str(dtype))} "
+                        f"(dtype {dtype}); only arrays of numbers are read"
+                    )
                 allowed = kinds.get(key, default_kinds)
                 if dtype.kind not in allowed:
                     want = "integers" if set(allowed) <= set(INTEGER) else "real numbers (integers or floats)"
-                    raise MappoLiteError(f"{label} {path!r}: {key} must hold {want}, got "
-                                         f"{_KIND_NAMES.get(dtype.kind, 'dtype ' + str(dtype))} (dtype {dtype})")
+                    raise MappoLiteError(
+                        f"{label} {path!r}: {key} must hold {want}, got "
+                        f"{_KIND_NAMES.get(dtype.kind, 'dtype ' + str(dtype))} (dtype {dtype})"
+                    )
                 nbytes = math.prod(int(d) for d in shape) * dtype.itemsize
-                limits.check_bytes(f"reading {label} {path!r} ({key} declares shape {tuple(shape)}, "
-                                   f"{limits.format_bytes(nbytes)})", limits.file_bytes(nbytes))
+                limits.check_bytes(
+                    f"reading {label} {path!r} ({key} declares shape {tuple(shape)}, {limits.format_bytes(nbytes)})",
+                    limits.file_bytes(nbytes),
+                )
                 if info.file_size != header_len + nbytes:
                     raise MappoLiteError(
                         f"cannot read {label} {path!r}: not a valid .npz archive ({key}'s header declares "
-                        f"{nbytes} bytes of data, the member holds {info.file_size - header_len})")
+                        f"{nbytes} bytes of data, the member holds {info.file_size - header_len})"
+                    )
                 headers[key] = (info, tuple(int(d) for d in shape), fortran, dtype, header_len, nbytes)
             arrays = {}
             for key, (info, shape, fortran, dtype, header_len, nbytes) in headers.items():
@@ -176,12 +206,23 @@ def _read_open(raw, path: str, label: str, kinds, default_kinds: str) -> dict:
                             break
                         got += n
                     if got != nbytes or fh.read(1):
-                        raise ValueError(f"member {info.filename!r} does not hold the {nbytes} bytes its header declares")
+                        raise ValueError(
+                            f"member {info.filename!r} does not hold the {nbytes} bytes its header declares"
+                        )
                 arr = np.frombuffer(buf, dtype=dtype)
                 arrays[key] = arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
     except MappoLiteError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError,
-            SyntaxError, KeyError, TypeError) as exc:
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        SyntaxError,
+        KeyError,
+        TypeError,
+    ) as exc:
         raise MappoLiteError(f"cannot read {label} {path!r}: not a valid .npz archive ({exc})") from None
     return arrays

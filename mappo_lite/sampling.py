@@ -26,7 +26,7 @@ from .errors import MappoLiteError
 from .games import CooperativeMarkovGame
 from .policies import ConditionalTables, context_counts
 
-_P_CUM_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_P_CUM_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
@@ -43,7 +43,7 @@ def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     return cum
 
 
-_ROLLOUT_CACHE: "weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray]" = weakref.WeakKeyDictionary()
+_ROLLOUT_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def absorbing_zero_states(game: CooperativeMarkovGame) -> np.ndarray:
@@ -121,8 +121,16 @@ def contexts_of(states: np.ndarray, actions: np.ndarray, action_sizes, m: int) -
     return ctx
 
 
-def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: int, states, actions,
-                   n_rollouts: int = 10, seed=0, max_steps: int = 100_000) -> np.ndarray:
+def mc_localized_q(
+    game: CooperativeMarkovGame,
+    tables: ConditionalTables,
+    m: int,
+    states,
+    actions,
+    n_rollouts: int = 10,
+    seed=0,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     r"""Monte Carlo :math:`\hat Q^{1:m}(s_t,\mathbf a_t^{1:m})` for each sample t (m is 1-based; the estimator is in
     the module docstring). ``actions`` has shape (T, ≥m); only its first m columns are used."""
     if not 0 <= m <= game.n_agents:
@@ -135,13 +143,29 @@ def mc_localized_q(game: CooperativeMarkovGame, tables: ConditionalTables, m: in
     pi_cum, offsets = cumulative_tables(tables)
     seed = int(np.random.default_rng(seed).integers(2**31 - 1))
     return kernels.mc_localized_q(
-        rollout_transitions(game), game.r_flat, game.gamma, pi_cum, offsets,
-        np.asarray(game.action_sizes, np.int64), states, prefix, int(m), int(n_rollouts), int(max_steps), seed,
+        rollout_transitions(game),
+        game.r_flat,
+        game.gamma,
+        pi_cum,
+        offsets,
+        np.asarray(game.action_sizes, np.int64),
+        states,
+        prefix,
+        int(m),
+        int(n_rollouts),
+        int(max_steps),
+        seed,
     )
 
 
-def mc_localized_q_table(game: CooperativeMarkovGame, tables: ConditionalTables, m: int, n_rollouts: int = 10,
-                         seed=0, max_steps: int = 100_000) -> np.ndarray:
+def mc_localized_q_table(
+    game: CooperativeMarkovGame,
+    tables: ConditionalTables,
+    m: int,
+    n_rollouts: int = 10,
+    seed=0,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     r"""Monte Carlo :math:`\hat Q^{1:m}` in *every* context, shape (S, A_1, …, A_m) (n_rollouts each)."""
     shape = (game.n_states,) + game.action_sizes[:m]
     grid = np.indices(shape).reshape(len(shape), -1).T

@@ -40,8 +40,9 @@ def ideal_mirror_step(theta_k: np.ndarray, q_local: np.ndarray, beta_k: float) -
     return np.asarray(theta_k, dtype=np.float64) + q / beta_k
 
 
-def policy_improvement_solver(features, theta_k, contexts, actions, q_hat, beta_k, eta=DEFAULT_ETA,
-                              radius=math.inf, init="zero") -> np.ndarray:
+def policy_improvement_solver(
+    features, theta_k, contexts, actions, q_hat, beta_k, eta=DEFAULT_ETA, radius=math.inf, init="zero"
+) -> np.ndarray:
     r"""Algorithm 3: projected SGD with averaging on :math:`L(\theta)`; returns :math:`\theta^m_{k+1}=\bar\theta`.
 
     Parameters
@@ -67,10 +68,14 @@ def policy_improvement_solver(features, theta_k, contexts, actions, q_hat, beta_
     act = np.ascontiguousarray(actions, dtype=np.int64)
     q = np.ascontiguousarray(q_hat, dtype=np.float64)
     if not (ctx.ndim == act.ndim == q.ndim == 1 and ctx.shape == act.shape == q.shape):
-        raise MappoLiteError(f"contexts, actions and q_hat must be vectors of one length, got {ctx.shape}, {act.shape}, {q.shape}")
+        raise MappoLiteError(
+            f"contexts, actions and q_hat must be vectors of one length, got {ctx.shape}, {act.shape}, {q.shape}"
+        )
     if theta_k.shape != (features.dim,):
         raise MappoLiteError(f"theta_k must have {features.dim} entries, got {theta_k.shape}")
-    if ctx.size and (ctx.min() < 0 or ctx.max() >= features.n_contexts or act.min() < 0 or act.max() >= features.n_actions):
+    if ctx.size and (
+        ctx.min() < 0 or ctx.max() >= features.n_contexts or act.min() < 0 or act.max() >= features.n_actions
+    ):
         raise MappoLiteError("sample contexts or actions out of range for the feature map")
     if not np.all(np.isfinite(q)):
         raise MappoLiteError("q_hat contains NaN or infinite values")

@@ -47,7 +47,6 @@ import scipy.sparse.linalg as spla
 from .errors import MappoLiteError
 from .games import PROB_ATOL, MarkovGameBase, _as_float_array, _check_gamma_rows, check_distribution, check_gamma
 
-
 #: Sparse games with at most this many states use a direct sparse LU solve; larger ones GMRES (see
 #: :meth:`SparseCooperativeMarkovGame.solve_linear`).
 DIRECT_SOLVE_MAX_STATES = 2000
@@ -76,8 +75,14 @@ def _gmres_refined(M, b, one_minus_g: float, one_norm: bool, rounds: int = 3):
             return x
         # GMRES stops on the 2-norm: ask for the 2-norm that brings this residual's own norm below the target
         atol2 = 0.5 * target * float(np.linalg.norm(r)) / nr
-        d, _info = spla.gmres(M, r, rtol=0.0, atol=atol2, restart=min(GMRES_RESTART, S),
-                              maxiter=max(1, GMRES_MAX_MATVECS // GMRES_RESTART))
+        d, _info = spla.gmres(
+            M,
+            r,
+            rtol=0.0,
+            atol=atol2,
+            restart=min(GMRES_RESTART, S),
+            maxiter=max(1, GMRES_MAX_MATVECS // GMRES_RESTART),
+        )
         if not np.all(np.isfinite(d)):
             return None
         x += d
@@ -194,9 +199,12 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
     def __post_init__(self):
         try:
             raw = np.asarray(self.next_states)
-            if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and not (np.all(np.isfinite(raw))
-                                                                               and np.all(raw == np.floor(raw)))):
-                raise TypeError(f"got dtype {raw.dtype}" + (" with non-integer values" if raw.dtype.kind == "f" else ""))
+            if raw.dtype.kind not in "iuf" or (
+                raw.dtype.kind == "f" and not (np.all(np.isfinite(raw)) and np.all(raw == np.floor(raw)))
+            ):
+                raise TypeError(
+                    f"got dtype {raw.dtype}" + (" with non-integer values" if raw.dtype.kind == "f" else "")
+                )
             nxt = np.array(raw, dtype=np.int64, order="C", copy=True)
         except (TypeError, ValueError, OverflowError) as exc:
             raise MappoLiteError(f"next_states must be an array of integer state indices ({exc})") from None
@@ -210,7 +218,9 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
             raise MappoLiteError(f"r must have shape {nxt.shape[:-1]} to match next_states, got {r.shape}")
         S = nxt.shape[0]
         if nxt.size == 0:
-            raise MappoLiteError(f"a sparse game needs at least one state, action and successor slot, got shape {nxt.shape}")
+            raise MappoLiteError(
+                f"a sparse game needs at least one state, action and successor slot, got shape {nxt.shape}"
+            )
         if nxt.min() < 0 or nxt.max() >= S:
             raise MappoLiteError(f"next_states must lie in 0..{S - 1}")
         if np.any(probs < 0):
@@ -303,13 +313,15 @@ class SparseCooperativeMarkovGame(MarkovGameBase):
         nxt, pr = self._flat()
         P = np.zeros((S * J, S))
         np.add.at(P, (np.repeat(np.arange(S * J), nxt.shape[-1]), nxt.reshape(-1)), pr.reshape(-1))
-        return CooperativeMarkovGame(P.reshape(self.r.shape + (S,)), self.r, self.gamma, self.rho, self.name,
-                                     dict(self.meta))
+        return CooperativeMarkovGame(
+            P.reshape(self.r.shape + (S,)), self.r, self.gamma, self.rho, self.name, dict(self.meta)
+        )
 
     def save(self, path) -> None:
         """Write ``.npz`` with keys ``next_states``, ``probs``, ``r``, ``gamma``, ``rho``."""
-        np.savez(path, next_states=self.next_states, probs=self.probs, r=self.r, gamma=np.float64(self.gamma),
-                 rho=self.rho)
+        np.savez(
+            path, next_states=self.next_states, probs=self.probs, r=self.r, gamma=np.float64(self.gamma), rho=self.rho
+        )
 
 
 def sparse_from_dense(game, tol: float = 0.0) -> SparseCooperativeMarkovGame:
@@ -321,9 +333,15 @@ def sparse_from_dense(game, tol: float = 0.0) -> SparseCooperativeMarkovGame:
     probs = np.take_along_axis(Pf, order, axis=-1)
     probs = np.where(np.take_along_axis(support, order, axis=-1), probs, 0.0)
     shape = game.r.shape + (K,)
-    return SparseCooperativeMarkovGame(order.reshape(shape), probs.reshape(shape), game.r, game.gamma, game.rho,
-                                       game.name, dict(game.meta))
+    return SparseCooperativeMarkovGame(
+        order.reshape(shape), probs.reshape(shape), game.r, game.gamma, game.rho, game.name, dict(game.meta)
+    )
 
 
-__all__ = ["SparseCooperativeMarkovGame", "sparse_from_dense", "sparse_q_from_v", "sparse_q_from_v_reference",
-           "PROB_ATOL"]
+__all__ = [
+    "SparseCooperativeMarkovGame",
+    "sparse_from_dense",
+    "sparse_q_from_v",
+    "sparse_q_from_v_reference",
+    "PROB_ATOL",
+]

@@ -25,7 +25,9 @@ def effective_gamma(game: CooperativeMarkovGame) -> float:
 def theorem1_rate(n_agents: int, gamma: float, n_actions: int, K) -> np.ndarray:
     r""":math:`\frac{N}{1-\gamma}\sqrt{\log|A|/K}` (constant 1); ``K`` may be an array."""
     if not 0 <= gamma < 1:
-        raise MappoLiteError(f"gamma must be in [0, 1) for the rate, got {gamma} (use effective_gamma for stopping games)")
+        raise MappoLiteError(
+            f"gamma must be in [0, 1) for the rate, got {gamma} (use effective_gamma for stopping games)"
+        )
     if n_actions < 2:
         raise MappoLiteError(f"|A| must be at least 2 for the rate (log|A| > 0), got {n_actions}")
     K = np.asarray(K, dtype=np.float64)
@@ -51,8 +53,9 @@ def rescale_rewards(game: CooperativeMarkovGame) -> CooperativeMarkovGame:
     if "optimum" in meta and game.gamma < 1:
         # J -> (J - lo/(1-gamma)) / (hi - lo) when every row of P sums to 1
         meta["optimum"] = (meta["optimum"] - lo / (1 - game.gamma)) / (hi - lo)
-    return CooperativeMarkovGame(game.P, (game.r - lo) / (hi - lo), game.gamma, game.rho,
-                                 name=f"{game.name}[r in 0..1]", meta=meta)
+    return CooperativeMarkovGame(
+        game.P, (game.r - lo) / (hi - lo), game.gamma, game.rho, name=f"{game.name}[r in 0..1]", meta=meta
+    )
 
 
 def theorem1_ingredients(game: CooperativeMarkovGame, result) -> dict:

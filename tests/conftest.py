@@ -73,8 +73,7 @@ def product_to_conditional(game, probs):
 def cond_tables(policy_tables, game):
     """Per-agent conditional tables reshaped to (S, A_1, ..., A_m) from raw (n_ctx_m, A_m) arrays."""
     return [
-        np.asarray(t).reshape((game.n_states,) + tuple(game.action_sizes[: m + 1]))
-        for m, t in enumerate(policy_tables)
+        np.asarray(t).reshape((game.n_states,) + tuple(game.action_sizes[: m + 1])) for m, t in enumerate(policy_tables)
     ]
 
 
@@ -188,4 +187,7 @@ def random_features_for(game, d, seed):
     from mappo_lite.policies import context_counts
 
     rng = np.random.default_rng(seed)
-    return [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
+    return [
+        random_features(c, A, d, rng)
+        for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)
+    ]

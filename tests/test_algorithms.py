@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import (
     GAME_CASES,
     brute_joint,
@@ -20,6 +19,7 @@ from conftest import (
     occupancy_series,
     random_features_for,
 )
+
 from mappo_lite import (
     MappoLiteError,
     centralized_mirror,
@@ -219,7 +219,11 @@ def test_output_index_is_uniform_over_iterates():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(solver="sgd", evaluation="exact"), dict(solver="sgd", evaluation="mc"), dict(solver="ideal", evaluation="mc")],
+    [
+        dict(solver="sgd", evaluation="exact"),
+        dict(solver="sgd", evaluation="mc"),
+        dict(solver="ideal", evaluation="mc"),
+    ],
     ids=["sgd-exact", "sgd-mc", "ideal-mc"],
 )
 def test_seeds_reproducible_and_different(kwargs):
@@ -270,8 +274,14 @@ def test_bad_K(algo, K):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(K="ten"), dict(K=None), dict(T="many", solver="sgd"), dict(T=None, solver="sgd"),
-     dict(T=1.5, solver="sgd"), dict(n_rollouts="x", evaluation="mc")],
+    [
+        dict(K="ten"),
+        dict(K=None),
+        dict(T="many", solver="sgd"),
+        dict(T=None, solver="sgd"),
+        dict(T=1.5, solver="sgd"),
+        dict(n_rollouts="x", evaluation="mc"),
+    ],
     ids=["K-str", "K-None", "T-str", "T-None", "T-float", "n_rollouts-str"],
 )
 def test_non_numeric_counts_raise_mappo_lite_error(kwargs):
@@ -280,8 +290,9 @@ def test_non_numeric_counts_raise_mappo_lite_error(kwargs):
         ma_ppo(make_game("climbing"), **{"K": 3, **kwargs})
 
 
-@pytest.mark.parametrize("algo, key", [("mappo", "beta"), ("independent-npg", "beta"), ("centralized", "beta"),
-                                       ("independent-pg", "eta")])
+@pytest.mark.parametrize(
+    "algo, key", [("mappo", "beta"), ("independent-npg", "beta"), ("centralized", "beta"), ("independent-pg", "eta")]
+)
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf"), "big"])
 def test_bad_beta_eta(algo, key, value):
     with pytest.raises(MappoLiteError, match=key):

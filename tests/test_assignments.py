@@ -136,17 +136,50 @@ def test_student_edition_follows_nbgrader(built):
 
 
 def test_checksum_is_nbgraders_md5_recipe():
-    cell = nbformat.v4.new_code_cell("assert f(1) == 2", metadata={"nbgrader": {
-        "grade": True, "solution": False, "locked": False, "grade_id": "q1_test", "points": 2, "schema_version": 3}})
-    expected = hashlib.md5(b"assert f(1) == 2" + b"code" + b"True" + b"False" + b"True" + b"q1_test" + b"2.0").hexdigest()
+    cell = nbformat.v4.new_code_cell(
+        "assert f(1) == 2",
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "solution": False,
+                "locked": False,
+                "grade_id": "q1_test",
+                "points": 2,
+                "schema_version": 3,
+            }
+        },
+    )
+    expected = hashlib.md5(
+        b"assert f(1) == 2" + b"code" + b"True" + b"False" + b"True" + b"q1_test" + b"2.0"
+    ).hexdigest()
     assert compute_checksum(cell) == expected  # a grade cell is locked whatever its flag says; points as a float
-    sol = nbformat.v4.new_markdown_cell("YOUR ANSWER HERE", metadata={"nbgrader": {
-        "grade": True, "solution": True, "locked": True, "grade_id": "w", "points": 0.5, "schema_version": 3}})
-    expected = hashlib.md5("YOUR ANSWER HERE".encode() + b"markdown" + b"True" + b"True" + b"False" + b"w" + b"0.5").hexdigest()
+    sol = nbformat.v4.new_markdown_cell(
+        "YOUR ANSWER HERE",
+        metadata={
+            "nbgrader": {
+                "grade": True,
+                "solution": True,
+                "locked": True,
+                "grade_id": "w",
+                "points": 0.5,
+                "schema_version": 3,
+            }
+        },
+    )
+    expected = hashlib.md5(
+        b"YOUR ANSWER HERE" + b"markdown" + b"True" + b"True" + b"False" + b"w" + b"0.5"
+    ).hexdigest()
     assert compute_checksum(sol) == expected  # a solution cell is never locked
-    ro = nbformat.v4.new_code_cell("x = 'é'", metadata={"nbgrader": {
-        "grade": False, "solution": False, "locked": True, "grade_id": "ro", "schema_version": 3}})
-    assert compute_checksum(ro) == hashlib.md5("x = 'é'".encode() + b"code" + b"False" + b"False" + b"True" + b"ro").hexdigest()
+    ro = nbformat.v4.new_code_cell(
+        "x = 'é'",
+        metadata={
+            "nbgrader": {"grade": False, "solution": False, "locked": True, "grade_id": "ro", "schema_version": 3}
+        },
+    )
+    assert (
+        compute_checksum(ro)
+        == hashlib.md5("x = 'é'".encode() + b"code" + b"False" + b"False" + b"True" + b"ro").hexdigest()
+    )
 
 
 def _nbgrader_python():
@@ -283,19 +316,41 @@ def test_editing_moving_or_deleting_cells_cannot_raise_a_score(built, tmp_path, 
     nb.cells.append(dup)
     path = tmp_path / "tampered.ipynb"
     nbformat.write(nb, path)
-    assert main(["assignments", "grade", str(path), "--json", "--timeout", "20",
-                 "--executed", str(tmp_path / "graded.ipynb")]) == 0
+    assert (
+        main(
+            [
+                "assignments",
+                "grade",
+                str(path),
+                "--json",
+                "--timeout",
+                "20",
+                "--executed",
+                str(tmp_path / "graded.ipynb"),
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     pts = {q["id"]: q["points"] for q in d["questions"]}
     assert pts == {"softmax": 0, "loglinear": 2, "score": 3, "joint": 0, "coordination": 0}, d
     assert d["total"] == 5 and d["max"] == 11
     notes = " ".join(d["notes"])
-    for text in ("'joint_public' was modified", "'coordination_hidden' is missing", "answer cell 'softmax' is missing",
-                 "second cell with grade_id 'loglinear_public'", "1 code cell(s) added by the student"):
+    for text in (
+        "'joint_public' was modified",
+        "'coordination_hidden' is missing",
+        "answer cell 'softmax' is missing",
+        "second cell with grade_id 'loglinear_public'",
+        "1 code cell(s) added by the student",
+    ):
         assert text in notes, d["notes"]
     graded = nbformat.read(tmp_path / "graded.ipynb", as_version=4)
-    assert any("student scratch cell ran" in o.get("text", "") for c in graded.cells if c.cell_type == "code"
-               for o in c.outputs)
+    assert any(
+        "student scratch cell ran" in o.get("text", "")
+        for c in graded.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     # the untouched student notebook with every test cell deleted still scores 0
     stud = nbformat.read(out / "student" / "a1_softmax_policies.ipynb", as_version=4)
     stud.cells = [c for c in stud.cells if not c.metadata.get("nbgrader", {}).get("grade")]
@@ -311,7 +366,9 @@ def test_loops_exits_and_crashes_get_a_report_not_a_grader_crash(built, tmp_path
     _edit(nb, "softmax", "while True:\n    pass")  # infinite loop (interrupted at the time limit)
     _edit(nb, "loglinear", "import sys\nsys.exit(3)")
     _edit(nb, "score", "import os\nos._exit(0)")  # kills the kernel
-    _edit(nb, "joint", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass")  # ignores the interrupt
+    _edit(
+        nb, "joint", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    )  # ignores the interrupt
     nbformat.write(nb, tmp_path / "bad.ipynb")
     rep = grade_notebook(tmp_path / "bad.ipynb", timeout=2, total_timeout=120)
     d = rep.as_dict()
@@ -361,7 +418,7 @@ def test_bad_paths_and_arguments_are_one_line_errors(tmp_path, capsys, built):
 
 # ------------------------------------------------------------------------------------------------ source format
 
-TEMPLATE = textwrap.dedent('''\
+TEMPLATE = textwrap.dedent("""\
     ---
     jupytext:
       text_representation: {extension: .md, format_name: myst, format_version: 0.13}
@@ -400,10 +457,10 @@ TEMPLATE = textwrap.dedent('''\
     +++ {"nbgrader": {"grade": true, "grade_id": "why", "locked": false, "points": 1, "schema_version": 3, "solution": true}}
 
     Because 2 x = x + x.
-    ''')
+    """)
 
 _start = TEMPLATE.index("```{code-cell} ipython3\n:nbgrader: {grade: true, grade_id: q1_test")
-TEST_CELL = TEMPLATE[_start: TEMPLATE.index("```\n", _start + 10) + 4]
+TEST_CELL = TEMPLATE[_start : TEMPLATE.index("```\n", _start + 10) + 4]
 
 
 def _write_demo(tmp_path, text=TEMPLATE, name="demo"):
@@ -433,17 +490,32 @@ def test_template_source_parses_builds_and_grades(tmp_path):
 
 
 BAD_SOURCES = [
-    ("solution: true}\n\ndef double", "solution: false}\n\ndef double", "solution markers in a cell that is not a solution"),
-    ("schema_version: 3, solution: true}\n\ndef", "schema_version: 3, solution: true, checksum: abc}\n\ndef", "build computes them"),
-    ("schema_version: 3, solution: true}\n\ndef", "schema_version: 3, solution: true, colour: red}\n\ndef", "unknown nbgrader metadata"),
+    (
+        "solution: true}\n\ndef double",
+        "solution: false}\n\ndef double",
+        "solution markers in a cell that is not a solution",
+    ),
+    (
+        "schema_version: 3, solution: true}\n\ndef",
+        "schema_version: 3, solution: true, checksum: abc}\n\ndef",
+        "build computes them",
+    ),
+    (
+        "schema_version: 3, solution: true}\n\ndef",
+        "schema_version: 3, solution: true, colour: red}\n\ndef",
+        "unknown nbgrader metadata",
+    ),
     ("grade_id: q1_test", "grade_id: q1", "duplicate grade_id"),
     ("points: 1.5, ", "", "needs 'points'"),
     ("grade_id: setup, locked: true,", "grade_id: setup, locked: true, points: 1,", "grade cells only"),
     ("    # END SOLUTION\n", "", "has no '# END SOLUTION'"),
     ("    # BEGIN SOLUTION", "    ### BEGIN SOLUTION", "markers must be whole lines"),
     ("# BEGIN HIDDEN TESTS\nassert double(-3) == -6\n# END HIDDEN TESTS\n", "", None),  # fine: no hidden tests
-    (":nbgrader: {grade: false, grade_id: setup, locked: true, schema_version: 3, solution: false}\n", "",
-     "every code cell must be an nbgrader cell"),
+    (
+        ":nbgrader: {grade: false, grade_id: setup, locked: true, schema_version: 3, solution: false}\n",
+        "",
+        "every code cell must be an nbgrader cell",
+    ),
     ("schema_version: 3, solution: true}\n\ndef", "schema_version: 2, solution: true}\n\ndef", "schema_version: 3"),
     ('"solution": true}}', '"solution": false}}', "both grade and solution"),
     (TEST_CELL, "", "has no test cell after it"),
@@ -466,7 +538,7 @@ def test_source_rules(tmp_path, old, new, message):
 def test_the_example_on_the_instructors_page_works(tmp_path):
     page = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
     start = page.index("````md\n") + len("````md\n")
-    example = page[start: page.index("\n````\n", start) + 1]
+    example = page[start : page.index("\n````\n", start) + 1]
     p = _write_demo(tmp_path, example)
     a = load_assignment(p)
     assert [(q.id, q.kind, q.points) for q in a.questions] == [("uniform", "code", 2.0), ("why", "written", 1.0)]
@@ -491,12 +563,15 @@ def test_assert_own_code_catches_calls_to_the_reference():
     from mappo_lite.kernels import softmax_rows as ref
 
     ns = {"K": K, "ref": ref, "np": __import__("numpy")}
-    exec("def direct(x):\n    return ref(x)\n"
-         "def via_module(x):\n    return K.softmax_rows(x)\n"
-         "def via_import(x):\n    from mappo_lite.kernels import softmax_rows\n    return softmax_rows(x)\n"
-         "def helper(x):\n    return ref(x)\n"
-         "def via_helper(x):\n    return helper(x)\n"
-         "def own(x):\n    e = np.exp(x - x.max(axis=1, keepdims=True))\n    return e / e.sum(axis=1, keepdims=True)\n", ns)
+    exec(
+        "def direct(x):\n    return ref(x)\n"
+        "def via_module(x):\n    return K.softmax_rows(x)\n"
+        "def via_import(x):\n    from mappo_lite.kernels import softmax_rows\n    return softmax_rows(x)\n"
+        "def helper(x):\n    return ref(x)\n"
+        "def via_helper(x):\n    return helper(x)\n"
+        "def own(x):\n    e = np.exp(x - x.max(axis=1, keepdims=True))\n    return e / e.sum(axis=1, keepdims=True)\n",
+        ns,
+    )
     for name in ("direct", "via_module", "via_import", "via_helper"):
         with pytest.raises(AssertionError, match="write your own"):
             assert_own_code(ns[name], ref)
@@ -504,8 +579,10 @@ def test_assert_own_code_catches_calls_to_the_reference():
 
 
 def test_cli_registration_is_cheap():
-    code = ("import sys, mappo_lite.cli as c; c.build_parser(); "
-            "print(sorted(m for m in ('jupytext', 'nbclient', 'nbformat') if m in sys.modules))")
+    code = (
+        "import sys, mappo_lite.cli as c; c.build_parser(); "
+        "print(sorted(m for m in ('jupytext', 'nbclient', 'nbformat') if m in sys.modules))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -16,10 +16,27 @@ import pytest
 from mappo_lite import bench, kernels, reference
 
 SECTIONS = ("softmax_score", "backward_sweep", "exact_evaluation", "rollouts", "algorithm3", "mappo_iteration")
-TOP_KEYS = {"schema", "quick", "seconds", "machine", "settings", *SECTIONS, "sparse", "quantecon", "compile", "memory",
-            "targets"}
-TARGETS = {"numba_never_slower", "bandwidth_bound", "fused_3x", "rollouts_1e6", "memory_small_multiple",
-           "sparse_no_dense"}
+TOP_KEYS = {
+    "schema",
+    "quick",
+    "seconds",
+    "machine",
+    "settings",
+    *SECTIONS,
+    "sparse",
+    "quantecon",
+    "compile",
+    "memory",
+    "targets",
+}
+TARGETS = {
+    "numba_never_slower",
+    "bandwidth_bound",
+    "fused_3x",
+    "rollouts_1e6",
+    "memory_small_multiple",
+    "sparse_no_dense",
+}
 
 
 def test_quick_benchmark():
@@ -40,8 +57,17 @@ def check_documented_keys(quick):
     assert TOP_KEYS <= set(quick), TOP_KEYS - set(quick)
     assert quick["schema"] == bench.SCHEMA and quick["quick"] is True
     m = quick["machine"]
-    for key in ("cpu", "logical_cpus", "memory_bytes", "python", "numpy", "numba", "loadavg_start", "loadavg_end",
-                "date"):
+    for key in (
+        "cpu",
+        "logical_cpus",
+        "memory_bytes",
+        "python",
+        "numpy",
+        "numba",
+        "loadavg_start",
+        "loadavg_end",
+        "date",
+    ):
         assert key in m, key
     assert len(m["loadavg_start"]) == 3 and len(m["loadavg_end"]) == 3
     for key in SECTIONS + ("sparse", "quantecon", "first_result", "targets", "machine"):
@@ -107,22 +133,47 @@ def check_targets_and_report(quick):
 
 def _fake(bound_ratio, ratios, steps, warm_s):
     rows = [{"ratio": r, "n_contexts": 10**5, "features": "tabular", "n_actions": 2} for r in ratios]
-    ev = {"ratio": 1.5, "P_entries": 10**8, "P_bytes": 8 * 10**8, "numba_s": 0.1, "bound_s": 0.1 / bound_ratio,
-          "bound_ratio": bound_ratio, "bandwidth_GBps": 16.0, "parts": {"q_from_v": {"ratio": 1.2}},
-          "memory": {"rss_multiple": 0.01, "traced_multiple": 0.02}}
-    return {"softmax_score": rows, "exact_evaluation": [ev],
-            "rollouts": [{"ratio": 50.0, "n_agents": 4, "n_states": 100, "numba_steps_per_s": steps}],
-            "first_result": {"warm": {"total_s": warm_s, "process_wall_s": warm_s + 0.2},
-                             "cold": {"total_s": 5.0, "process_wall_s": 6.0}}}
+    ev = {
+        "ratio": 1.5,
+        "P_entries": 10**8,
+        "P_bytes": 8 * 10**8,
+        "numba_s": 0.1,
+        "bound_s": 0.1 / bound_ratio,
+        "bound_ratio": bound_ratio,
+        "bandwidth_GBps": 16.0,
+        "parts": {"q_from_v": {"ratio": 1.2}},
+        "memory": {"rss_multiple": 0.01, "traced_multiple": 0.02},
+    }
+    return {
+        "softmax_score": rows,
+        "exact_evaluation": [ev],
+        "rollouts": [{"ratio": 50.0, "n_agents": 4, "n_states": 100, "numba_steps_per_s": steps}],
+        "first_result": {
+            "warm": {"total_s": warm_s, "process_wall_s": warm_s + 0.2},
+            "cold": {"total_s": 5.0, "process_wall_s": 6.0},
+        },
+    }
 
 
 def test_target_logic_passes_and_fails():
     good = {t["name"]: t["status"] for t in bench.evaluate_targets(_fake(1.3, [4.0, 5.0], 2e6, 1.0))}
-    assert good == {"numba_never_slower": "PASS", "bandwidth_bound": "PASS", "fused_3x": "PASS",
-                    "rollouts_1e6": "PASS", "first_result_3s": "PASS", "memory_small_multiple": "PASS"}
+    assert good == {
+        "numba_never_slower": "PASS",
+        "bandwidth_bound": "PASS",
+        "fused_3x": "PASS",
+        "rollouts_1e6": "PASS",
+        "first_result_3s": "PASS",
+        "memory_small_multiple": "PASS",
+    }
     bad = {t["name"]: t["status"] for t in bench.evaluate_targets(_fake(2.5, [0.9, 2.0], 5e5, 3.5))}
-    assert bad == {"numba_never_slower": "FAIL", "bandwidth_bound": "FAIL", "fused_3x": "FAIL", "rollouts_1e6": "FAIL",
-                   "first_result_3s": "FAIL", "memory_small_multiple": "PASS"}
+    assert bad == {
+        "numba_never_slower": "FAIL",
+        "bandwidth_bound": "FAIL",
+        "fused_3x": "FAIL",
+        "rollouts_1e6": "FAIL",
+        "first_result_3s": "FAIL",
+        "memory_small_multiple": "PASS",
+    }
 
 
 def test_time_pair_and_memory_helpers():

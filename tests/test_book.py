@@ -112,8 +112,9 @@ def run_chapter_or_fail(path: Path) -> None:
         execute_myst_notebook(path)
     except CellExecutionError as err:
         message = _ANSI.sub("", str(err))
-        pytest.fail(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: a cell raised\n{message}",
-                    pytrace=False)
+        pytest.fail(
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: a cell raised\n{message}", pytrace=False
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -122,7 +123,9 @@ def run_chapter_or_fail(path: Path) -> None:
 
 @pytest.mark.chapter
 @pytest.mark.parametrize(
-    "chapter", chapter_notebooks(), ids=lambda p: str(p.relative_to(ROOT).with_suffix("")),
+    "chapter",
+    chapter_notebooks(),
+    ids=lambda p: str(p.relative_to(ROOT).with_suffix("")),
 )
 def test_chapter_executes(chapter: Path) -> None:
     run_chapter_or_fail(chapter)
@@ -138,7 +141,9 @@ def test_whole_book_builds_with_warnings_as_errors() -> None:
     if not result.ok:
         pytest.fail("jupyter-book build failed:\n" + "\n".join(result.problems()), pytrace=False)
     assert (result.html / "index.html").is_file()
-    print(f"book {'reused (same sources as a successful build)' if result.reused else f'built in {result.seconds:.0f} s'}")
+    print(
+        f"book {'reused (same sources as a successful build)' if result.reused else f'built in {result.seconds:.0f} s'}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -179,7 +184,9 @@ def test_no_notebook_committed_with_outputs() -> None:
         if not path.is_file():
             continue
         nb = json.loads(path.read_text(encoding="utf8"))
-        if any(c.get("outputs") or c.get("execution_count") for c in nb.get("cells", []) if c.get("cell_type") == "code"):
+        if any(
+            c.get("outputs") or c.get("execution_count") for c in nb.get("cells", []) if c.get("cell_type") == "code"
+        ):
             dirty.append(str(path.relative_to(ROOT)))
     assert not dirty, f"notebooks committed with outputs (clear them first): {dirty}"
 

@@ -77,8 +77,10 @@ pytestmark = pytest.mark.chapter
 # Chromium over the DevTools protocol
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-INSTALL_HINT = ("install it (Debian/Ubuntu: `sudo apt-get install chromium`; .ci/run does this in CI) or set "
-                "CHROMIUM=/path/to/chromium")
+INSTALL_HINT = (
+    "install it (Debian/Ubuntu: `sudo apt-get install chromium`; .ci/run does this in CI) or set "
+    "CHROMIUM=/path/to/chromium"
+)
 
 
 def find_chromium() -> str | None:
@@ -118,16 +120,35 @@ class Chromium:
             os.dup2(b, 4)
 
         args = [
-            executable, "--headless", "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
+            executable,
+            "--headless",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self.profile}",
             "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
-            "--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-default-apps", "--mute-audio", "--hide-scrollbars", "--force-color-profile=srgb",
-            "--lang=en-US", f"--window-size={width},{height}", "about:blank",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--force-color-profile=srgb",
+            "--lang=en-US",
+            f"--window-size={width},{height}",
+            "about:blank",
         ]
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                     preexec_fn=as_fds_3_and_4, close_fds=False)
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            preexec_fn=as_fds_3_and_4,
+            close_fds=False,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._out = os.fdopen(to_child_w, "wb", buffering=0)
@@ -171,8 +192,14 @@ class Chromium:
                     if tab is not None:
                         tab._event(message["method"], message.get("params", {}))
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float | None = None, wait: bool = True):
+    def send(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float | None = None,
+        wait: bool = True,
+    ):
         q: queue.Queue = queue.Queue()
         with self._write_lock:
             self._next_id += 1
@@ -195,7 +222,7 @@ class Chromium:
             raise BrowserError(f"{method}: {reply['error'].get('message')}")
         return reply["result"]
 
-    def new_tab(self) -> "Tab":
+    def new_tab(self) -> Tab:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         tab = Tab(self, session)
@@ -239,15 +266,21 @@ class Tab:
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
         self.send("Fetch.enable", {"patterns": [{"urlPattern": p, "requestStage": "Request"} for p in REMOTE_PATTERNS]})
-        self.send("Emulation.setDeviceMetricsOverride",
-                  {"width": self.browser.width, "height": self.browser.height, "deviceScaleFactor": 1, "mobile": False})
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": self.browser.width, "height": self.browser.height, "deviceScaleFactor": 1, "mobile": False},
+        )
 
     def _event(self, method: str, params: dict) -> None:  # on the reader thread: never wait for a reply here
         if method == "Fetch.requestPaused":
             with self._cond:
                 self.blocked.append(params["request"]["url"])
-            self.browser.send("Fetch.failRequest", {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
-                              session=self.session, wait=False)
+            self.browser.send(
+                "Fetch.failRequest",
+                {"requestId": params["requestId"], "errorReason": "BlockedByClient"},
+                session=self.session,
+                wait=False,
+            )
         elif method == "Page.loadEventFired":
             with self._cond:
                 self._loads += 1
@@ -256,8 +289,10 @@ class Tab:
             details = params["exceptionDetails"]
             text = (details.get("exception") or {}).get("description") or details.get("text", "")
             with self._cond:
-                self.errors.append(f"uncaught exception ({details.get('url', '')}:{details.get('lineNumber', '?')}): "
-                                   f"{text.splitlines()[0] if text else ''}")
+                self.errors.append(
+                    f"uncaught exception ({details.get('url', '')}:{details.get('lineNumber', '?')}): "
+                    f"{text.splitlines()[0] if text else ''}"
+                )
         elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
             text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
             with self._cond:
@@ -287,8 +322,11 @@ class Tab:
                 self._cond.wait(left)
 
     def evaluate(self, expression: str, timeout: float = 60.0):
-        reply = self.send("Runtime.evaluate", {"expression": expression, "awaitPromise": True, "returnByValue": True,
-                                               "timeout": int(timeout * 1000)}, timeout=timeout + 10)
+        reply = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "awaitPromise": True, "returnByValue": True, "timeout": int(timeout * 1000)},
+            timeout=timeout + 10,
+        )
         if "exceptionDetails" in reply:
             details = reply["exceptionDetails"]
             raise BrowserError((details.get("exception") or {}).get("description") or details.get("text"))
@@ -437,14 +475,17 @@ def problems_math(report: dict) -> list[str]:
             found.append(f"undefined macro {macro!r} in {m['tex']!r}")
     for pattern, what in RAW_TEX:
         for match in pattern.finditer(report["prose"]):
-            context = report["prose"][max(0, match.start() - 40): match.end() + 40].replace("\n", " ")
+            context = report["prose"][max(0, match.start() - 40) : match.end() + 40].replace("\n", " ")
             found.append(f"raw TeX ({what}) in the text: ...{context}...")
     return found
 
 
 def problems_images(report: dict, expected_figures: list[str] = ()) -> list[str]:
-    found = [f"image not shown: {img['src']} (complete={img['complete']}, {img['w']}x{img['h']})"
-             for img in report["images"] if not (img["complete"] and img["w"] > 0 and img["h"] > 0)]
+    found = [
+        f"image not shown: {img['src']} (complete={img['complete']}, {img['w']}x{img['h']})"
+        for img in report["images"]
+        if not (img["complete"] and img["w"] > 0 and img["h"] > 0)
+    ]
     for fig in report["figures"]:
         if not fig["imgs"] or not all(fig["imgs"]):
             found.append(f"figure {fig['id'] or fig['caption'][:60]!r} has no visible image")
@@ -461,7 +502,9 @@ def block_kind(classes: list[str]) -> str:
         return "exercise"
     if "solution" in classes:
         return "solution"
-    kinds = [c for c in classes if c not in ("proof", "admonition", "dropdown", "toggle", "toggle-hidden", "toggle-shown")]
+    kinds = [
+        c for c in classes if c not in ("proof", "admonition", "dropdown", "toggle", "toggle-hidden", "toggle-shown")
+    ]
     return f"prf:{kinds[0]}" if kinds else "prf:proof"
 
 
@@ -561,8 +604,10 @@ def chapter_docs() -> list[str]:
     numbered = []
     for part in toc.get("parts", []):
         if part.get("numbered"):
-            numbered += [str(Path(c["file"]).with_suffix("")) if Path(c["file"]).suffix else c["file"]
-                         for c in part.get("chapters", [])]
+            numbered += [
+                str(Path(c["file"]).with_suffix("")) if Path(c["file"]).suffix else c["file"]
+                for c in part.get("chapters", [])
+            ]
     notebooks = set(notebook_docs())
     return [doc for doc in numbered if doc in notebooks]
 
@@ -587,7 +632,11 @@ def expected_figures(doc: str) -> list[str]:
 
 
 def html_pages(html_root: Path) -> list[Path]:
-    return sorted(p for p in html_root.rglob("*.html") if not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
+    return sorted(
+        p
+        for p in html_root.rglob("*.html")
+        if not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts)
+    )
 
 
 # ==========================================================================================================
@@ -599,9 +648,11 @@ def book() -> Path:
     """`_build/html`, built like `make book` unless a build of the same sources is already there."""
     result = book_editions.build_book(ROOT)
     if not result.ok:
-        pytest.fail("the book did not build, so its pages cannot be checked "
-                    "(see test_book.py::test_whole_book_builds_with_warnings_as_errors):\n"
-                    + "\n".join(result.problems()[:30]), pytrace=False)
+        pytest.fail(
+            "the book did not build, so its pages cannot be checked "
+            "(see test_book.py::test_whole_book_builds_with_warnings_as_errors):\n" + "\n".join(result.problems()[:30]),
+            pytrace=False,
+        )
     return result.html
 
 
@@ -631,8 +682,10 @@ def visit_every_page(book: Path, browser: Chromium) -> dict[str, dict]:
         page = report["page"]
         report["screenshots"] = [str(tab.screenshot(SCREENSHOTS / shot_name(page)))]
         if page in chapters:  # a figure and a theorem-like block, as a reader sees them
-            for suffix, selector in (("figure", "figure img"),
-                                     ("block", "div.proof.theorem, div.proof.definition, div.proof.algorithm, div.proof.lemma")):
+            for suffix, selector in (
+                ("figure", "figure img"),
+                ("block", "div.proof.theorem, div.proof.definition, div.proof.algorithm, div.proof.lemma"),
+            ):
                 if tab.evaluate(SCROLL_TO_JS % json.dumps(selector)):
                     report["screenshots"].append(str(tab.screenshot(SCREENSHOTS / shot_name(page, suffix))))
         reports[page] = report
@@ -662,8 +715,12 @@ def visits(book, browser) -> dict[str, dict]:
 def _fail_if(problems: dict[str, list[str]], what: str) -> None:
     problems = {page: found for page, found in problems.items() if found}
     if problems:
-        lines = [f"{page}:\n    " + "\n    ".join(found[:12]) + (f"\n    ... and {len(found) - 12} more" if len(found) > 12 else "")
-                 for page, found in problems.items()]
+        lines = [
+            f"{page}:\n    "
+            + "\n    ".join(found[:12])
+            + (f"\n    ... and {len(found) - 12} more" if len(found) > 12 else "")
+            for page, found in problems.items()
+        ]
         pytest.fail(f"{what}:\n" + "\n".join(lines), pytrace=False)
 
 
@@ -672,12 +729,33 @@ def _fail_if(problems: dict[str, list[str]], what: str) -> None:
 
 
 RESOURCE_ATTRS = {  # tag -> attributes whose URL the browser fetches when it shows the page
-    "script": ("src",), "img": ("src", "srcset"), "source": ("src", "srcset"), "iframe": ("src",),
-    "frame": ("src",), "embed": ("src",), "object": ("data",), "video": ("src", "poster"), "audio": ("src",),
-    "track": ("src",), "input": ("src",), "image": ("href", "xlink:href"), "use": ("href", "xlink:href"),
+    "script": ("src",),
+    "img": ("src", "srcset"),
+    "source": ("src", "srcset"),
+    "iframe": ("src",),
+    "frame": ("src",),
+    "embed": ("src",),
+    "object": ("data",),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "track": ("src",),
+    "input": ("src",),
+    "image": ("href", "xlink:href"),
+    "use": ("href", "xlink:href"),
 }
-FETCHED_LINK_RELS = {"stylesheet", "preload", "modulepreload", "prefetch", "icon", "shortcut", "apple-touch-icon",
-                     "manifest", "mask-icon", "preconnect", "dns-prefetch"}
+FETCHED_LINK_RELS = {
+    "stylesheet",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "manifest",
+    "mask-icon",
+    "preconnect",
+    "dns-prefetch",
+}
 _CSS_REMOTE = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])\s*((?:https?:)?//[^'")\s]+)""", re.I)
 _REMOTE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.I)  # http://, https://, //host (not data:, not relative)
 
@@ -716,7 +794,9 @@ def test_no_page_loads_anything_from_outside_the_book(book):
         parser.feed(path.read_text(encoding="utf8"))
         problems[path.relative_to(book).as_posix()] = parser.remote
     for css in sorted(book.rglob("*.css")):
-        problems[css.relative_to(book).as_posix()] = [f"CSS: {m}" for m in _CSS_REMOTE.findall(css.read_text(encoding="utf8", errors="replace"))]
+        problems[css.relative_to(book).as_posix()] = [
+            f"CSS: {m}" for m in _CSS_REMOTE.findall(css.read_text(encoding="utf8", errors="replace"))
+        ]
     _fail_if(problems, "resources loaded from outside _build/html (they would not load offline)")
 
 
@@ -728,7 +808,8 @@ def test_no_page_displays_a_widget(book):
         parser.feed(path.read_text(encoding="utf8"))
         if parser.widget_views:
             shown[path.relative_to(book).as_posix()] = [
-                f"{parser.widget_views} widget output(s): tag the interact(...) cell `remove-output`"]
+                f"{parser.widget_views} widget output(s): tag the interact(...) cell `remove-output`"
+            ]
     _fail_if(shown, "pages that display ipywidgets (they cannot work in a static page)")
 
 
@@ -753,7 +834,9 @@ def test_every_chapter_page_offers_its_notebook(book):
         html = page.read_text(encoding="utf8")
         download = book / "_sources" / f"{doc}.ipynb"
         found = []
-        if not re.search(rf'<a href="[^"]*_sources/{re.escape(doc)}\.ipynb"[^>]*\s+class="[^"]*btn-download-notebook-button', html):
+        if not re.search(
+            rf'<a href="[^"]*_sources/{re.escape(doc)}\.ipynb"[^>]*\s+class="[^"]*btn-download-notebook-button', html
+        ):
             found.append(f"no .ipynb entry in the download menu of {page.relative_to(book)}")
         if not download.is_file():
             found.append(f"{download.relative_to(book)} is missing")
@@ -764,8 +847,13 @@ def test_every_chapter_page_offers_its_notebook(book):
 def book_data_files() -> set[str]:
     """Names of the files in book/ that are not pages (data a chapter might read next to its source)."""
     folder = ROOT / "book"
-    return {p.name for p in folder.rglob("*") if p.is_file() and p.suffix not in (".md", ".ipynb", ".bib")
-            and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)}
+    return {
+        p.name
+        for p in folder.rglob("*")
+        if p.is_file()
+        and p.suffix not in (".md", ".ipynb", ".bib")
+        and not any(part.startswith(("_", ".")) for part in p.relative_to(folder).parts)
+    }
 
 
 def test_downloaded_notebooks_are_valid(book):
@@ -787,11 +875,16 @@ def test_downloaded_notebooks_are_valid(book):
         if code and not any(c.outputs for c in code):
             found.append("not executed (no outputs)")
         for cell in code:
-            if any(o.output_type == "error" for o in cell.outputs) and "raises-exception" not in cell.metadata.get("tags", []):
+            if any(o.output_type == "error" for o in cell.outputs) and "raises-exception" not in cell.metadata.get(
+                "tags", []
+            ):
                 found.append(f"a cell raised: {cell.source[:80]!r}")
-            found += [f"reads {name!r} from the book's folder, which the download does not include (a reader's "
-                      f"copy would fail there): ship the data with mappo_lite or compute it in the notebook"
-                      for name in sorted(data_files) if name in cell.source]
+            found += [
+                f"reads {name!r} from the book's folder, which the download does not include (a reader's "
+                f"copy would fail there): ship the data with mappo_lite or compute it in the notebook"
+                for name in sorted(data_files)
+                if name in cell.source
+            ]
         problems[doc] = found
     _fail_if(problems, "downloadable notebooks that JupyterLab would not open or run as they are")
 
@@ -809,8 +902,9 @@ def test_a_downloaded_chapter_runs_in_a_fresh_kernel(book, tmp_path):
     target = tmp_path / Path(doc).with_suffix(".ipynb").name
     nbformat.write(nb, target)
     start = time.perf_counter()
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", allow_errors=False, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     seconds = time.perf_counter() - start
 
     def pictures(notebook):
@@ -826,13 +920,17 @@ def test_a_downloaded_chapter_runs_in_a_fresh_kernel(book, tmp_path):
 
 def test_pages_open_without_javascript_errors(visits):
     assert len(visits) >= len(toc_docs())
-    _fail_if({page: problems_javascript(r) for page, r in visits.items()},
-             "JavaScript errors, console errors or files that did not load")
+    _fail_if(
+        {page: problems_javascript(r) for page, r in visits.items()},
+        "JavaScript errors, console errors or files that did not load",
+    )
 
 
 def test_nothing_is_requested_from_outside_the_book(visits):
-    _fail_if({page: problems_outside(r) for page, r in visits.items()},
-             "requests that would need a network (all were blocked)")
+    _fail_if(
+        {page: problems_outside(r) for page, r in visits.items()},
+        "requests that would need a network (all were blocked)",
+    )
 
 
 def test_every_math_element_is_typeset(visits):
@@ -844,15 +942,19 @@ def test_every_math_element_is_typeset(visits):
 def test_every_figure_image_is_shown(visits):
     expected = {f"{doc}.html": expected_figures(doc) for doc in toc_docs()}
     assert any(expected.values()), "no named figures in the sources?"
-    _fail_if({page: problems_images(r, expected.get(page, [])) for page, r in visits.items()},
-             "images or figures that a reader would not see")
+    _fail_if(
+        {page: problems_images(r, expected.get(page, [])) for page, r in visits.items()},
+        "images or figures that a reader would not see",
+    )
 
 
 def test_theorem_algorithm_and_exercise_blocks_are_rendered(visits):
     expected = {f"{doc}.html": expected_blocks(doc) for doc in toc_docs()}
     assert any(expected.values()), "no prf:/exercise blocks in the sources?"
-    _fail_if({page: problems_blocks(r, expected.get(page, {})) for page, r in visits.items()},
-             "theorem-like, algorithm, exercise or solution blocks not rendered as in the source")
+    _fail_if(
+        {page: problems_blocks(r, expected.get(page, {})) for page, r in visits.items()},
+        "theorem-like, algorithm, exercise or solution blocks not rendered as in the source",
+    )
 
 
 def test_internal_links_resolve(visits, book):
@@ -867,15 +969,25 @@ def test_chapter_pages_show_the_notebook_download_button(visits):
         report = visits[f"{doc}.html"]
         targets = [Path(unquote(urlsplit(h).path)) for h in report["downloads"] if h.startswith("file:")]
         ok = any(t.as_posix().endswith(f"/_sources/{doc}.ipynb") and t.is_file() for t in targets)
-        missing[f"{doc}.html"] = [] if ok else [f"no link to an existing _sources/{doc}.ipynb among {report['downloads']}"]
+        missing[f"{doc}.html"] = (
+            [] if ok else [f"no link to an existing _sources/{doc}.ipynb among {report['downloads']}"]
+        )
     _fail_if(missing, "pages without their .ipynb download")
 
 
 def test_execution_status_page_lists_every_chapter(visits):
-    report = next((r for page, r in visits.items() if any(
-        t and t[0][:5] == ["Document", "Modified", "Method", "Run Time (s)", "Status"] for t in r["tables"])), None)
+    report = next(
+        (
+            r
+            for page, r in visits.items()
+            if any(t and t[0][:5] == ["Document", "Modified", "Method", "Run Time (s)", "Status"] for t in r["tables"])
+        ),
+        None,
+    )
     assert report is not None, "no page shows the execution table ({nb-exec-table})"
-    table = next(t for t in report["tables"] if t and t[0][:5] == ["Document", "Modified", "Method", "Run Time (s)", "Status"])
+    table = next(
+        t for t in report["tables"] if t and t[0][:5] == ["Document", "Modified", "Method", "Run Time (s)", "Status"]
+    )
     rows = {row[0]: row for row in table[1:]}
     problems = []
     for doc in notebook_docs():
@@ -953,7 +1065,9 @@ def test_the_checks_catch_a_broken_page(book, browser, tmp_path):
     js = problems_javascript(report)
     assert any("boom" in p for p in js) and any("missing.css" in p for p in js), js
     outside = problems_outside(report)
-    assert any("fonts.example.invalid" in p for p in outside) and any("cdn.example.invalid" in p for p in outside), outside
+    assert any("fonts.example.invalid" in p for p in outside) and any("cdn.example.invalid" in p for p in outside), (
+        outside
+    )
     math = problems_math(report)
     assert any("nosuchmacro" in p for p in math), math
     assert any("$x^2$" in p for p in math) and any("\\alpha" in p for p in math), math
@@ -962,7 +1076,9 @@ def test_the_checks_catch_a_broken_page(book, browser, tmp_path):
     assert any("missing.png" in p for p in images) and any("fig-absent" in p for p in images), images
     assert not any("good.png" in p for p in images), images
     blocks = problems_blocks(report, {"prf:theorem": 1, "exercise": 1})
-    assert blocks == ["exercise: 1 in the source, 0 rendered", "sphinx-proof's stylesheet (proof.css) is not loaded"], blocks
+    assert blocks == ["exercise: 1 in the source, 0 rendered", "sphinx-proof's stylesheet (proof.css) is not loaded"], (
+        blocks
+    )
     links = problems_links([report], tmp_path)
     assert len(links) == 2 and any("#nowhere" in p for p in links) and any("gone.html" in p for p in links), links
     parser = _Resources()

@@ -37,8 +37,14 @@ def _run(args):
 
 def _write_files(folder: Path) -> dict:
     game = make_game("random", n_states=4, n_agents=2, n_actions=[2, 3], gamma=0.8, seed=3)
-    files = {"game": folder / "game.npz", "corrupt": folder / "corrupt.npz", "missing_key": folder / "no_r.npz",
-             "negative": folder / "negative.npz", "stochastic_g1": folder / "g1.npz", "extra_key": folder / "extra.npz"}
+    files = {
+        "game": folder / "game.npz",
+        "corrupt": folder / "corrupt.npz",
+        "missing_key": folder / "no_r.npz",
+        "negative": folder / "negative.npz",
+        "stochastic_g1": folder / "g1.npz",
+        "extra_key": folder / "extra.npz",
+    }
     game.save(files["game"])
     files["corrupt"].write_bytes(b"PK\x03\x04 definitely not a real zip archive")
     np.savez(files["missing_key"], P=game.P, gamma=0.8)
@@ -97,8 +103,23 @@ def runs(tmp_path_factory):
         "games": ["games"],
         "evaluate": ["evaluate", "climbing", "--json"],
         "solve": ["solve", "ratio", "--json"],
-        "train": ["train", "climbing", "--algo", "mappo", "--evaluation", "exact", "--solver", "ideal", "--K", "200",
-                  "--beta", "0.05", "--seed", "0", "--json"],
+        "train": [
+            "train",
+            "climbing",
+            "--algo",
+            "mappo",
+            "--evaluation",
+            "exact",
+            "--solver",
+            "ideal",
+            "--K",
+            "200",
+            "--beta",
+            "0.05",
+            "--seed",
+            "0",
+            "--json",
+        ],
         "train-file": ["train", files["game"], "--algo", "independent-npg", "--K", "50", "--json"],
     }
     for name, args in BAD.items():
@@ -197,9 +218,13 @@ def test_train_from_npz_file(runs):
 
 
 def test_train_other_modes_in_process(capsys):
-    for args in (["--algo", "independent-pg", "--K", "20"], ["--algo", "centralized", "--K", "20"],
-                 ["--solver", "sgd", "--T", "100", "--K", "10"], ["--evaluation", "mc", "--K", "5"],
-                 ["--solver", "sgd", "--features", "random:3", "--radius", "5", "--K", "5", "--T", "50"]):
+    for args in (
+        ["--algo", "independent-pg", "--K", "20"],
+        ["--algo", "centralized", "--K", "20"],
+        ["--solver", "sgd", "--T", "100", "--K", "10"],
+        ["--evaluation", "mc", "--K", "5"],
+        ["--solver", "sgd", "--features", "random:3", "--radius", "5", "--K", "5", "--T", "50"],
+    ):
         data = _main_json(["train", "two_step", "--json", *args], capsys)
         K = int(args[args.index("--K") + 1])
         assert len(data["J"]) == K + 1 and data["J_star"] == pytest.approx(0.99 * 8, abs=1e-9)
@@ -215,8 +240,23 @@ def test_train_help_explains_every_flag(capsys):
         main(["train", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--algo", "--K", "--beta", "--solver", "--evaluation", "--T", "--eta", "--n-rollouts", "--sgd-init",
-                 "--features", "--radius", "--seed", "--json", "--param", "GAME"):
+    for flag in (
+        "--algo",
+        "--K",
+        "--beta",
+        "--solver",
+        "--evaluation",
+        "--T",
+        "--eta",
+        "--n-rollouts",
+        "--sgd-init",
+        "--features",
+        "--radius",
+        "--seed",
+        "--json",
+        "--param",
+        "GAME",
+    ):
         assert flag in out, flag
 
 

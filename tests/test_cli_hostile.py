@@ -54,18 +54,45 @@ MAX_SECONDS = 60
 MAX_SECONDS_IN_PROCESS = 20
 
 HUGE = "1" + "0" * 30
-CATEGORIES = {"nan": "nan", "inf": "inf", "-inf": "-inf", "negative": "-1", "zero": "0", "fraction": "0.5",
-              "huge": HUGE, "non-number": "abc"}
+CATEGORIES = {
+    "nan": "nan",
+    "inf": "inf",
+    "-inf": "-inf",
+    "negative": "-1",
+    "zero": "0",
+    "fraction": "0.5",
+    "huge": HUGE,
+    "non-number": "abc",
+}
 
 #: (option, category) pairs that are valid values of the option: they must succeed (exit 0, one finite JSON line).
 VALID = {
-    ("--seed", "zero"), ("--reward-noise", "zero"), ("--reward-noise", "fraction"), ("--reward-noise", "huge"),
-    ("--radius", "inf"), ("--radius", "huge"), ("--radius", "fraction"), ("--lam", "inf"), ("--lam", "huge"),
-    ("--lam", "fraction"), ("--L", "inf"), ("--L", "huge"), ("--L", "fraction"), ("--beta", "huge"),
-    ("--beta", "fraction"), ("--coverage", "huge"), ("--coverage", "fraction"), ("--ridge", "huge"),
-    ("--ridge", "fraction"), ("--state-fraction", "fraction"), ("--eta", "fraction"),
-    ("--timeout", "fraction"), ("--timeout", "huge"), ("--total-timeout", "fraction"),
-    ("--total-timeout", "huge"), ("--blas-threads", "zero"),
+    ("--seed", "zero"),
+    ("--reward-noise", "zero"),
+    ("--reward-noise", "fraction"),
+    ("--reward-noise", "huge"),
+    ("--radius", "inf"),
+    ("--radius", "huge"),
+    ("--radius", "fraction"),
+    ("--lam", "inf"),
+    ("--lam", "huge"),
+    ("--lam", "fraction"),
+    ("--L", "inf"),
+    ("--L", "huge"),
+    ("--L", "fraction"),
+    ("--beta", "huge"),
+    ("--beta", "fraction"),
+    ("--coverage", "huge"),
+    ("--coverage", "fraction"),
+    ("--ridge", "huge"),
+    ("--ridge", "fraction"),
+    ("--state-fraction", "fraction"),
+    ("--eta", "fraction"),
+    ("--timeout", "fraction"),
+    ("--timeout", "huge"),
+    ("--total-timeout", "fraction"),
+    ("--total-timeout", "huge"),
+    ("--blas-threads", "zero"),
 }
 #: Valid values whose run is not attempted here (they would run the benchmark or a grading kernel); their parsing
 #: is checked instead (``test_valid_but_expensive_values_parse``).
@@ -81,8 +108,10 @@ BASE = {
     "assignments grade": ["assignments", "grade", "{missing}.ipynb", "--json"],
 }
 CONTEXT = {
-    ("train", "--T"): ["--solver", "sgd"], ("train", "--eta"): ["--solver", "sgd", "--T", "20"],
-    ("train", "--n-rollouts"): ["--evaluation", "mc"], ("train", "--radius"): ["--solver", "sgd", "--T", "20"],
+    ("train", "--T"): ["--solver", "sgd"],
+    ("train", "--eta"): ["--solver", "sgd", "--T", "20"],
+    ("train", "--n-rollouts"): ["--evaluation", "mc"],
+    ("train", "--radius"): ["--solver", "sgd", "--T", "20"],
     ("offline", "--critic-dim"): ["--critic", "random"],
 }
 
@@ -92,8 +121,12 @@ CONTEXT = {
 # ------------------------------------------------------------------------------------------------------------
 def _env(**extra):
     env = {k: v for k, v in os.environ.items() if k != limits.ENV_VAR}
-    env.update(PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",
-               NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache")))
+    env.update(
+        PYTHONPATH=str(ROOT),
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache")),
+    )
     env.update(extra)
     return env
 
@@ -119,8 +152,15 @@ def run_subprocess(argv, cwd: Path, close_stdout=False, stdout_path=None, env=No
             os.close(1)
 
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "mappo_lite", *argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=stdout, stderr=err_tmp, env=env or _env(), preexec_fn=child)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mappo_lite", *argv],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=err_tmp,
+        env=env or _env(),
+        preexec_fn=child,
+    )
     if broken_pipe:
         os.close(stdout)
     timer = threading.Timer(MAX_SECONDS * 2, proc.kill)
@@ -217,8 +257,13 @@ def _game_arrays(sparse=False):
     g = _base_game()
     if sparse:
         s = sparse_from_dense(g)
-        return dict(next_states=np.array(s.next_states), probs=np.array(s.probs), r=np.array(g.r), gamma=np.float64(0.9),
-                    rho=np.array(g.rho))
+        return dict(
+            next_states=np.array(s.next_states),
+            probs=np.array(s.probs),
+            r=np.array(g.r),
+            gamma=np.float64(0.9),
+            rho=np.array(g.rho),
+        )
     return dict(P=np.array(g.P), r=np.array(g.r), gamma=np.float64(0.9), rho=np.array(g.rho))
 
 
@@ -226,9 +271,13 @@ def _variants(key, arr):
     """{variant: replacement array} for one key: wrong dtypes, complex, wrong shape, empty."""
     a = np.asarray(arr)
     out = {
-        "dtype-str": a.astype(str), "dtype-bytes": a.astype("S"), "dtype-bool": (a != 0),
-        "dtype-datetime": np.zeros(a.shape, "datetime64[s]"), "dtype-object": a.astype(object),
-        "complex": a.astype(complex), "complex-imag": a + 1e-3j,
+        "dtype-str": a.astype(str),
+        "dtype-bytes": a.astype("S"),
+        "dtype-bool": (a != 0),
+        "dtype-datetime": np.zeros(a.shape, "datetime64[s]"),
+        "dtype-object": a.astype(object),
+        "complex": a.astype(complex),
+        "complex-imag": a + 1e-3j,
         "shape": a.reshape(-1)[:1] if a.ndim == 0 else (a[..., :1] if a.shape[-1] > 1 else np.concatenate([a, a], -1)),
         "empty": np.zeros((0,) * max(1, a.ndim), a.dtype),
     }
@@ -326,9 +375,15 @@ def _write_hostile_files(folder: Path) -> dict:
     np.savez(files["r=-1e308"], P=one, r=np.full((1, 3, 3), -1e308), gamma=0.5)
     files["r=1e300,gamma=0.99"] = folder / "big_r_discounted.npz"
     np.savez(files["r=1e300,gamma=0.99"], P=one, r=np.full((1, 3, 3), 1e300), gamma=0.99)
-    for label, g in (("gamma=1-1e-15", 1 - 1e-15), ("gamma=nextafter(1,0)", np.nextafter(1.0, 0.0)),
-                     ("gamma=1-1e-11", 1 - 1e-11), ("gamma=1.5", 1.5), ("gamma=-0.1", -0.1), ("gamma=nan", np.nan),
-                     ("gamma=1,rows=1", 1.0)):
+    for label, g in (
+        ("gamma=1-1e-15", 1 - 1e-15),
+        ("gamma=nextafter(1,0)", np.nextafter(1.0, 0.0)),
+        ("gamma=1-1e-11", 1 - 1e-11),
+        ("gamma=1.5", 1.5),
+        ("gamma=-0.1", -0.1),
+        ("gamma=nan", np.nan),
+        ("gamma=1,rows=1", 1.0),
+    ):
         files[label] = folder / f"{label.replace('(', '_').replace(')', '_').replace(',', '_')}.npz"
         np.savez(files[label], P=one, r=zero_r + 1, gamma=g)
     files["stopping-near-1"] = folder / "stop_near_1.npz"
@@ -409,16 +464,20 @@ ISSUE_CASES = {
     "gamma=nextafter(1,0)": (["evaluate", "{gamma=nextafter(1,0)}"], ["1e-10", "horizon"]),
     "two_step gamma=1-1e-15": (["solve", "two_step", "--param", "gamma=0.999999999999999"], "horizon"),
     # messages
-    "divergence names --eta": (["train", "climbing", "--solver", "sgd", "--eta", "100", "--K", "5", "--T", "100"],
-                               "--eta"),
+    "divergence names --eta": (
+        ["train", "climbing", "--solver", "sgd", "--eta", "100", "--K", "5", "--T", "100"],
+        "--eta",
+    ),
     "divergence names --beta": (["train", "climbing", "--beta", "5e-324", "--K", "4"], "--beta"),
     "gamma out of range mentions stopping games": (["solve", "{gamma=1.5}"], ["[0, 1)", "stopping"]),
     "FIFO": (["evaluate", "{fifo}"], "FIFO"),
     "directory": (["evaluate", "{directory}"], "directory"),
     "/dev/null": (["evaluate", "/dev/null"], "null device"),
     "S=0": (["evaluate", "{S=0}"], "S >= 1"),
-    "dataset of another game names the file": (["offline", "climbing", "--dataset", "{data:other-game}"],
-                                               "data-two_step.npz"),
+    "dataset of another game names the file": (
+        ["offline", "climbing", "--dataset", "{data:other-game}"],
+        "data-two_step.npz",
+    ),
 }
 
 
@@ -448,8 +507,10 @@ def issue_runs(files, tmp_path_factory):
         "games --json, stdout /dev/full": (["games", "--json"], dict(stdout_path="/dev/full")),
         "games --json, stdout a broken pipe": (["games", "--json"], dict(broken_pipe=True)),
         "bad MAPPO_LITE_MAX_BYTES": (["evaluate", "climbing"], dict(env=_env(**{limits.ENV_VAR: "lots"}))),
-        "MAPPO_LITE_MAX_BYTES=10M refuses": (["evaluate", "random", "--param", "n_states=300"],
-                                             dict(env=_env(**{limits.ENV_VAR: "10M"}))),
+        "MAPPO_LITE_MAX_BYTES=10M refuses": (
+            ["evaluate", "random", "--param", "n_states=300"],
+            dict(env=_env(**{limits.ENV_VAR: "10M"})),
+        ),
         "--max-memory 10M refuses": (["evaluate", "random", "--param", "n_states=300", "--max-memory", "10M"], {}),
     }
     for i, (name, (argv, kw)) in enumerate(extra.items()):
@@ -457,8 +518,10 @@ def issue_runs(files, tmp_path_factory):
         cwd.mkdir()
         jobs[name] = (argv, cwd, kw)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        futs = {name: pool.submit(run_subprocess, job[0], job[1], **(job[2] if len(job) > 2 else {}))
-                for name, job in jobs.items()}
+        futs = {
+            name: pool.submit(run_subprocess, job[0], job[1], **(job[2] if len(job) > 2 else {}))
+            for name, job in jobs.items()
+        }
         return {name: (f.result(), jobs[name][1]) for name, f in futs.items()}
 
 
@@ -468,17 +531,27 @@ def test_issue_input_refused(issue_runs, name):
     assert_refused(res, cwd, name, ISSUE_CASES[name][1])
 
 
-@pytest.mark.parametrize("name", ["games --json, stdout closed", "games --json, stdout /dev/full",
-                                  "games --json, stdout a broken pipe",
-                                  "bad MAPPO_LITE_MAX_BYTES", "MAPPO_LITE_MAX_BYTES=10M refuses",
-                                  "--max-memory 10M refuses"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "games --json, stdout closed",
+        "games --json, stdout /dev/full",
+        "games --json, stdout a broken pipe",
+        "bad MAPPO_LITE_MAX_BYTES",
+        "MAPPO_LITE_MAX_BYTES=10M refuses",
+        "--max-memory 10M refuses",
+    ],
+)
 def test_output_and_limit_cases(issue_runs, name):
     res, cwd = issue_runs[name]
     if "stdout" in name:
         res = {**res, "out": ""}  # nothing reached stdout (it was closed or full)
-    word = {"games --json, stdout closed": "stdout", "games --json, stdout /dev/full": "stdout",
-            "games --json, stdout a broken pipe": "Broken pipe",
-            "bad MAPPO_LITE_MAX_BYTES": limits.ENV_VAR}.get(name, "memory")
+    word = {
+        "games --json, stdout closed": "stdout",
+        "games --json, stdout /dev/full": "stdout",
+        "games --json, stdout a broken pipe": "Broken pipe",
+        "bad MAPPO_LITE_MAX_BYTES": limits.ENV_VAR,
+    }.get(name, "memory")
     assert_refused(res, cwd, name, word)
 
 
@@ -487,8 +560,9 @@ def test_memory_limit_can_be_raised(empty_dir):
     for extra in ([], ["--max-memory", "2G"]):
         res = run_in_process(["evaluate", "random", "--param", "n_states=300", "--json", *extra], empty_dir)
         assert_succeeds(res, empty_dir, extra)
-    res = run_in_process(["evaluate", "random", "--param", "n_states=300", "--json"], empty_dir,
-                         env={limits.ENV_VAR: "4G"})
+    res = run_in_process(
+        ["evaluate", "random", "--param", "n_states=300", "--json"], empty_dir, env={limits.ENV_VAR: "4G"}
+    )
     assert_succeeds(res, empty_dir, "env 4G")
 
 
@@ -528,9 +602,27 @@ OPTION_CASES = [(cmd, opt, cat) for cmd, opt in NUMERIC for cat in CATEGORIES]
 
 def test_numeric_options_found_and_covered():
     opts = {opt for _, opt in NUMERIC}
-    for expected in ("--K", "--beta", "--T", "--eta", "--n-rollouts", "--radius", "--seed", "--n", "--coverage",
-                     "--state-fraction", "--reward-noise", "--lam", "--L", "--ridge", "--critic-dim", "--max-memory",
-                     "--blas-threads", "--timeout", "--total-timeout"):
+    for expected in (
+        "--K",
+        "--beta",
+        "--T",
+        "--eta",
+        "--n-rollouts",
+        "--radius",
+        "--seed",
+        "--n",
+        "--coverage",
+        "--state-fraction",
+        "--reward-noise",
+        "--lam",
+        "--L",
+        "--ridge",
+        "--critic-dim",
+        "--max-memory",
+        "--blas-threads",
+        "--timeout",
+        "--total-timeout",
+    ):
         assert expected in opts, expected
     for cmd, opt in NUMERIC:
         assert cmd in BASE, f"add a cheap base command for {cmd!r} (new option {opt})"
@@ -571,13 +663,22 @@ def test_valid_but_expensive_values_parse():
 # ------------------------------------------------------------------------------------------------------------
 def _file_case_names():
     names = []
-    for form, keys in (("dense", ("P", "r", "gamma", "rho")), ("sparse", ("next_states", "probs", "r", "gamma", "rho"))):
+    for form, keys in (
+        ("dense", ("P", "r", "gamma", "rho")),
+        ("sparse", ("next_states", "probs", "r", "gamma", "rho")),
+    ):
         base = _game_arrays(form == "sparse")
         for key in keys:
             names += [f"{form}:{key}:{v}" for v in _variants(key, base[key])]
     ds = collect_dataset(make_game("climbing"), 5, seed=0)
-    arrays = dict(states=ds.states, actions=ds.actions, rewards=ds.rewards, next_states=ds.next_states,
-                  n_states=np.int64(ds.n_states), action_sizes=np.asarray(ds.action_sizes))
+    arrays = dict(
+        states=ds.states,
+        actions=ds.actions,
+        rewards=ds.rewards,
+        next_states=ds.next_states,
+        n_states=np.int64(ds.n_states),
+        action_sizes=np.asarray(ds.action_sizes),
+    )
     for key, arr in arrays.items():
         names += [f"data:{key}:{v}" for v in _variants(key, arr)]
     return names
@@ -630,8 +731,10 @@ OTHER_CASES = {
     "FIFO dataset": (["offline", "climbing", "--dataset", "{fifo}"], "FIFO"),
     "dataset is a game": (["offline", "climbing", "--dataset", "{dense:good}"], "dense-good.npz"),
     "dataset of another game": (["offline", "climbing", "--dataset", "{data:other-game}"], "data-two_step.npz"),
-    "dataset rewards 1e308": (["offline", "climbing", "--dataset", "{data:rewards-1e308}"],
-                              ["data-rewards-1e308.npz", "rewards"]),
+    "dataset rewards 1e308": (
+        ["offline", "climbing", "--dataset", "{data:rewards-1e308}"],
+        ["data-rewards-1e308.npz", "rewards"],
+    ),
     "dataset action sizes 2^40": (["offline", "climbing", "--dataset", "{data:huge-sizes}"], "data-huge-sizes.npz"),
     "S=0": (["solve", "{S=0}"], "S >= 1"),
     "rewards 1e308": (["solve", "{r=1e308}"], "rewards"),
@@ -661,8 +764,10 @@ OTHER_CASES = {
     "random n_states=[3]": (["evaluate", "random", "--param", "n_states=[3]"], "n_states"),
     "random n_states=1e3": (["evaluate", "random", "--param", "n_states=1e400"], "n_states"),
     "random n_agents=0": (["evaluate", "random", "--param", "n_agents=0"], "n_agents"),
-    "random n_agents=100 (axes)": (["evaluate", "random", "--param", "n_agents=100", "--param", "n_actions=1"],
-                                   "n_agents"),
+    "random n_agents=100 (axes)": (
+        ["evaluate", "random", "--param", "n_agents=100", "--param", "n_actions=1"],
+        "n_agents",
+    ),
     "random n_actions=0": (["evaluate", "random", "--param", "n_actions=0"], "n_actions"),
     "random n_actions=[]": (["evaluate", "random", "--param", "n_actions=[]"], "n_actions"),
     "random n_actions=[2,2.5]": (["evaluate", "random", "--param", "n_actions=[2,2.5]"], "n_actions"),
@@ -692,8 +797,10 @@ OTHER_CASES = {
     "gridworld sparse=1": (["evaluate", "gridworld", "--param", "sparse=1"], "sparse"),
     "gridworld start=[1]": (["evaluate", "gridworld", "--param", "start=[1]"], "start"),
     "gridworld goals=abc": (["evaluate", "gridworld", "--param", "goals=abc"], "goals"),
-    "gridworld width=30 n_agents=4 (memory)": (["evaluate", "gridworld", "--param", "width=30", "--param",
-                                                "n_agents=4"], "memory"),
+    "gridworld width=30 n_agents=4 (memory)": (
+        ["evaluate", "gridworld", "--param", "width=30", "--param", "n_agents=4"],
+        "memory",
+    ),
     "unknown parameter": (["evaluate", "climbing", "--param", "size=5"], "size"),
     "param without =": (["evaluate", "climbing", "--param", "size"], "--param"),
     "deeply nested param": (["evaluate", "penalty", "--param", "k=" + "[" * 100000], "k"),
@@ -713,8 +820,10 @@ OTHER_CASES = {
     "--max-memory -5G": (["evaluate", "climbing", "--max-memory", "-5G"], "max-memory"),
     "--max-memory lots": (["evaluate", "climbing", "--max-memory", "lots"], "max-memory"),
     "--blas-threads 1e30": (["bench", "--blas-threads", HUGE], "blas-threads"),
-    "beta 5e-324 independent-npg": (["train", "climbing", "--algo", "independent-npg", "--beta", "5e-324", "--K", "3"],
-                                    "--beta"),
+    "beta 5e-324 independent-npg": (
+        ["train", "climbing", "--algo", "independent-npg", "--beta", "5e-324", "--K", "3"],
+        "--beta",
+    ),
     "train --json written nowhere": (["train", "climbing", "--K", "0", "--json"], "K"),
 }
 
@@ -750,7 +859,7 @@ def test_subprocess_sample_of_the_categories(files, tmp_path):
         elif kind == "file":
             form, key, variant = case.split(":")
             path = files[case]
-            argv = (["offline", "climbing", "--dataset", path, "--K", "2"] if form == "data" else ["solve", path])
+            argv = ["offline", "climbing", "--dataset", path, "--K", "2"] if form == "data" else ["solve", path]
             word = os.path.basename(path)
         else:
             argv, word = OTHER_CASES[case]

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from conftest import (
     GAME_CASES,
     brute_joint,
@@ -30,6 +27,9 @@ from conftest import (
     random_product_probs,
     value_iteration_J_star,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mappo_lite import (
     ConditionalLogLinearPolicy,
     MappoLiteError,
@@ -135,9 +135,10 @@ def test_advantage_decomposition(setting):
         adv = ev.advantage(m)
         assert adv.shape == (game.n_states,) + game.action_sizes[:m]
         # independent definition A^m = Q^{1:m} - Q^{1:m-1}, with the brute-force localized values
-        expected = brute_q_local(game, setting["tabs"], setting["Q"], m) - brute_q_local(
-            game, setting["tabs"], setting["Q"], m - 1
-        )[..., None]
+        expected = (
+            brute_q_local(game, setting["tabs"], setting["Q"], m)
+            - brute_q_local(game, setting["tabs"], setting["Q"], m - 1)[..., None]
+        )
         np.testing.assert_allclose(adv, expected, atol=TOL, rtol=0)
         total = total + adv.reshape(adv.shape + (1,) * (N - m))
     np.testing.assert_allclose(total, setting["Q"] - setting["V"].reshape((-1,) + (1,) * N), atol=TOL, rtol=0)
@@ -213,7 +214,9 @@ def _pdl_by_formula(game, new_tabs, old_tabs):
                     w *= new_tabs[i][(s,) + prefix[: i + 1]]
                 diff = new_tabs[m][(s,) + prefix] - old_tabs[m][(s,) + prefix]
                 terms[m] += w * float(np.dot(diff, q[(s,) + prefix]))
-    return terms / (1.0 - game.gamma), float(game.rho @ iterative_V(game, new_joint) - game.rho @ iterative_V(game, old_joint))
+    return terms / (1.0 - game.gamma), float(
+        game.rho @ iterative_V(game, new_joint) - game.rho @ iterative_V(game, old_joint)
+    )
 
 
 @cases
@@ -279,7 +282,9 @@ def test_multi_agent_q_non_prefix_subset_product_policy(subset):
 def test_multi_agent_q_prefix_equals_q_local(setting):
     ev, game = setting["ev"], setting["game"]
     for m in range(game.n_agents + 1):
-        np.testing.assert_allclose(multi_agent_q(game, setting["policy"], set(range(1, m + 1))), ev.q_local[m], atol=TOL)
+        np.testing.assert_allclose(
+            multi_agent_q(game, setting["policy"], set(range(1, m + 1))), ev.q_local[m], atol=TOL
+        )
 
 
 def test_multi_agent_q_bad_agents():

@@ -118,7 +118,7 @@ def test_pitfall_claim():
 
 def test_compare_methods_on_climbing():
     d = fa.compare_methods(names=("climbing",), K=100)
-    (name, J_star, finals), = fa.comparison_table(d)
+    ((name, J_star, finals),) = fa.comparison_table(d)
     assert name == "climbing" and J_star == 11.0
     assert finals["MA-PPO"] == pytest.approx(11.0, abs=1e-6)
     assert finals["centralized"] == pytest.approx(11.0, abs=1e-6)

@@ -60,13 +60,16 @@ def test_markov_q_methods_are_the_library_algorithms(eta):
     game = make_game("ratio")
     K = 150
     beta = 1.0 / (eta * math.sqrt(K))  # beta_k = beta * sqrt(K) = 1 / eta
-    pairs = [("ma-ppo", ma_ppo(game, K=K, beta=beta, keep_policies=False).J),
-             ("independent-npg-q", independent_npg(game, K=K, beta=beta, keep_policies=False).J),
-             ("independent-pg", independent_pg(game, K=K, eta=eta, keep_policies=False).J)]
+    pairs = [
+        ("ma-ppo", ma_ppo(game, K=K, beta=beta, keep_policies=False).J),
+        ("independent-npg-q", independent_npg(game, K=K, beta=beta, keep_policies=False).J),
+        ("independent-pg", independent_pg(game, K=K, eta=eta, keep_policies=False).J),
+    ]
     for method, library in pairs:
         np.testing.assert_allclose(ex.run_method(method, eta, K, "uniform"), library, rtol=0, atol=1e-12)
-        np.testing.assert_allclose(ex.run_batch(method, [eta], K, [initial_logits("uniform")])[0], library,
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            ex.run_batch(method, [eta], K, [initial_logits("uniform")])[0], library, rtol=0, atol=1e-12
+        )
 
 
 def test_conditional_pg_follows_the_gradient_of_the_joint_value():
@@ -131,8 +134,11 @@ def test_step_form_not_conditioning_buys_the_speed(short_ablation):
         assert all(n is None or n >= 5 * max(mirror) for n in gradient)
         if eta == 0.05:
             assert all(n is not None for n in gradient)
-        for prod, cond in [("independent-pg", "conditional-pg"), ("independent-npg", "sequential"),
-                           ("independent-npg-q", "ma-ppo")]:
+        for prod, cond in [
+            ("independent-pg", "conditional-pg"),
+            ("independent-npg", "sequential"),
+            ("independent-npg-q", "ma-ppo"),
+        ]:
             if reach[(init, eta, prod)] is not None:
                 assert 0.85 <= reach[(init, eta, cond)] / reach[(init, eta, prod)] <= 1.2
         assert reach[(init, eta, "independent-npg")] <= 1.05 * reach[(init, eta, "sequential")]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V
 from matplotlib.figure import Figure
 
-from conftest import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V
 from mappo_lite import evaluate, multi_agent_q, performance_difference_terms
 from mappo_lite.figures import identities as ids
 
@@ -34,8 +34,9 @@ def test_brute_force_q_matches_conftest_brute_force(features):
     tabs = cond_tables(old.tables().tables, game)
     Q = brute_Q(game, iterative_V(game, brute_joint(game, tabs)))
     for m in range(game.n_agents + 1):
-        np.testing.assert_allclose(ids.brute_force_q(game, old, range(1, m + 1)), brute_q_local(game, tabs, Q, m),
-                                   atol=1e-10)
+        np.testing.assert_allclose(
+            ids.brute_force_q(game, old, range(1, m + 1)), brute_q_local(game, tabs, Q, m), atol=1e-10
+        )
 
 
 def test_identity_violations_are_tiny():
@@ -74,8 +75,7 @@ def test_brute_force_q_for_every_subset_against_library():
         if not agents:
             np.testing.assert_allclose(ids.brute_force_q(game, old, agents), evaluate(game, old).V, atol=1e-12)
             continue
-        np.testing.assert_allclose(ids.brute_force_q(game, old, agents), multi_agent_q(game, old, agents),
-                                   atol=1e-12)
+        np.testing.assert_allclose(ids.brute_force_q(game, old, agents), multi_agent_q(game, old, agents), atol=1e-12)
 
 
 def test_pdl_curves():

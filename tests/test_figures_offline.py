@@ -45,8 +45,10 @@ def test_key_claims_on_the_example():
     closer to J*, averaged over 10 datasets."""
     runs = offline_runs(seeds=range(10))
     plain, pess = runs["gap"]["plain"].mean(), runs["gap"]["pessimistic"].mean()
-    print(f"gap plain {plain:.4f} pessimistic {pess:.4f}; bias plain {runs['bias']['plain'].mean():+.4f} "
-          f"pessimistic {runs['bias']['pessimistic'].mean():+.4f}")
+    print(
+        f"gap plain {plain:.4f} pessimistic {pess:.4f}; bias plain {runs['bias']['plain'].mean():+.4f} "
+        f"pessimistic {runs['bias']['pessimistic'].mean():+.4f}"
+    )
     assert pess < plain - 0.03
     assert runs["bias"]["plain"].mean() > 0.05
     assert runs["bias"]["pessimistic"].mean() < 0.01
@@ -90,9 +92,12 @@ def test_sweeps_shapes_and_claims():
 
 
 def test_figures_are_figures_with_labels():
-    figs = [plot_offline_run(n_seeds=2, seed=0), plot_offline_run(n_seeds=2, seed=7),
-            plot_coverage_sweep(coverage_sweep((0.2, 20.0), seeds=range(2), K=5)),
-            plot_gap_vs_n([n_sweep((30, 300), seeds=range(2), K=5, label="a")])]
+    figs = [
+        plot_offline_run(n_seeds=2, seed=0),
+        plot_offline_run(n_seeds=2, seed=7),
+        plot_coverage_sweep(coverage_sweep((0.2, 20.0), seeds=range(2), K=5)),
+        plot_gap_vs_n([n_sweep((30, 300), seeds=range(2), K=5, label="a")]),
+    ]
     for fig in figs:
         assert isinstance(fig, Figure)
         for ax in fig.axes:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from mappo_lite import ma_ppo, make_game, optimal_value
+from mappo_lite import ma_ppo, optimal_value
 from mappo_lite.errors import MappoLiteError
 from mappo_lite.figures import theorem1 as t1
 from mappo_lite.policies import uniform_tables
@@ -47,7 +47,9 @@ def test_explicit_bound_is_constant_times_rate(N, gamma, A, K, beta):
     bound = float(t1.explicit_bound(N, gamma, A, K, beta))
     direct = N / ((1 - gamma) * math.sqrt(K)) * (beta * math.log(A) + 1 / (8 * beta * (1 - gamma) ** 2))
     assert bound == pytest.approx(direct, rel=1e-12)
-    assert bound == pytest.approx(float(t1.explicit_constant(gamma, A, beta) * theorem1_rate(N, gamma, A, K)), rel=1e-12)
+    assert bound == pytest.approx(
+        float(t1.explicit_constant(gamma, A, beta) * theorem1_rate(N, gamma, A, K)), rel=1e-12
+    )
 
 
 def test_explicit_bound_rejects_bad_input():
@@ -59,7 +61,7 @@ def test_explicit_bound_rejects_bad_input():
 
 def test_fit_loglog_recovers_a_power_law():
     x = np.array([10.0, 30.0, 100.0, 1000.0])
-    p, C = t1.fit_loglog(x, 2.5 * x ** -0.7)
+    p, C = t1.fit_loglog(x, 2.5 * x**-0.7)
     assert p == pytest.approx(-0.7, abs=1e-12) and C == pytest.approx(2.5, rel=1e-12)
     with pytest.raises(MappoLiteError):
         t1.fit_loglog([1.0, 2.0], [1.0, -1.0])
@@ -69,9 +71,9 @@ def test_fit_loglog_recovers_a_power_law():
 
 def test_excess_constant():
     errors = np.array([0.01, 0.04, 1.0])
-    gaps = 0.1 + np.array([0.02, 0.1, 0.3])    # excess / sqrt(error) = 0.2, 0.5, 0.3
+    gaps = 0.1 + np.array([0.02, 0.1, 0.3])  # excess / sqrt(error) = 0.2, 0.5, 0.3
     assert t1.excess_constant(errors, gaps, 0.1) == pytest.approx(0.5)
-    assert t1.excess_constant(errors, np.full(3, 0.05), 0.1) == 0.0   # gaps below the exact gap: no excess
+    assert t1.excess_constant(errors, np.full(3, 0.05), 0.1) == 0.0  # gaps below the exact gap: no excess
 
 
 # ------------------------------------------------------------------------------------------------ games
@@ -87,7 +89,7 @@ def test_unit_game_leaves_unit_rewards_alone_and_rejects_bad_specs(random_game):
     with pytest.raises(MappoLiteError):
         t1.unit_game(3.0)
     with pytest.raises(MappoLiteError):
-        t1.unit_game("ratio")   # gamma = 1: outside Theorem 1
+        t1.unit_game("ratio")  # gamma = 1: outside Theorem 1
 
 
 def test_default_games_have_unit_rewards_and_gamma_below_one():
@@ -111,10 +113,10 @@ def test_regret_identity_is_exact_and_H_is_between_zero_and_hoeffding(random_gam
 
 
 def test_regret_identity_holds_for_any_comparator(random_game):
-    comp = uniform_tables(random_game.n_states, random_game.action_sizes)   # not optimal: gaps may be negative
+    comp = uniform_tables(random_game.n_states, random_game.action_sizes)  # not optimal: gaps may be negative
     dec = t1.regret_decomposition(random_game, K=15, beta=0.3, comparator=comp)
     assert dec["residual"] < 1e-10
-    assert dec["gaps"][0] == pytest.approx(0.0, abs=1e-12)   # pi_0 is the uniform comparator itself
+    assert dec["gaps"][0] == pytest.approx(0.0, abs=1e-12)  # pi_0 is the uniform comparator itself
     assert np.any(dec["gaps"] < 0)
 
 
@@ -202,7 +204,7 @@ def test_figures_are_pyplot_free(small_sweep, random_game):
     for f in figs:
         assert isinstance(f, Figure) and len(f.axes) >= 1
         buf = io.BytesIO()
-        f.savefig(buf, format="png", dpi=40)   # renders every label (mathtext errors would raise here)
+        f.savefig(buf, format="png", dpi=40)  # renders every label (mathtext errors would raise here)
         assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(figs[0].axes) == 2 and len(figs[4].axes) == 2
     assert plt.get_fignums() == before

@@ -7,8 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import joint_actions, value_iteration_J_star
+
 from mappo_lite import CooperativeMarkovGame, MappoLiteError, get_game, load_game, make_game, matrix_game
 from mappo_lite.builtin_games import CLIMBING, GAMES, RATIO_R, RATIO_S
 
@@ -64,8 +64,20 @@ def test_game_is_read_only_and_copied():
         (lambda P, r: (P, np.where(r == r.flat[0], -np.inf, r)), r"r contains NaN or infinite"),
         (lambda P, r: (np.asarray([["x"]]), r), r"P must be an array of numbers"),
     ],
-    ids=["P-last-axis", "P-ndim", "r-shape", "r-extra-axis", "rows>1", "rows<1", "negative", "P-nan", "P-inf",
-         "r-nan", "r-inf", "P-strings"],
+    ids=[
+        "P-last-axis",
+        "P-ndim",
+        "r-shape",
+        "r-extra-axis",
+        "rows>1",
+        "rows<1",
+        "negative",
+        "P-nan",
+        "P-inf",
+        "r-nan",
+        "r-inf",
+        "P-strings",
+    ],
 )
 def test_bad_P_r_rejected(mutate, match):
     P, r = _valid(2, (2, 3))
@@ -81,9 +93,16 @@ def test_P_with_zero_action_axis_rejected():
 
 @pytest.mark.parametrize(
     "gamma, match",
-    [(-0.1, r"gamma must be in \[0, 1\)"), (1.5, r"gamma must be in \[0, 1\)"), (np.nan, "gamma"),
-     (np.inf, "gamma"), (-np.inf, "gamma"), ("abc", "gamma must be a number"), (None, "gamma must be a number"),
-     (1.0, r"gamma = 1 is allowed only when every row of P sums to strictly less than 1")],
+    [
+        (-0.1, r"gamma must be in \[0, 1\)"),
+        (1.5, r"gamma must be in \[0, 1\)"),
+        (np.nan, "gamma"),
+        (np.inf, "gamma"),
+        (-np.inf, "gamma"),
+        ("abc", "gamma must be a number"),
+        (None, "gamma must be a number"),
+        (1.0, r"gamma = 1 is allowed only when every row of P sums to strictly less than 1"),
+    ],
 )
 def test_bad_gamma_rejected(gamma, match):
     P, r = _valid()
@@ -107,9 +126,15 @@ def test_gamma_one_needs_every_row_to_stop():
 
 @pytest.mark.parametrize(
     "rho, match",
-    [([0.5, 0.6], "rho must sum to 1"), ([1.5, -0.5], "rho has negative"), ([1.0], "rho must have length 2"),
-     ([[0.5, 0.5]], "rho must be a vector"), ([np.nan, 1.0], "rho contains NaN"), ([np.inf, 0.0], "rho contains NaN"),
-     ([0.2, 0.2], "rho must sum to 1")],
+    [
+        ([0.5, 0.6], "rho must sum to 1"),
+        ([1.5, -0.5], "rho has negative"),
+        ([1.0], "rho must have length 2"),
+        ([[0.5, 0.5]], "rho must be a vector"),
+        ([np.nan, 1.0], "rho contains NaN"),
+        ([np.inf, 0.0], "rho contains NaN"),
+        ([0.2, 0.2], "rho must sum to 1"),
+    ],
 )
 def test_bad_rho_rejected(rho, match):
     P, r = _valid()

@@ -159,7 +159,7 @@ def test_rows_are_distributions(kw):
     for row_ns, row_pr in zip(flat_ns[::97], flat_pr[::97]):
         live = row_ns[row_pr > 0]
         assert len(set(live.tolist())) == len(live)
-    if S ** 2 * 5 ** (ns.ndim - 2) <= 5e7:
+    if S**2 * 5 ** (ns.ndim - 2) <= 5e7:
         P = gridworld(**kw)["P"]
         assert np.all(P >= 0)
         np.testing.assert_allclose(P.sum(axis=-1), 1.0, rtol=0, atol=1e-14)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import brute_joint, brute_Q, iterative_V, product_to_conditional
 
-from mappo_lite import MappoLiteError, TrainingResult, make_game, ma_ppo, optimal_value
+from mappo_lite import MappoLiteError, TrainingResult, ma_ppo, make_game, optimal_value
 from mappo_lite.happo import happo, happo_iteration, happo_target
 
 
@@ -214,9 +214,20 @@ def test_recompute_is_identical_in_matrix_games_and_differs_in_markov_games():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(K=0), dict(K=2.5), dict(K=True), dict(beta=0.0), dict(beta=-1.0), dict(beta=float("nan")),
-        dict(beta="x"), dict(order="sorted"), dict(order=[0, 0]), dict(order=[0, 1, 2]), dict(order=[1]),
-        dict(order=["a", "b"]), dict(recompute="yes"), dict(recompute=1),
+        dict(K=0),
+        dict(K=2.5),
+        dict(K=True),
+        dict(beta=0.0),
+        dict(beta=-1.0),
+        dict(beta=float("nan")),
+        dict(beta="x"),
+        dict(order="sorted"),
+        dict(order=[0, 0]),
+        dict(order=[0, 1, 2]),
+        dict(order=[1]),
+        dict(order=["a", "b"]),
+        dict(recompute="yes"),
+        dict(recompute=1),
     ],
 )
 def test_bad_input(kwargs):

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V, make_random_game
+
 from mappo_lite import evaluate, make_game
 from mappo_lite import kernels as K
 from mappo_lite import reference as R
@@ -157,8 +157,9 @@ def test_policy_transition_reward_and_q_from_v(S, sizes):
     np.testing.assert_allclose(r_k, r_r, atol=TOL, rtol=0)
     V = rng.standard_normal(S) * 10
     for gamma in (0.0, 0.5, 1.0):
-        np.testing.assert_allclose(K.q_from_v(P_flat, r_flat, gamma, V), R.q_from_v(P_flat, r_flat, gamma, V),
-                                   atol=TOL, rtol=0)
+        np.testing.assert_allclose(
+            K.q_from_v(P_flat, r_flat, gamma, V), R.q_from_v(P_flat, r_flat, gamma, V), atol=TOL, rtol=0
+        )
 
 
 @pytest.mark.parametrize("S, sizes", SHAPES, ids=shape_ids)
@@ -310,11 +311,29 @@ def _check_mc(game, flat_tabs, n_rep_kernel, n_rep_ref, seed):
                 states = np.full(n_rep, idx[0], dtype=np.int64)
                 prefix = np.zeros((n_rep, N), dtype=np.int64)
                 prefix[:, :m] = idx[1:]
-                est = impl(P_cum, game.r_flat, game.gamma, pi_cum, offsets, sizes, states, prefix, m, 1, 100_000,
-                           seed + checked)
+                est = impl(
+                    P_cum,
+                    game.r_flat,
+                    game.gamma,
+                    pi_cum,
+                    offsets,
+                    sizes,
+                    states,
+                    prefix,
+                    m,
+                    1,
+                    100_000,
+                    seed + checked,
+                )
                 se = est.std(ddof=1) / math.sqrt(n_rep)
-                assert abs(est.mean() - exact[idx]) <= 5 * se + 1e-12, (impl.__module__, m, idx, est.mean(),
-                                                                         exact[idx], se)
+                assert abs(est.mean() - exact[idx]) <= 5 * se + 1e-12, (
+                    impl.__module__,
+                    m,
+                    idx,
+                    est.mean(),
+                    exact[idx],
+                    se,
+                )
                 checked += 1
     return checked
 
@@ -353,8 +372,9 @@ def test_rollout_steps_mean_return():
     flat = _random_tables(np.random.default_rng(1), game.n_states, game.action_sizes)
     P_cum, pi_cum, offsets, sizes = _mc_inputs(game, flat)
     V = evaluate(game, flat).V
-    mean, episodes = K.rollout_steps(P_cum, game.r_flat, game.gamma, pi_cum, offsets, sizes,
-                                     np.array([1], dtype=np.int64), 400_000, 0)
+    mean, episodes = K.rollout_steps(
+        P_cum, game.r_flat, game.gamma, pi_cum, offsets, sizes, np.array([1], dtype=np.int64), 400_000, 0
+    )
     assert 400_000 / 5 * 0.9 < episodes < 400_000 / 5 * 1.1  # mean episode length 1/(1-gamma) = 5
     assert mean == pytest.approx(V[1], abs=0.05)
 

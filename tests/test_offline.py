@@ -29,6 +29,7 @@ from scipy.optimize import minimize
 
 from mappo_lite import CooperativeMarkovGame, MappoLiteError, evaluate, make_game
 from mappo_lite.cli import main as cli_main
+from mappo_lite.evaluation import joint_to_tables
 from mappo_lite.offline import (
     POOR_COVERAGE,
     OfflineDataset,
@@ -49,7 +50,6 @@ from mappo_lite.offline import (
     poor_coverage_example,
     tabular_L,
 )
-from mappo_lite.evaluation import joint_to_tables
 from mappo_lite.policies import as_tables
 
 
@@ -216,14 +216,19 @@ def test_lambda_infinity_recovers_lstd(case, critic):
 @pytest.mark.parametrize("critic", ["random", "tabular"])
 def test_pessimistic_never_above_plain(case, critic):
     for seed in range(4):
-        game, data, psi, policy = random_instance(case, critic, n=30 + 40 * seed, seed=seed, coverage=[0.2, 1, 5, 30][seed])
+        game, data, psi, policy = random_instance(
+            case, critic, n=30 + 40 * seed, seed=seed, coverage=[0.2, 1, 5, 30][seed]
+        )
         system = bellman_system(game, data, psi, policy)
         J_plain = system.v @ plain_weights(system)
         for lam in (0.01, 0.3, 10.0):
             assert system.v @ pessimistic_weights(system, lam) <= J_plain + 1e-12 * max(1, abs(J_plain))
             # with a norm bound: below the lam = inf estimate on the same ball
             L = 0.7 * np.linalg.norm(plain_weights(system))
-            assert system.v @ pessimistic_weights(system, lam, L) <= system.v @ pessimistic_weights(system, math.inf, L) + 1e-9
+            assert (
+                system.v @ pessimistic_weights(system, lam, L)
+                <= system.v @ pessimistic_weights(system, math.inf, L) + 1e-9
+            )
 
 
 def test_pessimism_large_where_thin_and_vanishing_where_rich():
@@ -311,7 +316,11 @@ def empirical_game(game, data):
 
 @pytest.mark.parametrize("name", ["random", "ratio"])
 def test_lstd_tabular_is_the_empirical_model_q(name):
-    game = make_game("random", n_states=3, n_agents=2, n_actions=2, gamma=0.9, seed=3) if name == "random" else make_game("ratio")
+    game = (
+        make_game("random", n_states=3, n_agents=2, n_actions=2, gamma=0.9, seed=3)
+        if name == "random"
+        else make_game("ratio")
+    )
     data = collect_dataset(game, 3000, reward_noise=0.5, seed=11)
     if name == "ratio":
         assert np.any(data.next_states == -1)  # stopped episodes are in the data
@@ -460,8 +469,14 @@ def test_dataset_save_load_round_trip(tmp_path):
 
 
 def _good():
-    return dict(states=np.array([0, 1, 2]), actions=np.array([[0, 1], [1, 0], [1, 1]]), rewards=np.array([0.1, 0.2, 0.3]),
-                next_states=np.array([1, 2, -1]), n_states=3, action_sizes=(2, 2))
+    return dict(
+        states=np.array([0, 1, 2]),
+        actions=np.array([[0, 1], [1, 0], [1, 1]]),
+        rewards=np.array([0.1, 0.2, 0.3]),
+        next_states=np.array([1, 2, -1]),
+        n_states=3,
+        action_sizes=(2, 2),
+    )
 
 
 @pytest.mark.parametrize(
@@ -481,7 +496,12 @@ def _good():
         dict(rewards=np.array([0.1, np.inf, 0.3])),
         dict(states=np.array([0.0, 1.5, 2.0])),  # not integers
         dict(states=np.array(["a", "b", "c"])),
-        dict(states=np.array([], dtype=np.int64), actions=np.zeros((0, 2), int), rewards=np.zeros(0), next_states=np.zeros(0, int)),
+        dict(
+            states=np.array([], dtype=np.int64),
+            actions=np.zeros((0, 2), int),
+            rewards=np.zeros(0),
+            next_states=np.zeros(0, int),
+        ),
         dict(n_states=0),
         dict(action_sizes=(2, 0)),
         dict(action_sizes="xy"),
@@ -532,7 +552,9 @@ def test_load_dataset_errors(tmp_path):
     with pytest.raises(MappoLiteError):
         load_dataset(bad_scalar)
     pickled = tmp_path / "obj.npz"
-    np.savez(pickled, **{k: np.asarray(v) for k, v in dict(good, rewards=np.array([0.1, None, 0.2], dtype=object)).items()})
+    np.savez(
+        pickled, **{k: np.asarray(v) for k, v in dict(good, rewards=np.array([0.1, None, 0.2], dtype=object)).items()}
+    )
     with pytest.raises(MappoLiteError):
         load_dataset(pickled)
 
@@ -603,8 +625,30 @@ def test_evaluator_bad_input():
 # (8) the CLI
 # ----------------------------------------------------------------------------------------------------------------
 def test_cli_offline_json(capsys):
-    code = cli_main(["offline", "climbing", "--unit-rewards", "--n", "100", "--coverage", "20", "--reward-noise", "0.3",
-                     "--evaluator", "pessimistic", "--lam", "0.3", "--L", "3", "--K", "12", "--seed", "2", "--json"])
+    code = cli_main(
+        [
+            "offline",
+            "climbing",
+            "--unit-rewards",
+            "--n",
+            "100",
+            "--coverage",
+            "20",
+            "--reward-noise",
+            "0.3",
+            "--evaluator",
+            "pessimistic",
+            "--lam",
+            "0.3",
+            "--L",
+            "3",
+            "--K",
+            "12",
+            "--seed",
+            "2",
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     for key in ("J", "J_star", "J_estimated", "J_true", "gap_final"):
@@ -615,8 +659,16 @@ def test_cli_offline_json(capsys):
     assert out["gap_final"] == pytest.approx(out["J_star"] - out["J"][-1])
     # the same numbers as the library call
     game, kw, _ = poor_coverage_example()
-    res = offline_ma_ppo(game, collect_dataset(game, 100, coverage=20, reward_noise=0.3, seed=2), 12, 0.05,
-                         evaluator="pessimistic", lam=0.3, L=3, seed=2)
+    res = offline_ma_ppo(
+        game,
+        collect_dataset(game, 100, coverage=20, reward_noise=0.3, seed=2),
+        12,
+        0.05,
+        evaluator="pessimistic",
+        lam=0.3,
+        L=3,
+        seed=2,
+    )
     np.testing.assert_allclose(out["J"], res.J, rtol=1e-12)
     np.testing.assert_allclose(out["J_estimated"], res.J_estimated, rtol=1e-12)
 
@@ -665,11 +717,33 @@ def test_cli_offline_wrong_dataset_for_game(tmp_path, capsys):
 
 
 def test_cli_offline_as_a_process():
-    proc = subprocess.run([sys.executable, "-m", "mappo_lite", "offline", "climbing", "--unit-rewards", "--n", "50",
-                           "--K", "3", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mappo_lite",
+            "offline",
+            "climbing",
+            "--unit-rewards",
+            "--n",
+            "50",
+            "--K",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert len(out["J"]) == 4 and len(out["J_estimated"]) == 3
-    bad = subprocess.run([sys.executable, "-m", "mappo_lite", "offline", "climbing", "--lam", "-1"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "mappo_lite", "offline", "climbing", "--lam", "-1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import GAME_CASES, brute_joint, cond_tables, joint_actions, make_random_game, random_loglinear
+
 from mappo_lite import (
     ArrayFeatures,
     ConditionalLogLinearPolicy,
@@ -36,7 +36,10 @@ def _softmax_by_hand(logits):
 
 def _compact_policy(game, seed, d=3, scale=2.0):
     rng = np.random.default_rng(seed)
-    feats = [random_features(c, A, d, rng) for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)]
+    feats = [
+        random_features(c, A, d, rng)
+        for c, A in zip(context_counts(game.n_states, game.action_sizes), game.action_sizes)
+    ]
     pol = ConditionalLogLinearPolicy.for_game(game, feats)
     return pol.with_thetas([scale * rng.standard_normal(d) for _ in feats])
 
@@ -101,8 +104,9 @@ def test_extreme_logits_stay_finite():
     p, lp = pol.probs(0)[0], pol.log_probs(0)[0]
     assert np.all(np.isfinite(p)) and np.all(np.isfinite(lp))
     np.testing.assert_allclose(p, [1 / (1 + math.exp(-1)), 0.0, math.exp(-1) / (1 + math.exp(-1))], atol=1e-15)
-    np.testing.assert_allclose(lp, [-math.log1p(math.exp(-1)), -2000 - math.log1p(math.exp(-1)),
-                                    -1 - math.log1p(math.exp(-1))], rtol=1e-12)
+    np.testing.assert_allclose(
+        lp, [-math.log1p(math.exp(-1)), -2000 - math.log1p(math.exp(-1)), -1 - math.log1p(math.exp(-1))], rtol=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------

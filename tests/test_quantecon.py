@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import GAME_CASES, make_random_game
+
 from mappo_lite import evaluate, make_game, optimal_value
 from mappo_lite.evaluation import joint_to_tables
 from mappo_lite.games import CooperativeMarkovGame

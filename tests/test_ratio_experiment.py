@@ -237,13 +237,16 @@ def test_independent_pg_kernel_matches_numpy_reference():
 
 def test_named_init_equals_explicit_logits_and_sequential_copies_theta2_to_every_row():
     t1, t2 = rx.initial_logits("near-stationary")
-    np.testing.assert_array_equal(rx.run_independent_pg(0.05, 50, "near-stationary"),
-                                  rx.run_independent_pg(0.05, 50, (t1, t2)))
-    np.testing.assert_array_equal(rx.run_sequential(0.05, 50, "near-stationary"),
-                                  rx.run_sequential(0.05, 50, (t1, np.array([t2, t2]))))
+    np.testing.assert_array_equal(
+        rx.run_independent_pg(0.05, 50, "near-stationary"), rx.run_independent_pg(0.05, 50, (t1, t2))
+    )
+    np.testing.assert_array_equal(
+        rx.run_sequential(0.05, 50, "near-stationary"), rx.run_sequential(0.05, 50, (t1, np.array([t2, t2])))
+    )
     # both methods start from the same joint policy
     assert rx.run_sequential(0.05, 0, "near-stationary")[0] == pytest.approx(
-        rx.run_independent_pg(0.05, 0, "near-stationary")[0], abs=1e-15)
+        rx.run_independent_pg(0.05, 0, "near-stationary")[0], abs=1e-15
+    )
 
 
 def test_runs_are_deterministic_and_inputs_untouched():
@@ -315,9 +318,12 @@ def test_the_papers_stall_and_escape_pattern(fig1):
 def test_documented_reach_table(fig1):
     table = fig1.reach_table()
     expected = {
-        ("near-stationary", 0.001): (17784, None), ("near-stationary", 0.01): (1779, None),
-        ("near-stationary", 0.05): (356, 4651), ("uniform", 0.001): (7784, None),
-        ("uniform", 0.01): (779, 10985), ("uniform", 0.05): (156, 2196),
+        ("near-stationary", 0.001): (17784, None),
+        ("near-stationary", 0.01): (1779, None),
+        ("near-stationary", 0.05): (356, 4651),
+        ("uniform", 0.001): (7784, None),
+        ("uniform", 0.01): (779, 10985),
+        ("uniform", 0.05): (156, 2196),
     }
     for (init, eta), (k_seq, k_pg) in expected.items():
         assert table[(init, eta, "sequential")] == pytest.approx(k_seq, abs=2)

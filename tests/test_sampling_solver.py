@@ -12,8 +12,6 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import (
     GAME_CASES,
     brute_joint,
@@ -22,6 +20,8 @@ from conftest import (
     occupancy_series,
     random_loglinear,
 )
+from scipy import stats
+
 from mappo_lite import (
     MappoLiteError,
     TabularFeatures,
@@ -336,7 +336,8 @@ def test_rollouts_stop_in_absorbing_zero_reward_states_without_bias():
 
     rng = np.random.default_rng(7)
     policy = ConditionalLogLinearPolicy.for_game(
-        game, thetas=[rng.normal(size=f.dim) for f in ConditionalLogLinearPolicy.for_game(game).features])
+        game, thetas=[rng.normal(size=f.dim) for f in ConditionalLogLinearPolicy.for_game(game).features]
+    )
     ev = evaluate(game, policy)
     n = 3000
     for m in (0, 1, 2):

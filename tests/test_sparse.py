@@ -12,8 +12,8 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from conftest import GAME_CASES, make_random_game, random_loglinear
+
 from mappo_lite import MappoLiteError, evaluate, load_game, ma_ppo, make_game, optimal_value
 from mappo_lite import sparse_games as sg
 from mappo_lite.games import CooperativeMarkovGame
@@ -139,12 +139,13 @@ def test_sparse_policy_csr_matches_coo_and_reference():
     np.testing.assert_allclose(r_pi, r_pi2, atol=1e-15)
     np.testing.assert_allclose(csr.toarray(), np.einsum("sj,sjt->st", pi, game.to_dense().P_flat), atol=1e-15)
     for s in range(S):  # sorted, unique column indices per row, no explicit zeros
-        cols_s = indices[indptr[s]:indptr[s + 1]]
+        cols_s = indices[indptr[s] : indptr[s + 1]]
         assert np.all(np.diff(cols_s) > 0)
     assert np.all(data > 0)
     V = rng.standard_normal(S)
-    np.testing.assert_allclose(game.q_from_v(V), sg.sparse_q_from_v_reference(nxt, pr, game.r_flat, game.gamma, V),
-                               atol=1e-13)
+    np.testing.assert_allclose(
+        game.q_from_v(V), sg.sparse_q_from_v_reference(nxt, pr, game.r_flat, game.gamma, V), atol=1e-13
+    )
 
 
 def test_save_load_round_trip(tmp_path):

@@ -35,7 +35,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import book_editions  # noqa: E402
-
 import test_browser as tb  # noqa: E402  (the same browser and page checks; imported as a module so its tests are not collected twice)
 
 
@@ -77,13 +76,15 @@ def solution_blocks(text: str) -> list[list[str]]:
         end = _closing(lines, i)
         if info.startswith("{solution-start}"):
             k = end + 1
-            while k < len(lines) and not ((mm := _FENCE.match(lines[k])) and mm.group("info").startswith("{solution-end}")):
+            while k < len(lines) and not (
+                (mm := _FENCE.match(lines[k])) and mm.group("info").startswith("{solution-end}")
+            ):
                 k += 1
             assert k < len(lines), "a {solution-start} without {solution-end}"
-            blocks.append(lines[end + 1:k])
+            blocks.append(lines[end + 1 : k])
             end = _closing(lines, k)
         elif info.startswith("{solution}"):
-            blocks.append(lines[i + 1:end])
+            blocks.append(lines[i + 1 : end])
         i = end + 1
     return blocks
 
@@ -173,8 +174,22 @@ def all_text(folder: Path) -> dict[str, str]:
     """Every text-bearing file of an edition, as normalized text."""
     out = {}
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.suffix.lower() in (".png", ".jpg", ".jpeg", ".gif", ".svg", ".woff", ".woff2",
-                                                         ".ttf", ".eot", ".ico", ".pdf", ".inv", ".pickle", ".doctree"):
+        if not path.is_file() or path.suffix.lower() in (
+            ".png",
+            ".jpg",
+            ".jpeg",
+            ".gif",
+            ".svg",
+            ".woff",
+            ".woff2",
+            ".ttf",
+            ".eot",
+            ".ico",
+            ".pdf",
+            ".inv",
+            ".pickle",
+            ".doctree",
+        ):
             continue
         if "_static" in path.relative_to(folder).parts:
             continue  # the theme's and extensions' files, the same in both editions
@@ -245,7 +260,9 @@ def test_no_solution_text_in_the_student_edition(editions, solution_fragments):
         for fragment in fragments:
             leaks += [f"{block}: {fragment!r} in {name}" for name, text in files.items() if fragment in text]
     n = sum(map(len, solution_fragments.values()))
-    assert not leaks, f"solution text found in the student edition ({len(leaks)} of {n} fragments):\n" + "\n".join(leaks[:40])
+    assert not leaks, f"solution text found in the student edition ({len(leaks)} of {n} fragments):\n" + "\n".join(
+        leaks[:40]
+    )
     print(f"{len(solution_fragments)} solutions, {n} fragments, none in the {len(files)} files of the student edition")
 
 
@@ -292,7 +309,9 @@ def test_student_notebooks_keep_exercises_and_outputs(editions):
             problems.append(f"{doc}: a solution directive is left in the notebook")
         source = tb.source_of(doc).read_text(encoding="utf8")
         if source.count("{exercise}") != text.count("{exercise}"):
-            problems.append(f"{doc}: {source.count('{exercise}')} exercises in the source, {text.count('{exercise}')} in the notebook")
+            problems.append(
+                f"{doc}: {source.count('{exercise}')} exercises in the source, {text.count('{exercise}')} in the notebook"
+            )
         code = [c for c in nb.cells if c.cell_type == "code"]
         if code and not any(c.outputs for c in code):
             problems.append(f"{doc}: the notebook has no outputs")
@@ -306,7 +325,9 @@ def test_student_execution_page_shows_the_book_build(editions):
     pages = [p for p in tb.html_pages(student) if "Run Time (s)" in p.read_text(encoding="utf8")]
     assert pages, "no execution-status table in the student edition"
     rows = re.findall(r"<tr[^>]*>(.*?)</tr>", pages[0].read_text(encoding="utf8"), flags=re.S)
-    cells = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)] for row in rows]
+    cells = [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)] for row in rows
+    ]
     by_doc = {c[0]: c for c in cells if c}
     problems = []
     for doc in tb.notebook_docs():
@@ -330,7 +351,9 @@ def test_student_pages_in_the_browser(editions):
         problems = {}
         for page in tb.html_pages(student):
             report = tb.visit(tab, page, student)
-            problems[report["page"]] = tb.problems_javascript(report) + tb.problems_outside(report) + tb.problems_math(report)
+            problems[report["page"]] = (
+                tb.problems_javascript(report) + tb.problems_outside(report) + tb.problems_math(report)
+            )
     finally:
         browser.close()
     tb._fail_if(problems, "student edition pages with errors")
@@ -349,7 +372,10 @@ def _nb(*cells):
 
 def test_strip_solutions_gated_across_cells():
     nb = _nb(
-        ("md", "Intro.\n\n```{exercise}\n:label: ex-a\nDo it.\n```\n\n```{solution-start} ex-a\n:class: dropdown\n```\n\nSECRET prose."),
+        (
+            "md",
+            "Intro.\n\n```{exercise}\n:label: ex-a\nDo it.\n```\n\n```{solution-start} ex-a\n:class: dropdown\n```\n\nSECRET prose.",
+        ),
         ("code", "secret = 42"),
         ("md", "More SECRET.\n\n```python\nnot a directive\n```\n\n```{solution-end}\n```\n\nAfter the solution."),
         ("code", "kept = 1"),
@@ -363,7 +389,10 @@ def test_strip_solutions_gated_across_cells():
 
 def test_strip_solutions_plain_and_colon_fences():
     nb = _nb(
-        ("md", "```{exercise}\n:label: ex-b\nQ.\n```\n\n````{solution} ex-b\n:class: dropdown\nSECRET\n```python\nx = 1\n```\n````\n\nTail."),
+        (
+            "md",
+            "```{exercise}\n:label: ex-b\nQ.\n```\n\n````{solution} ex-b\n:class: dropdown\nSECRET\n```python\nx = 1\n```\n````\n\nTail.",
+        ),
         ("md", ":::{solution} ex-b\nSECRET 2\n:::\n"),
         ("md", "Untouched."),
     )
@@ -382,8 +411,10 @@ def test_strip_solutions_rejects_unbalanced_markers():
 
 
 def test_source_scanner_finds_every_solution_block():
-    text = ("```{exercise}\n:label: e\nQ\n```\n\n```{solution-start} e\n:class: dropdown\n```\n\nA1\n\n"
-            "```{code-cell} ipython3\nx = 1\n```\n\n```{solution-end}\n```\n\n````{solution} e\nA2\n```python\ny\n```\n````\n")
+    text = (
+        "```{exercise}\n:label: e\nQ\n```\n\n```{solution-start} e\n:class: dropdown\n```\n\nA1\n\n"
+        "```{code-cell} ipython3\nx = 1\n```\n\n```{solution-end}\n```\n\n````{solution} e\nA2\n```python\ny\n```\n````\n"
+    )
     blocks = solution_blocks(text)
     assert len(blocks) == 2
     assert "A1" in blocks[0] and "x = 1" in blocks[0] and "A2" in blocks[1] and "y" in blocks[1]

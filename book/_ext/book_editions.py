@@ -112,9 +112,11 @@ def source_digest(root: Path = ROOT) -> str:
     h = hashlib.sha256()
     files = [root / name for name in _DIGEST_FILES]
     for folder in _DIGEST_DIRS:
-        files += sorted(p for p in (root / folder).rglob("*") if p.is_file()
-                        and not _SKIP_PARTS.intersection(p.relative_to(root).parts)
-                        and p.suffix not in (".pyc",))
+        files += sorted(
+            p
+            for p in (root / folder).rglob("*")
+            if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(root).parts) and p.suffix not in (".pyc",)
+        )
     h.update(" ".join(BOOK_BUILD_ARGS).encode() + b"\0")
     for path in files:
         if path.is_file() and path.resolve() != Path(__file__).resolve():  # this helper is not read by Sphinx
@@ -164,7 +166,8 @@ def _jupyter_book(args: list[str], cwd: Path, env: dict | None = None) -> subpro
 def build_problems(log: str, limit: int = 50) -> list[str]:
     """The warning/error lines of a Sphinx log (kernel chatter left out)."""
     lines = [
-        line for line in _ANSI.sub("", log).splitlines()
+        line
+        for line in _ANSI.sub("", log).splitlines()
         if ("WARNING" in line or "ERROR" in line or "Error" in line) and "[IPKernelApp]" not in line
     ]
     return lines[:limit]
@@ -190,15 +193,25 @@ class BuildResult:
 def book_is_current(root: Path = ROOT, digest: str | None = None) -> bool:
     p = Paths(root)
     stamp = _read_stamp(p.book_stamp)
-    return (stamp.get("ok") is True and stamp.get("digest") == (digest or source_digest(root))
-            and (p.html / "index.html").is_file() and p.executed.is_dir())
+    return (
+        stamp.get("ok") is True
+        and stamp.get("digest") == (digest or source_digest(root))
+        and (p.html / "index.html").is_file()
+        and p.executed.is_dir()
+    )
 
 
 def stamp_book(root: Path = ROOT, seconds: float | None = None, digest: str | None = None) -> None:
     """Record that `_build/html` was just built successfully from the current sources (`make book` calls this)."""
     p = Paths(root)
-    _write_stamp(p.book_stamp, ok=True, digest=digest or source_digest(root), seconds=seconds,
-                 command="jupyter-book " + " ".join(BOOK_BUILD_ARGS), finished=time.time())
+    _write_stamp(
+        p.book_stamp,
+        ok=True,
+        digest=digest or source_digest(root),
+        seconds=seconds,
+        command="jupyter-book " + " ".join(BOOK_BUILD_ARGS),
+        finished=time.time(),
+    )
 
 
 def build_book(root: Path = ROOT, force: bool = False) -> BuildResult:
@@ -239,8 +252,9 @@ def _md_parser():
     from myst_parser.config.main import MdParserConfig
     from myst_parser.parsers.mdit import create_md_parser
 
-    config = MdParserConfig(enable_extensions={"colon_fence", "dollarmath", "amsmath", "deflist",
-                                               "html_image", "substitution"})
+    config = MdParserConfig(
+        enable_extensions={"colon_fence", "dollarmath", "amsmath", "deflist", "html_image", "substitution"}
+    )
     return create_md_parser(config, RendererHTML)
 
 
@@ -358,8 +372,9 @@ def stage_student_sources(root: Path, stage: Path) -> dict:
     stage.mkdir(parents=True)
     shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
     (stage / "_config.yml").write_text(yaml.safe_dump(_student_config(root), sort_keys=False), encoding="utf8")
-    shutil.copytree(root / "book", stage / "book",
-                    ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.ipynb"))
+    shutil.copytree(
+        root / "book", stage / "book", ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints", "*.ipynb")
+    )
     parser = _md_parser()
     report = {}
     for doc in _toc_docs(root):
@@ -400,10 +415,13 @@ def student_is_current(root: Path = ROOT) -> bool:
     p = Paths(root)
     book = _read_stamp(p.book_stamp)
     student = _read_stamp(p.student_stamp)
-    return (student.get("ok") is True and book.get("ok") is True
-            and student.get("book_digest") == book.get("digest")
-            and student.get("builder_digest") == _builder_digest()
-            and (p.student_html / "index.html").is_file())
+    return (
+        student.get("ok") is True
+        and book.get("ok") is True
+        and student.get("book_digest") == book.get("digest")
+        and student.get("builder_digest") == _builder_digest()
+        and (p.student_html / "index.html").is_file()
+    )
 
 
 def _builder_digest() -> str:
@@ -417,8 +435,9 @@ def build_student(root: Path = ROOT, force: bool = False) -> BuildResult:
     p = Paths(root)
     book = build_book(root)
     if not book.ok:
-        return BuildResult(False, p.student_html, "the book itself did not build:\n" + "\n".join(book.problems()),
-                           0.0, reused=False)
+        return BuildResult(
+            False, p.student_html, "the book itself did not build:\n" + "\n".join(book.problems()), 0.0, reused=False
+        )
     force = force or os.environ.get("MAPPO_LITE_REBUILD", "") not in ("", "0")
     with _locked(p.build / ".student-build.lock"):
         if not force and student_is_current(root):
@@ -443,8 +462,14 @@ def build_student(root: Path = ROOT, force: bool = False) -> BuildResult:
         seconds = time.perf_counter() - start
         p.student_log.write_text(log, encoding="utf8")
         if ok:
-            _write_stamp(p.student_stamp, ok=True, book_digest=_read_stamp(p.book_stamp).get("digest"),
-                         builder_digest=_builder_digest(), seconds=round(seconds, 1), finished=time.time())
+            _write_stamp(
+                p.student_stamp,
+                ok=True,
+                book_digest=_read_stamp(p.book_stamp).get("digest"),
+                builder_digest=_builder_digest(),
+                seconds=round(seconds, 1),
+                finished=time.time(),
+            )
         return BuildResult(ok, p.student_html, log, seconds, reused=False)
 
 
@@ -467,8 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     what = "book" if args.what == "book" else "student edition"
     if not result.ok:
         print("\n".join(result.problems()), file=sys.stderr)
-        print(f"The {what} did not build (log: {Paths(ROOT).book_log if args.what == 'book' else Paths(ROOT).student_log}).",
-              file=sys.stderr)
+        print(
+            f"The {what} did not build (log: {Paths(ROOT).book_log if args.what == 'book' else Paths(ROOT).student_log}).",
+            file=sys.stderr,
+        )
         return 1
     how = "up to date, not rebuilt" if result.reused else f"built in {result.seconds:.0f} s"
     print(f"The {what} ({how}): {result.html / 'index.html'}")

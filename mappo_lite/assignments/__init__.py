@@ -20,13 +20,30 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["load_assignment", "find_sources", "load_all", "build", "grade_notebook", "compute_checksum",
-           "student_notebook", "instructor_notebook", "release_info", "default_source_dir"]
+__all__ = [
+    "load_assignment",
+    "find_sources",
+    "load_all",
+    "build",
+    "grade_notebook",
+    "compute_checksum",
+    "student_notebook",
+    "instructor_notebook",
+    "release_info",
+    "default_source_dir",
+]
 
 _LAZY = {
-    "load_assignment": "source", "find_sources": "source", "load_all": "source", "default_source_dir": "source",
-    "build": "release", "student_notebook": "release", "instructor_notebook": "release", "release_info": "release",
-    "grade_notebook": "grade", "compute_checksum": "checksum",
+    "load_assignment": "source",
+    "find_sources": "source",
+    "load_all": "source",
+    "default_source_dir": "source",
+    "build": "release",
+    "student_notebook": "release",
+    "instructor_notebook": "release",
+    "release_info": "release",
+    "grade_notebook": "grade",
+    "compute_checksum": "checksum",
 }
 
 

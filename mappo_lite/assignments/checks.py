@@ -33,8 +33,10 @@ def assert_close(actual, expected, what: str = "result", rtol: float = 1e-8, ato
     if not np.allclose(act, exp, rtol=rtol, atol=atol):
         diff = np.abs(act - exp)
         where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
-        raise AssertionError(f"{what} is wrong: largest difference {float(diff.max()):.3g} at index {tuple(int(i) for i in where)} "
-                             f"(got {float(act[where]):.6g}, expected {float(exp[where]):.6g})")
+        raise AssertionError(
+            f"{what} is wrong: largest difference {float(diff.max()):.3g} at index {tuple(int(i) for i in where)} "
+            f"(got {float(act[where]):.6g}, expected {float(exp[where]):.6g})"
+        )
 
 
 def _code_objects(code):
@@ -103,5 +105,6 @@ def assert_own_code(func, *forbidden) -> None:
             hit = True
         if hit:
             where = f"{getattr(bad, '__module__', '?')}.{bad_name}"
-            raise AssertionError(f"{func.__name__} calls {where}, the library's version of the answer: "
-                                 "write your own implementation")
+            raise AssertionError(
+                f"{func.__name__} calls {where}, the library's version of the answer: write your own implementation"
+            )

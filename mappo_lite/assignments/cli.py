@@ -31,9 +31,13 @@ def cmd_list(args):
     width = max(len(a["name"]) for a in items)
     for a in items:
         manual = f" (+{a['manual_points']:g} by hand)" if a["manual_points"] else ""
-        print(f"{a['name']:<{width}}  {len(a['questions'])} questions  {a['autograded_points']:>4g} points{manual}  {a['title']}")
+        print(
+            f"{a['name']:<{width}}  {len(a['questions'])} questions  {a['autograded_points']:>4g} points{manual}  {a['title']}"
+        )
         for q in a["questions"]:
-            vis = ", ".join(f"{t['grade_id']}: {t['points']:g} {t['visibility']}" for t in q["tests"]) or "written answer"
+            vis = (
+                ", ".join(f"{t['grade_id']}: {t['points']:g} {t['visibility']}" for t in q["tests"]) or "written answer"
+            )
             print(f"{'':<{width}}    {q['id']:<22} {q['points']:>4g}  [{vis}]")
 
 
@@ -43,16 +47,23 @@ def cmd_build(args):
     res = build(args.outdir, names=args.names or None, source_dir=args.source)
     for a, pi, ps in zip(res.info["assignments"], res.instructor, res.student):
         manual = f" + {a['manual_points']:g} by hand" if a["manual_points"] else ""
-        print(f"{a['name']}: {len(a['questions'])} questions, {a['autograded_points']:g} points{manual} -> {ps} (student), "
-              f"{pi} (instructor)")
+        print(
+            f"{a['name']}: {len(a['questions'])} questions, {a['autograded_points']:g} points{manual} -> {ps} (student), "
+            f"{pi} (instructor)"
+        )
     print(f"release information -> {res.release}")
 
 
 def cmd_grade(args):
     from .grade import grade_notebook
 
-    rep = grade_notebook(args.notebook, source_dir=args.source, assignment=args.assignment, timeout=args.timeout,
-                         total_timeout=args.total_timeout)
+    rep = grade_notebook(
+        args.notebook,
+        source_dir=args.source,
+        assignment=args.assignment,
+        timeout=args.timeout,
+        total_timeout=args.total_timeout,
+    )
     if args.executed:
         import nbformat
 
@@ -64,13 +75,20 @@ def add_parser(subparsers) -> None:
     """Register ``assignments`` and its sub-commands on the main parser's ``subparsers``."""
     from .grade import DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT  # light: the heavy imports are inside functions
 
-    a = subparsers.add_parser("assignments", help="course assignments: list, build student/instructor notebooks, grade",
-                              description="Autograded course assignments on the paper (nbgrader-compatible notebooks).")
+    a = subparsers.add_parser(
+        "assignments",
+        help="course assignments: list, build student/instructor notebooks, grade",
+        description="Autograded course assignments on the paper (nbgrader-compatible notebooks).",
+    )
     sub = a.add_subparsers(dest="assignments_command", required=True, parser_class=type(a))
 
     def source_arg(sp):
-        sp.add_argument("--source", default=None, metavar="DIR",
-                        help="folder of instructor sources (default: $MAPPO_LITE_ASSIGNMENTS or the repository's assignments/)")
+        sp.add_argument(
+            "--source",
+            default=None,
+            metavar="DIR",
+            help="folder of instructor sources (default: $MAPPO_LITE_ASSIGNMENTS or the repository's assignments/)",
+        )
 
     ls = sub.add_parser("list", help="the assignments with their questions and points")
     source_arg(ls)
@@ -86,12 +104,24 @@ def add_parser(subparsers) -> None:
     g = sub.add_parser("grade", help="grade a submitted notebook against its instructor source")
     g.add_argument("notebook", metavar="NOTEBOOK", help="the student's .ipynb")
     g.add_argument("--json", action="store_true", help="print one JSON object (total, max, questions, notes)")
-    g.add_argument("--assignment", default=None, metavar="NAME",
-                   help="grade as this assignment (default: from the notebook's metadata)")
-    g.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT,
-                   help=f"time limit of one cell in seconds (default {DEFAULT_TIMEOUT:g})")
-    g.add_argument("--total-timeout", type=_seconds, default=DEFAULT_TOTAL_TIMEOUT,
-                   help=f"time limit of the whole run in seconds (default {DEFAULT_TOTAL_TIMEOUT:g})")
+    g.add_argument(
+        "--assignment",
+        default=None,
+        metavar="NAME",
+        help="grade as this assignment (default: from the notebook's metadata)",
+    )
+    g.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"time limit of one cell in seconds (default {DEFAULT_TIMEOUT:g})",
+    )
+    g.add_argument(
+        "--total-timeout",
+        type=_seconds,
+        default=DEFAULT_TOTAL_TIMEOUT,
+        help=f"time limit of the whole run in seconds (default {DEFAULT_TOTAL_TIMEOUT:g})",
+    )
     g.add_argument("--executed", default=None, metavar="PATH", help="also write the executed, graded notebook here")
     source_arg(g)
     g.set_defaults(func=cmd_grade)

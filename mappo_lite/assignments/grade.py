@@ -50,8 +50,16 @@ from ..errors import MappoLiteError
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
 from .source import Assignment, load_assignment, resolve
 
-__all__ = ["DEFAULT_TIMEOUT", "DEFAULT_TOTAL_TIMEOUT", "CellRun", "GradeReport", "read_submission", "assemble",
-           "execute", "grade_notebook"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "CellRun",
+    "GradeReport",
+    "read_submission",
+    "assemble",
+    "execute",
+    "grade_notebook",
+]
 
 #: Default time limit of one cell (seconds) and of the whole grading run.
 DEFAULT_TIMEOUT = 60.0
@@ -97,7 +105,10 @@ def _assignment_name(sub, path: Path):
     ml = sub.metadata.get("mappo_lite")
     if isinstance(ml, dict) and isinstance(ml.get("assignment"), str):
         return ml["assignment"], None
-    return path.stem, f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name"
+    return (
+        path.stem,
+        f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name",
+    )
 
 
 # --------------------------------------------------------------------------------------------------- assembling
@@ -123,8 +134,9 @@ def assemble(assignment: Assignment, submission):
 
     source_cells = assignment.notebook.cells
     known = {nbgrader_meta(c)["grade_id"]: c for c in source_cells if is_nbgrader_cell(c)}
-    student_version = {nbgrader_meta(c)["grade_id"]: c for c in student_notebook(assignment).cells
-                       if is_nbgrader_cell(c)}
+    student_version = {
+        nbgrader_meta(c)["grade_id"]: c for c in student_notebook(assignment).cells if is_nbgrader_cell(c)
+    }
     notes, answers, seen = [], {}, set()
     extras = {}  # anchor grade_id (None = before everything) -> [code cells]
     anchor = None
@@ -137,8 +149,10 @@ def assemble(assignment: Assignment, submission):
             src_cell = known[gid]
             if is_solution(src_cell):
                 if cell.cell_type != src_cell.cell_type:
-                    notes.append(f"answer cell {gid!r} was changed from {src_cell.cell_type} to {cell.cell_type}; "
-                                 f"its text is graded as {src_cell.cell_type}")
+                    notes.append(
+                        f"answer cell {gid!r} was changed from {src_cell.cell_type} to {cell.cell_type}; "
+                        f"its text is graded as {src_cell.cell_type}"
+                    )
                 answers[gid] = cell.source
             else:
                 expected = student_version[gid]
@@ -179,11 +193,14 @@ def assemble(assignment: Assignment, submission):
             add_extras(gid)
     for i, c in enumerate(cells):
         c["id"] = f"graded-{i:03d}"
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-        "mappo_lite": {"assignment": assignment.name, "edition": "graded", "source_sha256": assignment.sha256},
-    })
+    nb = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+            "mappo_lite": {"assignment": assignment.name, "edition": "graded", "source_sha256": assignment.sha256},
+        },
+    )
     for gid in assignment.solution_ids:
         answers.setdefault(gid, None)
     return nb, notes, answers
@@ -247,9 +264,16 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    client = NotebookClient(nb, timeout=max(1, int(math.ceil(timeout))), interrupt_on_timeout=True, allow_errors=True,
-                            kernel_name=kernel_name, resources={"metadata": {"path": str(workdir)}},
-                            startup_timeout=120, record_timing=False)
+    client = NotebookClient(
+        nb,
+        timeout=max(1, int(math.ceil(timeout))),
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(workdir)}},
+        startup_timeout=120,
+        record_timing=False,
+    )
     hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
     killer = None
     try:
@@ -275,9 +299,9 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                 done, _ = await asyncio.wait({task}, timeout=min(hard, remaining + 1.0))
                 try:
                     if not done:  # the cell ignored the interrupt (or the overall limit came first)
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     task.result()
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     killer = (index, "it did not stop at the time limit")
                     await _kill(client)
                     task.cancel()
@@ -286,23 +310,36 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                     except BaseException:  # nbclient turns the cancellation into DeadKernelError
                         pass
                     if overall:  # the overall limit, not this cell's: stop here, no rerun
-                        runs[index] = CellRun("timeout", "TimeoutError", "the overall time limit was reached",
-                                              seconds=time.monotonic() - start)
+                        runs[index] = CellRun(
+                            "timeout",
+                            "TimeoutError",
+                            "the overall time limit was reached",
+                            seconds=time.monotonic() - start,
+                        )
                         for j in range(index + 1, len(nb.cells)):
                             if nb.cells[j].cell_type == "code" and runs[j].status != "skipped":
                                 runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
                         return None
-                    runs[index] = CellRun("killed", evalue="ignored the interrupt at the time limit and was killed",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="ignored the interrupt at the time limit and was killed",
+                        seconds=time.monotonic() - start,
+                    )
                     return killer
                 except DeadKernelError:
-                    runs[index] = CellRun("killed", evalue="died while this cell ran (os._exit, a crash or exit())",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="died while this cell ran (os._exit, a crash or exit())",
+                        seconds=time.monotonic() - start,
+                    )
                     killer = (index, "the kernel died while it ran")
                     return killer
                 except Exception as exc:  # anything else from the kernel connection: never crash the grader
-                    runs[index] = CellRun("killed", evalue=f"was lost while this cell ran ({type(exc).__name__}: {exc})",
-                                          seconds=time.monotonic() - start)
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue=f"was lost while this cell ran ({type(exc).__name__}: {exc})",
+                        seconds=time.monotonic() - start,
+                    )
                     killer = (index, "the grader lost the kernel while it ran")
                     return killer
                 elapsed = time.monotonic() - start
@@ -316,8 +353,9 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                     runs[index] = CellRun("error", *err, seconds=elapsed)
                 alive = await _is_alive(client)
                 if not alive:
-                    runs[index] = CellRun("killed", evalue="exited after this cell (exit(), quit() or os._exit)",
-                                          seconds=elapsed)
+                    runs[index] = CellRun(
+                        "killed", evalue="exited after this cell (exit(), quit() or os._exit)", seconds=elapsed
+                    )
                     return (index, "the kernel exited after it")
     finally:
         if killer is not None:
@@ -356,8 +394,9 @@ def _run_async(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
-            kernel_name: str = "python3"):
+def execute(
+    nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3"
+):
     """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
     for every cell (non-code cells stay ``not-run`` and are not used)."""
     timeout = float(timeout)
@@ -381,7 +420,9 @@ def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT
                 raise
             except Exception as exc:
                 if restarts == 0 and all(r.status == "not-run" for r in fresh):
-                    raise MappoLiteError(f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})") from None
+                    raise MappoLiteError(
+                        f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})"
+                    ) from None
                 raise
             runs = fresh
             nb.cells = work.cells
@@ -389,12 +430,19 @@ def execute(nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT
                 break
             index, reason = killed
             restarts += 1
-            runs[index] = CellRun("skipped", evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
-                                  seconds=runs[index].seconds)
+            runs[index] = CellRun(
+                "skipped",
+                evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
+                seconds=runs[index].seconds,
+            )
             for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
                 if r.status == "timeout":
-                    runs[i] = CellRun("skipped", "KeyboardInterrupt",
-                                      f"time limit exceeded on attempt {restarts}; not run again", r.seconds)
+                    runs[i] = CellRun(
+                        "skipped",
+                        "KeyboardInterrupt",
+                        f"time limit exceeded on attempt {restarts}; not run again",
+                        r.seconds,
+                    )
             if time.monotonic() >= deadline:
                 break
     return runs, restarts
@@ -449,8 +497,11 @@ class GradeReport:
                 lines.append(f"  {'':<{width}}    - {fb}")
         if self.notes:
             lines += ["", "notes:"] + [f"  - {n}" for n in self.notes]
-        lines += ["", f"total: {self.total:g} / {self.max:g} autograded points"
-                  + (f" (+ {self.manual_max:g} points graded by hand)" if self.manual_max else "")]
+        lines += [
+            "",
+            f"total: {self.total:g} / {self.max:g} autograded points"
+            + (f" (+ {self.manual_max:g} points graded by hand)" if self.manual_max else ""),
+        ]
         return "\n".join(lines)
 
 
@@ -480,8 +531,18 @@ def _score(assignment: Assignment, nb, runs, answers) -> list:
                 status, pts = "unanswered", 0.0
             else:
                 status, pts = "needs manual grading", None
-            questions.append({"id": q.id, "title": q.title, "kind": q.kind, "points": pts,
-                              "max_points": q.manual_points, "status": status, "feedback": feedback, "tests": []})
+            questions.append(
+                {
+                    "id": q.id,
+                    "title": q.title,
+                    "kind": q.kind,
+                    "points": pts,
+                    "max_points": q.manual_points,
+                    "status": status,
+                    "feedback": feedback,
+                    "tests": [],
+                }
+            )
             continue
         sol_run = runs[index_of[q.id]]
         if answers.get(q.id) is None:
@@ -498,16 +559,41 @@ def _score(assignment: Assignment, nb, runs, answers) -> list:
             total += got
             if not passed and t.grade_id != q.id:
                 feedback.append(f"{t.kind} test {t.grade_id!r} ({t.points:g} pt) failed: {run.message}")
-            tests.append({"grade_id": t.grade_id, "visibility": t.kind, "points": got, "max_points": t.points,
-                          "status": run.status, "message": run.message})
+            tests.append(
+                {
+                    "grade_id": t.grade_id,
+                    "visibility": t.kind,
+                    "points": got,
+                    "max_points": t.points,
+                    "status": run.status,
+                    "message": run.message,
+                }
+            )
         status = "passed" if total == q.auto_points else ("partial" if total > 0 else "failed")
-        questions.append({"id": q.id, "title": q.title, "kind": q.kind, "points": total, "max_points": q.auto_points,
-                          "status": status, "feedback": feedback, "tests": tests})
+        questions.append(
+            {
+                "id": q.id,
+                "title": q.title,
+                "kind": q.kind,
+                "points": total,
+                "max_points": q.auto_points,
+                "status": status,
+                "feedback": feedback,
+                "tests": tests,
+            }
+        )
     return questions
 
 
-def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = DEFAULT_TIMEOUT,
-                   total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3") -> GradeReport:
+def grade_notebook(
+    path,
+    *,
+    source_dir=None,
+    assignment=None,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+) -> GradeReport:
     """Grade the notebook at ``path`` against its instructor source (see the module docstring)."""
     start = time.monotonic()
     path = Path(path)
@@ -526,7 +612,9 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     a = load_assignment(src_path)
     ml = sub.metadata.get("mappo_lite")
     if isinstance(ml, dict) and ml.get("source_sha256") not in (None, a.sha256):
-        notes.append("the assignment source changed after this notebook was released; graded against the current source")
+        notes.append(
+            "the assignment source changed after this notebook was released; graded against the current source"
+        )
     nb, more, answers = assemble(a, sub)
     notes += more
     runs, restarts = execute(nb, timeout=timeout, total_timeout=total_timeout, kernel_name=kernel_name)
@@ -538,7 +626,16 @@ def grade_notebook(path, *, source_dir=None, assignment=None, timeout: float = D
     questions = _score(a, nb, runs, answers)
     total = float(sum(q["points"] for q in questions if q["kind"] == "code"))
     return GradeReport(
-        assignment=a.name, title=a.title, notebook=str(path), source=str(src_path), total=total,
-        max=a.auto_points, manual_max=a.points - a.auto_points, questions=questions, notes=notes,
-        seconds=time.monotonic() - start, restarts=restarts, executed=nb,
+        assignment=a.name,
+        title=a.title,
+        notebook=str(path),
+        source=str(src_path),
+        total=total,
+        max=a.auto_points,
+        manual_max=a.points - a.auto_points,
+        questions=questions,
+        notes=notes,
+        seconds=time.monotonic() - start,
+        restarts=restarts,
+        executed=nb,
     )

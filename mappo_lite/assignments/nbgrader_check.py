@@ -34,8 +34,17 @@ from pathlib import Path
 
 
 def _cells(nb):
-    return [{"id": c.get("id"), "cell_type": c.cell_type, "source": c.source, "metadata": c.metadata,
-             "outputs": c.get("outputs"), "attachments": c.get("attachments")} for c in nb.cells]
+    return [
+        {
+            "id": c.get("id"),
+            "cell_type": c.cell_type,
+            "source": c.source,
+            "metadata": c.metadata,
+            "outputs": c.get("outputs"),
+            "attachments": c.get("attachments"),
+        }
+        for c in nb.cells
+    ]
 
 
 def _compare(ours, theirs, label):
@@ -46,18 +55,36 @@ def _compare(ours, theirs, label):
     for i, (x, y) in enumerate(zip(a, b)):
         for key in x:
             if x[key] != y[key]:
-                problems.append(f"{label}: cell {i} ({x['id']}) differs in {key}: ours {x[key]!r} vs nbgrader {y[key]!r}")
+                problems.append(
+                    f"{label}: cell {i} ({x['id']}) differs in {key}: ours {x[key]!r} vs nbgrader {y[key]!r}"
+                )
     return problems
 
 
 def with_preprocessors(instructor):
-    from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme, ClearOutput,
-                                        ClearSolutions, ComputeChecksums, LockCells)
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        LockCells,
+    )
 
     nb = copy.deepcopy(instructor)
     resources = {}
-    for pp in (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums, ClearHiddenTests,
-               ClearMarkScheme, ComputeChecksums, CheckCellMetadata):
+    for pp in (
+        LockCells,
+        ClearSolutions,
+        ClearOutput,
+        CheckCellMetadata,
+        ComputeChecksums,
+        ClearHiddenTests,
+        ClearMarkScheme,
+        ComputeChecksums,
+        CheckCellMetadata,
+    ):
         nb, resources = pp().preprocess(nb, resources)
     return nb
 
@@ -77,10 +104,21 @@ def with_cli(instructor_paths) -> dict:
         src.mkdir(parents=True)
         for p in instructor_paths:
             shutil.copy(p, src / p.name)
-        proc = subprocess.run([exe, "generate_assignment", aid, "--force", f"--CourseDirectory.root={root}",
-                               f"--CourseDirectory.db_url=sqlite:///{root}/gradebook.db"],
-                              capture_output=True, text=True, cwd=root, timeout=600,
-                              env={**os.environ, "PATH": search})  # nbgrader calls its 'alembic' command
+        proc = subprocess.run(
+            [
+                exe,
+                "generate_assignment",
+                aid,
+                "--force",
+                f"--CourseDirectory.root={root}",
+                f"--CourseDirectory.db_url=sqlite:///{root}/gradebook.db",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=600,
+            env={**os.environ, "PATH": search},
+        )  # nbgrader calls its 'alembic' command
         if proc.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment failed: {proc.stderr[-2000:]}")
         out = {}
@@ -133,18 +171,24 @@ def check(outdir: Path, use_cli: bool) -> dict:
             if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell):
                 n += 1
                 if cell.metadata.nbgrader.get("checksum") != utils.compute_checksum(cell):
-                    item["problems"].append(f"{name}: checksum of {cell.metadata.nbgrader['grade_id']} differs from nbgrader's")
+                    item["problems"].append(
+                        f"{name}: checksum of {cell.metadata.nbgrader['grade_id']} differs from nbgrader's"
+                    )
                 if utils.is_grade(cell) and utils.is_solution(cell) and cell.cell_type == "markdown":
                     score, _ = utils.determine_grade(cell)
                     if score != 0:
-                        item["problems"].append(f"{name}: nbgrader would not give 0 to the unanswered {cell.metadata.nbgrader['grade_id']}")
+                        item["problems"].append(
+                            f"{name}: nbgrader would not give 0 to the unanswered {cell.metadata.nbgrader['grade_id']}"
+                        )
         item["checksums_checked"] = n
         v = Validator()
         changed = v._get_changed_cells(copy.deepcopy(stud))
         type_changed = v._get_type_changed_cells(copy.deepcopy(stud))
         if changed or type_changed:
-            item["problems"].append(f"{name}: nbgrader validate sees {len(changed)} changed and {len(type_changed)} "
-                                    "type-changed cells in the untouched student notebook")
+            item["problems"].append(
+                f"{name}: nbgrader validate sees {len(changed)} changed and {len(type_changed)} "
+                "type-changed cells in the untouched student notebook"
+            )
         report["notebooks"].append(item)
         report["ok"] = report["ok"] and not item["problems"]
     return report

@@ -32,8 +32,17 @@ from ..errors import MappoLiteError
 from .checksum import compute_checksum, is_grade, is_locked, is_nbgrader_cell, is_solution, nbgrader_meta
 from .source import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, Assignment, load_all
 
-__all__ = ["FORMAT_VERSION", "instructor_notebook", "student_notebook", "release_info", "build", "BuildResult",
-           "clear_solutions", "clear_hidden_tests", "lock_cell"]
+__all__ = [
+    "FORMAT_VERSION",
+    "instructor_notebook",
+    "student_notebook",
+    "release_info",
+    "build",
+    "BuildResult",
+    "clear_solutions",
+    "clear_hidden_tests",
+    "lock_cell",
+]
 
 #: Version of the layout of ``release.json`` and of the ``mappo_lite`` notebook metadata.
 FORMAT_VERSION = 1
@@ -191,7 +200,9 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def build(outdir, names=None, source_dir=None, code_stub: str | None = None, text_stub: str | None = None) -> BuildResult:
+def build(
+    outdir, names=None, source_dir=None, code_stub: str | None = None, text_stub: str | None = None
+) -> BuildResult:
     """Write ``outdir/instructor/<name>.ipynb``, ``outdir/student/<name>.ipynb`` and ``outdir/release.json``.
 
     Every source is parsed, validated and converted before anything is written: on an error nothing is written.

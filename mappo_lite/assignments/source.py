@@ -46,9 +46,21 @@ from ..errors import MappoLiteError
 from .checksum import is_grade, is_locked, is_solution, nbgrader_meta
 
 __all__ = [
-    "BEGIN_SOLUTION", "END_SOLUTION", "BEGIN_HIDDEN", "END_HIDDEN", "CODE_STUB", "TEXT_STUB",
-    "AssignmentSourceError", "TestCell", "Question", "Assignment",
-    "default_source_dir", "find_sources", "load_assignment", "load_all", "solution_regions",
+    "BEGIN_SOLUTION",
+    "END_SOLUTION",
+    "BEGIN_HIDDEN",
+    "END_HIDDEN",
+    "CODE_STUB",
+    "TEXT_STUB",
+    "AssignmentSourceError",
+    "TestCell",
+    "Question",
+    "Assignment",
+    "default_source_dir",
+    "find_sources",
+    "load_assignment",
+    "load_all",
+    "solution_regions",
 ]
 
 BEGIN_SOLUTION = "BEGIN SOLUTION"
@@ -83,7 +95,8 @@ class TestCell:
     @property
     def kind(self) -> str:
         return {(True, False): "public", (False, True): "hidden", (True, True): "public+hidden"}.get(
-            (self.has_public, self.has_hidden), "empty")
+            (self.has_public, self.has_hidden), "empty"
+        )
 
 
 @dataclass(frozen=True)
@@ -215,7 +228,9 @@ def _declared_name(path: Path):
             header = yaml.safe_load(m.group(1))
         except yaml.YAMLError as exc:
             if "mappo_lite" in m.group(1):
-                raise AssignmentSourceError(f"{path}: the YAML header cannot be parsed ({str(exc).splitlines()[0]})") from None
+                raise AssignmentSourceError(
+                    f"{path}: the YAML header cannot be parsed ({str(exc).splitlines()[0]})"
+                ) from None
             return None
         ml = header.get("mappo_lite") if isinstance(header, dict) else None
         return str(ml["assignment"]) if isinstance(ml, dict) and "assignment" in ml else None
@@ -270,7 +285,8 @@ def _marker_lines(source: str, begin: str, end: str, where: str):
             if token in line and line.strip() != f"# {token}":
                 raise AssignmentSourceError(
                     f"{where}: line {i + 1} {line.strip()!r} mentions {token!r}; markers must be whole lines "
-                    f"'# {token}' (single '#', nothing else on the line)")
+                    f"'# {token}' (single '#', nothing else on the line)"
+                )
         stripped = line.strip()
         if stripped == f"# {begin}":
             if open_at is not None:
@@ -348,7 +364,9 @@ def _check_nbgrader_meta(cell, where: str) -> dict:
     if extra & {"checksum", "cell_type"}:
         raise AssignmentSourceError(f"{where}: remove 'checksum'/'cell_type' from the source; build computes them")
     if extra:
-        raise AssignmentSourceError(f"{where}: unknown nbgrader metadata keys {sorted(extra)} (nbgrader v3 forbids them)")
+        raise AssignmentSourceError(
+            f"{where}: unknown nbgrader metadata keys {sorted(extra)} (nbgrader v3 forbids them)"
+        )
     if meta.get("schema_version") != 3 or isinstance(meta.get("schema_version"), bool):
         raise AssignmentSourceError(f"{where}: nbgrader metadata needs 'schema_version: 3'")
     for flag in ("grade", "solution", "locked"):
@@ -358,7 +376,9 @@ def _check_nbgrader_meta(cell, where: str) -> dict:
     if active:
         gid = meta.get("grade_id")
         if not isinstance(gid, str) or not _GRADE_ID.match(gid):
-            raise AssignmentSourceError(f"{where}: grade_id must be a non-empty string of letters, digits, '_' and '-', got {gid!r}")
+            raise AssignmentSourceError(
+                f"{where}: grade_id must be a non-empty string of letters, digits, '_' and '-', got {gid!r}"
+            )
     if meta["grade"]:
         pts = meta.get("points")
         if isinstance(pts, bool) or not isinstance(pts, (int, float)) or not math.isfinite(pts) or pts < 0:
@@ -366,7 +386,9 @@ def _check_nbgrader_meta(cell, where: str) -> dict:
     elif "points" in meta:
         raise AssignmentSourceError(f"{where}: 'points' belongs on grade cells only (set grade: true or remove it)")
     if cell.cell_type == "markdown" and meta["grade"] != meta["solution"]:
-        raise AssignmentSourceError(f"{where}: a markdown cell must be both grade and solution (a written answer), or neither")
+        raise AssignmentSourceError(
+            f"{where}: a markdown cell must be both grade and solution (a written answer), or neither"
+        )
     if cell.cell_type == "raw":
         raise AssignmentSourceError(f"{where}: raw cells cannot be nbgrader cells")
     return meta
@@ -385,8 +407,12 @@ def _test_cell(cell, meta) -> TestCell:
     hidden = _region_lines(src, BEGIN_HIDDEN, END_HIDDEN)
     public = [ln for ln in src.split("\n") if ln.strip() and not ln.strip().startswith("#")]
     n_public = len(public) - len([ln for ln in hidden if ln.strip() and not ln.strip().startswith("#")])
-    return TestCell(meta["grade_id"], float(meta["points"]), n_public > 0, bool(
-        any(ln.strip() == f"# {BEGIN_HIDDEN}" for ln in src.split("\n"))))
+    return TestCell(
+        meta["grade_id"],
+        float(meta["points"]),
+        n_public > 0,
+        bool(any(ln.strip() == f"# {BEGIN_HIDDEN}" for ln in src.split("\n"))),
+    )
 
 
 def load_assignment(path, *, source_dir=None) -> Assignment:
@@ -399,8 +425,9 @@ def load_assignment(path, *, source_dir=None) -> Assignment:
         raise AssignmentSourceError(f"{path}: the header needs 'mappo_lite: {{assignment: {path.stem}}}'")
     name = str(meta["assignment"])
     if name != path.stem or not _NAME.match(name):
-        raise AssignmentSourceError(f"{path}: mappo_lite.assignment must equal the file name {path.stem!r} "
-                                    "(letters, digits, '_' and '-')")
+        raise AssignmentSourceError(
+            f"{path}: mappo_lite.assignment must equal the file name {path.stem!r} (letters, digits, '_' and '-')"
+        )
     lang = nb.metadata.get("kernelspec", {}).get("language", "python")
     if lang != "python":
         raise AssignmentSourceError(f"{path}: only Python notebooks are supported (kernelspec language {lang!r})")
@@ -411,8 +438,10 @@ def load_assignment(path, *, source_dir=None) -> Assignment:
         if q is None:
             return
         if q["kind"] == "code" and not q["tests"]:
-            raise AssignmentSourceError(f"{path.name}: solution cell {q['id']!r} has no test cell after it "
-                                        "(a code question needs a grade cell with points)")
+            raise AssignmentSourceError(
+                f"{path.name}: solution cell {q['id']!r} has no test cell after it "
+                "(a code question needs a grade cell with points)"
+            )
         questions.append(Question(q["id"], q["title"], q["kind"], q["cell_type"], tuple(q["tests"]), q["manual"]))
 
     for i, cell in enumerate(nb.cells):
@@ -433,10 +462,13 @@ def load_assignment(path, *, source_dir=None) -> Assignment:
         if sol_pairs and not (m and m["solution"]):
             raise AssignmentSourceError(f"{where}: solution markers in a cell that is not a solution cell")
         if hid_pairs and not (m and m["grade"] and not m["solution"] and cell.cell_type == "code"):
-            raise AssignmentSourceError(f"{where}: hidden-test markers belong in test cells (code, grade, not solution)")
+            raise AssignmentSourceError(
+                f"{where}: hidden-test markers belong in test cells (code, grade, not solution)"
+            )
         if cell.cell_type == "code" and not active:
-            raise AssignmentSourceError(f"{where}: every code cell must be an nbgrader cell (read-only code: "
-                                        "locked: true with a grade_id)")
+            raise AssignmentSourceError(
+                f"{where}: every code cell must be an nbgrader cell (read-only code: locked: true with a grade_id)"
+            )
         if not active:
             continue
         gid = m["grade_id"]
@@ -446,16 +478,24 @@ def load_assignment(path, *, source_dir=None) -> Assignment:
         if m["solution"]:
             close(current)
             written = cell.cell_type == "markdown"
-            current = {"id": gid, "title": heading or gid, "kind": "written" if written else "code",
-                       "cell_type": cell.cell_type, "tests": [], "manual": float(m["points"]) if written else 0.0}
+            current = {
+                "id": gid,
+                "title": heading or gid,
+                "kind": "written" if written else "code",
+                "cell_type": cell.cell_type,
+                "tests": [],
+                "manual": float(m["points"]) if written else 0.0,
+            }
             if m["grade"] and not written:
                 current["tests"].append(_test_cell(cell, m))
         elif m["grade"]:
             if current is None:
                 raise AssignmentSourceError(f"{where}: test cell {gid!r} comes before any solution cell")
             if current["kind"] == "written":
-                raise AssignmentSourceError(f"{where}: test cell {gid!r} follows a written (markdown) answer; "
-                                            "tests must follow a code solution cell")
+                raise AssignmentSourceError(
+                    f"{where}: test cell {gid!r} follows a written (markdown) answer; "
+                    "tests must follow a code solution cell"
+                )
             current["tests"].append(_test_cell(cell, m))
     close(current)
     if not questions:
@@ -480,7 +520,9 @@ def load_all(source_dir=None, names=None) -> list:
     if names:
         unknown = [n for n in names if n not in sources]
         if unknown:
-            raise MappoLiteError(f"unknown assignment(s) {', '.join(map(repr, unknown))} (known: {', '.join(sources) or 'none'})")
+            raise MappoLiteError(
+                f"unknown assignment(s) {', '.join(map(repr, unknown))} (known: {', '.join(sources) or 'none'})"
+            )
         sources = {n: sources[n] for n in names}
     if not sources:
         raise MappoLiteError(f"no assignment sources in {str(_source_dir(source_dir))!r}")

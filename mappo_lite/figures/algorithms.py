@@ -106,7 +106,9 @@ def mirror_step_check(n_actions: int = 4, beta: float = 0.5, seed: int = 0, n_ca
     lib = np.exp(theta_new - theta_new.max())
     lib /= lib.sum()
     return {
-        "pi_k": pi_k, "q": q, "p_star": p_star,
+        "pi_k": pi_k,
+        "q": q,
+        "p_star": p_star,
         "value_closed": float(F(p_star)[0]),
         "log_partition": float(log_partition),
         "best_candidate": best,
@@ -117,9 +119,18 @@ def mirror_step_check(n_actions: int = 4, beta: float = 0.5, seed: int = 0, n_ca
 # ----------------------------------------------------------------------------------------------------------------
 # experiment 1: MA-PPO on several games
 # ----------------------------------------------------------------------------------------------------------------
-def run_games(names=GAME_NAMES, K: int = 60, beta: float = 0.2, T: int = 500, eta: float = 0.25,
-              n_rollouts: int = 4, sgd_init: str = "zero", reverse_agents: bool = False, seed: int = 0,
-              variants=tuple(VARIANTS)) -> dict:
+def run_games(
+    names=GAME_NAMES,
+    K: int = 60,
+    beta: float = 0.2,
+    T: int = 500,
+    eta: float = 0.25,
+    n_rollouts: int = 4,
+    sgd_init: str = "zero",
+    reverse_agents: bool = False,
+    seed: int = 0,
+    variants=tuple(VARIANTS),
+) -> dict:
     r"""Run Algorithm 1 on each game in ``names`` with each variant of :data:`VARIANTS`.
 
     ``reverse_agents`` relabels the agents N, …, 1 (agent N acts first and everyone conditions on the earlier
@@ -137,10 +148,21 @@ def run_games(names=GAME_NAMES, K: int = 60, beta: float = 0.2, T: int = 500, et
         for label in variants:
             if label not in VARIANTS:
                 raise MappoLiteError(f"unknown variant {label!r}; choose from {list(VARIANTS)}")
-            results[name][label] = ma_ppo(game, K=K, beta=beta, T=T, eta=eta, n_rollouts=n_rollouts,
-                                          sgd_init=sgd_init, seed=seed, keep_policies=False, **VARIANTS[label])
-    params = dict(K=K, beta=beta, T=T, eta=eta, n_rollouts=n_rollouts, sgd_init=sgd_init,
-                  reverse_agents=reverse_agents, seed=seed)
+            results[name][label] = ma_ppo(
+                game,
+                K=K,
+                beta=beta,
+                T=T,
+                eta=eta,
+                n_rollouts=n_rollouts,
+                sgd_init=sgd_init,
+                seed=seed,
+                keep_policies=False,
+                **VARIANTS[label],
+            )
+    params = dict(
+        K=K, beta=beta, T=T, eta=eta, n_rollouts=n_rollouts, sgd_init=sgd_init, reverse_agents=reverse_agents, seed=seed
+    )
     return {"results": results, "skipped": skipped, "params": params}
 
 
@@ -149,9 +171,18 @@ def final_gaps(data: dict) -> dict:
     return {g: {v: float(r.J_star - r.J[-1]) for v, r in runs.items()} for g, runs in data["results"].items()}
 
 
-def plot_games(names=GAME_NAMES, K: int = 60, beta: float = 0.2, T: int = 500, eta: float = 0.25,
-               n_rollouts: int = 4, sgd_init: str = "zero", reverse_agents: bool = False, seed: int = 0,
-               data: dict | None = None) -> Figure:
+def plot_games(
+    names=GAME_NAMES,
+    K: int = 60,
+    beta: float = 0.2,
+    T: int = 500,
+    eta: float = 0.25,
+    n_rollouts: int = 4,
+    sgd_init: str = "zero",
+    reverse_agents: bool = False,
+    seed: int = 0,
+    data: dict | None = None,
+) -> Figure:
     r""":math:`J(\pi_k)` against k for every game (one panel each) and variant, :math:`J^\star` dashed."""
     if data is None:
         data = run_games(names, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed)
@@ -179,16 +210,26 @@ def plot_games(names=GAME_NAMES, K: int = 60, beta: float = 0.2, T: int = 500, e
     p = data["params"]
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     order = " (agents relabelled N..1)" if p["reverse_agents"] else ""
-    fig.suptitle(rf"MA-PPO, K = {p['K']}, $\beta$ = {p['beta']:g}; Algorithm 3 with T = {p['T']}, "
-                 rf"$\eta$ = {p['eta']:g}; {p['n_rollouts']} rollouts per $\hat Q$" + order, fontsize=10)
+    fig.suptitle(
+        rf"MA-PPO, K = {p['K']}, $\beta$ = {p['beta']:g}; Algorithm 3 with T = {p['T']}, "
+        rf"$\eta$ = {p['eta']:g}; {p['n_rollouts']} rollouts per $\hat Q$" + order,
+        fontsize=10,
+    )
     return fig
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # experiment 2: Algorithm 3's T and eta
 # ----------------------------------------------------------------------------------------------------------------
-def solver_grid(game="random", beta: float = 0.2, K: int = 30, Ts=(100, 300, 1000, 3000),
-                etas=(1 / 16, 1 / 8, 1 / 4, 1 / 2), inits=("zero", "previous"), seeds=(0, 1)) -> dict:
+def solver_grid(
+    game="random",
+    beta: float = 0.2,
+    K: int = 30,
+    Ts=(100, 300, 1000, 3000),
+    etas=(1 / 16, 1 / 8, 1 / 4, 1 / 2),
+    inits=("zero", "previous"),
+    seeds=(0, 1),
+) -> dict:
     r"""Algorithm 1 with Algorithm 3 and exact :math:`Q` (so every error is the solver's) on a grid of T and η.
 
     Returns ``eps`` (len(inits), len(Ts), len(etas)): the measured ε averaged over iterations, agents and seeds;
@@ -204,14 +245,26 @@ def solver_grid(game="random", beta: float = 0.2, K: int = 30, Ts=(100, 300, 100
         for b, T in enumerate(Ts):
             for c, eta in enumerate(etas):
                 for s in seeds:
-                    r = ma_ppo(g, K=K, beta=beta, solver="sgd", T=T, eta=eta, sgd_init=init, seed=s,
-                               keep_policies=False)
+                    r = ma_ppo(
+                        g, K=K, beta=beta, solver="sgd", T=T, eta=eta, sgd_init=init, seed=s, keep_policies=False
+                    )
                     eps[a, b, c] += r.eps.mean() / len(seeds)
                     gap[a, b, c] += (r.J_star - r.J[-1]) / len(seeds)
                     avg_gap[a, b, c] += r.average_gap / len(seeds)
     ideal = ma_ppo(g, K=K, beta=beta, keep_policies=False)
-    return {"eps": eps, "gap": gap, "avg_gap": avg_gap, "ideal_gap": float(ideal.J_star - ideal.J[-1]),
-            "Ts": Ts, "etas": etas, "inits": inits, "seeds": seeds, "game": g.name, "beta": beta, "K": K}
+    return {
+        "eps": eps,
+        "gap": gap,
+        "avg_gap": avg_gap,
+        "ideal_gap": float(ideal.J_star - ideal.J[-1]),
+        "Ts": Ts,
+        "etas": etas,
+        "inits": inits,
+        "seeds": seeds,
+        "game": g.name,
+        "beta": beta,
+        "K": K,
+    }
 
 
 def plot_solver_grid(data: dict | None = None, **kwargs) -> Figure:
@@ -244,8 +297,15 @@ def plot_solver_grid(data: dict | None = None, **kwargs) -> Figure:
 # ----------------------------------------------------------------------------------------------------------------
 # experiment 3: the statistical regime
 # ----------------------------------------------------------------------------------------------------------------
-def statistical_regime(game="random", n_rollouts=(1, 4, 16, 64), beta: float = 0.2, K: int = 40,
-                       solver: str = "ideal", T: int = 1000, seed: int = 0) -> dict:
+def statistical_regime(
+    game="random",
+    n_rollouts=(1, 4, 16, 64),
+    beta: float = 0.2,
+    K: int = 40,
+    solver: str = "ideal",
+    T: int = 1000,
+    seed: int = 0,
+) -> dict:
     r"""MA-PPO with Monte Carlo :math:`\hat Q` (``n_rollouts`` rollouts per estimate) against exact evaluation.
 
     Returns ``xi`` (len(n_rollouts), K): the measured :math:`\xi_k` (root mean square over agents), ``J``
@@ -254,17 +314,26 @@ def statistical_regime(game="random", n_rollouts=(1, 4, 16, 64), beta: float = 0
     g = chapter_game(game)
     xs, Js = [], []
     for n in n_rollouts:
-        r = ma_ppo(g, K=K, beta=beta, solver=solver, evaluation="mc", n_rollouts=n, T=T, seed=seed,
-                   keep_policies=False)
-        xs.append(np.sqrt(np.mean(r.xi ** 2, axis=1)))
+        r = ma_ppo(g, K=K, beta=beta, solver=solver, evaluation="mc", n_rollouts=n, T=T, seed=seed, keep_policies=False)
+        xs.append(np.sqrt(np.mean(r.xi**2, axis=1)))
         Js.append(r.J)
     exact = ma_ppo(g, K=K, beta=beta, solver=solver, T=T, seed=seed, keep_policies=False)
     xi = np.array(xs)
     J = np.array(Js)
-    return {"n_rollouts": list(n_rollouts), "xi": xi, "J": J, "J_exact": exact.J, "J_star": exact.J_star,
-            "xi_mean": xi.mean(axis=1), "final_gap": exact.J_star - J[:, -1],
-            "exact_final_gap": float(exact.J_star - exact.J[-1]), "game": g.name, "beta": beta, "K": K,
-            "solver": solver}
+    return {
+        "n_rollouts": list(n_rollouts),
+        "xi": xi,
+        "J": J,
+        "J_exact": exact.J,
+        "J_star": exact.J_star,
+        "xi_mean": xi.mean(axis=1),
+        "final_gap": exact.J_star - J[:, -1],
+        "exact_final_gap": float(exact.J_star - exact.J[-1]),
+        "game": g.name,
+        "beta": beta,
+        "K": K,
+        "solver": solver,
+    }
 
 
 def xi_at_policy(game="random", n_rollouts=(1, 4, 16, 64, 256), policy="uniform", seeds=range(3)) -> dict:
@@ -278,8 +347,10 @@ def xi_at_policy(game="random", n_rollouts=(1, 4, 16, 64, 256), policy="uniform"
     for n in n_rollouts:
         vals = []
         for seed in seeds:
-            sq = [rms_error(mc_localized_q_table(g, ev.tables, m, n, seed), ev.q_local[m], ev.sigma_agent(m)) ** 2
-                  for m in range(1, g.n_agents + 1)]
+            sq = [
+                rms_error(mc_localized_q_table(g, ev.tables, m, n, seed), ev.q_local[m], ev.sigma_agent(m)) ** 2
+                for m in range(1, g.n_agents + 1)
+            ]
             vals.append(math.sqrt(np.mean(sq)))
         xi.append(float(np.mean(vals)))
     xi = np.array(xi)
@@ -330,8 +401,9 @@ def concentrability(game: CooperativeMarkovGame, tables, m: int, optimal=None) -
         return float(np.max(star / cur))
 
 
-def pitfall(betas=(0.05, 0.1, 0.2, 0.5), K: int = 200, T: int = 1000, eta: float = 0.25, sgd_init: str = "zero",
-            seed: int = 0) -> dict:
+def pitfall(
+    betas=(0.05, 0.1, 0.2, 0.5), K: int = 200, T: int = 1000, eta: float = 0.25, sgd_init: str = "zero", seed: int = 0
+) -> dict:
     r"""Climbing game, Algorithm 1 with Algorithm 3 on on-policy samples (exact :math:`Q`) for each β.
 
     Per β (keys of ``runs``): ``J`` (K+1,) with Algorithm 3, ``J_ideal`` with the ideal step, ``p1a`` agent 1's
@@ -348,21 +420,41 @@ def pitfall(betas=(0.05, 0.1, 0.2, 0.5), K: int = 200, T: int = 1000, eta: float
         p1a = np.array([t.tables[0][0, 0] for t in r.policies])
         p2aa = np.array([t.table(1)[0, 0, 0] for t in r.policies])
         runs[beta] = {
-            "J": r.J, "J_ideal": ideal.J, "p1a": p1a, "p2aa": p2aa, "samples_a": T * p1a,
+            "J": r.J,
+            "J_ideal": ideal.J,
+            "p1a": p1a,
+            "p2aa": p2aa,
+            "samples_a": T * p1a,
             "phi1": np.array([concentrability(g, t, 1, star) for t in r.policies]),
             "phi2": np.array([concentrability(g, t, 2, star) for t in r.policies]),
             "eps": r.eps,
         }
-    return {"runs": runs, "betas": list(betas), "K": K, "T": T, "eta": eta, "sgd_init": sgd_init, "seed": seed,
-            "J_star": 11.0}
+    return {
+        "runs": runs,
+        "betas": list(betas),
+        "K": K,
+        "T": T,
+        "eta": eta,
+        "sgd_init": sgd_init,
+        "seed": seed,
+        "J_star": 11.0,
+    }
 
 
-def pitfall_outcomes(betas=(0.05, 0.1, 0.2, 0.5), seeds=range(5), K: int = 200, T: int = 1000,
-                     sgd_init: str = "zero") -> np.ndarray:
+def pitfall_outcomes(
+    betas=(0.05, 0.1, 0.2, 0.5), seeds=range(5), K: int = 200, T: int = 1000, sgd_init: str = "zero"
+) -> np.ndarray:
     r"""Final :math:`J(\pi_K)` on climbing with Algorithm 3 (on-policy, exact Q), shape (len(betas), len(seeds))."""
     g = make_game("climbing")
-    return np.array([[ma_ppo(g, K=K, beta=b, solver="sgd", T=T, sgd_init=sgd_init, seed=s,
-                             keep_policies=False).J[-1] for s in seeds] for b in betas])
+    return np.array(
+        [
+            [
+                ma_ppo(g, K=K, beta=b, solver="sgd", T=T, sgd_init=sgd_init, seed=s, keep_policies=False).J[-1]
+                for s in seeds
+            ]
+            for b in betas
+        ]
+    )
 
 
 def plot_pitfall(data: dict | None = None, show_k: int = 30, **kwargs) -> Figure:
@@ -391,8 +483,15 @@ def plot_pitfall(data: dict | None = None, show_k: int = 30, **kwargs) -> Figure
     ax1.legend(fontsize=7, loc="lower right")
     T = data["T"]
     ax2.axhline(1.0 / T, color="0.3", ls="--", lw=1)
-    ax2.annotate(f"one expected sample per batch of $T$ = {T}", (show_k, 1.0 / T), xytext=(-3, 4),
-                 textcoords="offset points", fontsize=7, color="0.3", ha="right")
+    ax2.annotate(
+        f"one expected sample per batch of $T$ = {T}",
+        (show_k, 1.0 / T),
+        xytext=(-3, 4),
+        textcoords="offset points",
+        fontsize=7,
+        color="0.3",
+        ha="right",
+    )
     ax2.set_ylabel(r"$\pi^1_k(a)$ = share of samples with $a^1=a$")
     ax2.set_title(r"agent 1 abandons $a$ (clipped at $10^{-30}$)", fontsize=10)
     ax2.set_ylim(lo / 3, 3)
@@ -407,9 +506,12 @@ def plot_pitfall(data: dict | None = None, show_k: int = 30, **kwargs) -> Figure
         ax.set_xlim(0, show_k)
         ax.grid(True, which="major", alpha=0.3)
     ax3.legend(fontsize=8)
-    fig.suptitle(f"first {show_k} of K = {data['K']} iterations (nothing changes afterwards); "
-                 rf"Algorithm 3 with T = {T}, $\eta$ = {data['eta']:g}, $\theta(0)$ = "
-                 + ("0" if data["sgd_init"] == "zero" else r"$\theta^m_k$"), fontsize=10)
+    fig.suptitle(
+        f"first {show_k} of K = {data['K']} iterations (nothing changes afterwards); "
+        rf"Algorithm 3 with T = {T}, $\eta$ = {data['eta']:g}, $\theta(0)$ = "
+        + ("0" if data["sgd_init"] == "zero" else r"$\theta^m_k$"),
+        fontsize=10,
+    )
     return fig
 
 
@@ -427,8 +529,14 @@ METHODS = {
 }
 
 
-def compare_methods(names=("climbing", "penalty", "two_step", "random"), K: int = 200, beta: float = 0.05,
-                    eta_pg: float = 0.5, seed: int = 0, happo_order="random") -> dict:
+def compare_methods(
+    names=("climbing", "penalty", "two_step", "random"),
+    K: int = 200,
+    beta: float = 0.05,
+    eta_pg: float = 0.5,
+    seed: int = 0,
+    happo_order="random",
+) -> dict:
     r"""Exact-evaluation runs of MA-PPO (ideal step), HAPPO (random order, and with recomputation), independent NPG,
     independent PG (stepsize ``eta_pg``) and the centralized joint-action mirror step, from uniform policies.
 
@@ -441,14 +549,18 @@ def compare_methods(names=("climbing", "penalty", "two_step", "random"), K: int 
         out[name] = {
             "MA-PPO": ma_ppo(g, K=K, beta=beta, seed=seed, keep_policies=False),
             "HAPPO": happo(g, K=K, beta=beta, order=happo_order, seed=seed, keep_policies=False),
-            "HAPPO (recompute)": happo(g, K=K, beta=beta, order=happo_order, recompute=True, seed=seed,
-                                       keep_policies=False),
+            "HAPPO (recompute)": happo(
+                g, K=K, beta=beta, order=happo_order, recompute=True, seed=seed, keep_policies=False
+            ),
             "independent NPG": independent_npg(g, K=K, beta=beta, seed=seed, keep_policies=False),
             "independent PG": independent_pg(g, K=K, eta=eta_pg, seed=seed, keep_policies=False),
             "centralized": centralized_mirror(g, K=K, beta=beta, seed=seed, keep_policies=False),
         }
-    return {"results": out, "skipped": skipped,
-            "params": dict(K=K, beta=beta, eta_pg=eta_pg, seed=seed, happo_order=happo_order)}
+    return {
+        "results": out,
+        "skipped": skipped,
+        "params": dict(K=K, beta=beta, eta_pg=eta_pg, seed=seed, happo_order=happo_order),
+    }
 
 
 def comparison_table(data: dict) -> list:
@@ -482,13 +594,20 @@ def plot_comparison(data: dict | None = None, **kwargs) -> Figure:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     p = data["params"]
-    fig.suptitle(rf"exact evaluation, K = {p['K']}, $\beta$ = {p['beta']:g} (mirror steps), "
-                 rf"$\eta$ = {p['eta_pg']:g} (independent PG), HAPPO order: {p['happo_order']}", fontsize=10)
+    fig.suptitle(
+        rf"exact evaluation, K = {p['K']}, $\beta$ = {p['beta']:g} (mirror steps), "
+        rf"$\eta$ = {p['eta_pg']:g} (independent PG), HAPPO order: {p['happo_order']}",
+        fontsize=10,
+    )
     return fig
 
 
-def recompute_difference(names=("climbing", "penalty", "two_step", "random", "gridworld"), beta_k: float = 1.0,
-                         seed: int = 0, scale: float = 1.0) -> dict:
+def recompute_difference(
+    names=("climbing", "penalty", "two_step", "random", "gridworld"),
+    beta_k: float = 1.0,
+    seed: int = 0,
+    scale: float = 1.0,
+) -> dict:
     r"""One HAPPO iteration from a random product policy (logits ``scale``·N(0, 1), seeded), with ratio-weighted
     :math:`A_{\pi_k}` and with recomputation: ``{game: max |π_ratio − π_recompute|}``, the largest difference over all
     agent orders, agents, states and actions of the updated policies."""
@@ -531,5 +650,9 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     joint_new = new_pol.tables().joint().reshape(A.shape)
     lhs = (joint_new * A).reshape(g.n_states, -1).sum(axis=1)
     J_new = evaluate(g, new_pol).J
-    return {"violation": float(np.max(np.abs(lhs - terms.sum(axis=0)))), "min_term": float(terms.min()),
-            "J_improvement": float(J_new - ev.J), "order": [int(i) for i in order]}
+    return {
+        "violation": float(np.max(np.abs(lhs - terms.sum(axis=0)))),
+        "min_term": float(terms.min()),
+        "J_improvement": float(J_new - ev.J),
+        "order": [int(i) for i in order],
+    }

@@ -19,7 +19,6 @@ Plotting functions (each returns a :class:`matplotlib.figure.Figure` built witho
 
 from __future__ import annotations
 
-
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -115,8 +114,9 @@ def plot_joint_action_growth(data: dict) -> Figure:
 # ------------------------------------------------------------------------------------------------------------
 
 
-def run_comparison(game, K: int = 200, beta: float = 0.05, eta: float = 0.5, seed: int = 0,
-                   references: dict | None = None) -> dict:
+def run_comparison(
+    game, K: int = 200, beta: float = 0.05, eta: float = 0.5, seed: int = 0, references: dict | None = None
+) -> dict:
     r"""Run MA-PPO, independent NPG and independent PG from the uniform policy on ``game``.
 
     MA-PPO and independent NPG use the penalty :math:`\beta` (:math:`\beta_k = \beta\sqrt K`); independent PG uses the
@@ -164,11 +164,11 @@ def penalty_references(k: float) -> dict:
     return refs
 
 
-def run_penalty_comparison(k: float = -10.0, K: int = 200, beta: float = 0.05, eta: float = 0.5,
-                           seed: int = 0) -> dict:
+def run_penalty_comparison(k: float = -10.0, K: int = 200, beta: float = 0.05, eta: float = 0.5, seed: int = 0) -> dict:
     """:func:`run_comparison` on the penalty game with penalty ``k`` (≤ 0)."""
-    return run_comparison(make_game("penalty", k=k), K=K, beta=beta, eta=eta, seed=seed,
-                          references=penalty_references(float(k)))
+    return run_comparison(
+        make_game("penalty", k=k), K=K, beta=beta, eta=eta, seed=seed, references=penalty_references(float(k))
+    )
 
 
 def _iteration_axis(ax, k) -> None:
@@ -193,21 +193,36 @@ def plot_learning_curves(data: dict, ax=None, title: str | None = None) -> Figur
     hi = max(data["J_star"], *data["references"].values())
     for label, level in data["references"].items():
         ax.axhline(level, color="0.45", lw=0.9, ls=":")
-        ax.annotate(label, (0, level), xytext=(4, 2), textcoords="offset points", ha="left", va="bottom",
-                    fontsize=8, color="0.3", bbox=dict(fc="white", ec="none", alpha=0.75, pad=0.5))
+        ax.annotate(
+            label,
+            (0, level),
+            xytext=(4, 2),
+            textcoords="offset points",
+            ha="left",
+            va="bottom",
+            fontsize=8,
+            color="0.3",
+            bbox=dict(fc="white", ec="none", alpha=0.75, pad=0.5),
+        )
     _iteration_axis(ax, k)
     ax.set_ylim(lo - 0.05 * (hi - lo) - 0.2, hi + 0.08 * (hi - lo) + 0.2)
     ax.set_ylabel(r"$J(\pi_k)$")
     p = data["params"]
-    ax.set_title(title or f"{data['game'].name}: K = {p['K']}, " + rf"$\beta$ = {p['beta']:g} (MA-PPO, NPG), "
-                 + rf"$\eta$ = {p['eta']:g} (PG)", fontsize=10)
+    ax.set_title(
+        title
+        or f"{data['game'].name}: K = {p['K']}, "
+        + rf"$\beta$ = {p['beta']:g} (MA-PPO, NPG), "
+        + rf"$\eta$ = {p['eta']:g} (PG)",
+        fontsize=10,
+    )
     ax.legend(loc="lower right", fontsize=9)
     ax.grid(True, alpha=0.25)
     return fig
 
 
-def comparison_figure(game: str = "climbing", k: float = -10.0, K: int = 200, beta: float = 0.05,
-                      eta: float = 0.5) -> Figure:
+def comparison_figure(
+    game: str = "climbing", k: float = -10.0, K: int = 200, beta: float = 0.05, eta: float = 0.5
+) -> Figure:
     """Run the three learners on ``"climbing"`` or ``"penalty"`` (penalty ``k``) and plot their learning curves."""
     if game == "climbing":
         data = run_climbing_comparison(K=K, beta=beta, eta=eta)
@@ -256,8 +271,10 @@ def plot_agent1_action_values(av: dict) -> Figure:
     """Two panels: agent 1's marginal Q (independent NPG) and localized Q^{1:1} (MA-PPO) for each action."""
     fig = Figure(figsize=(9.5, 3.8), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
-    labels = {"independent NPG": r"independent NPG: marginal $Q^1_{\pi_k}(a^1)$",
-              "MA-PPO": r"MA-PPO: localized $Q^{1:1}_{\pi_k}(a^1)$"}
+    labels = {
+        "independent NPG": r"independent NPG: marginal $Q^1_{\pi_k}(a^1)$",
+        "MA-PPO": r"MA-PPO: localized $Q^{1:1}_{\pi_k}(a^1)$",
+    }
     k = av["k"]
     for ax, name in zip(axes, ("independent NPG", "MA-PPO")):
         vals = av["values"][name]

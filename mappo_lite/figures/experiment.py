@@ -47,7 +47,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..errors import MappoLiteError
-from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 from ..ratio_experiment import (
     DEFAULT_MAGNITUDE,
     INITS,
@@ -60,6 +59,7 @@ from ..ratio_experiment import (
     run_independent_pg,
     run_sequential,
 )
+from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 
 __all__ = [
     "ABLATION_METHODS",
@@ -224,8 +224,9 @@ def run_batch(method: str, etas, iterations: int, inits) -> np.ndarray:
     return out
 
 
-def run_method(method: str, eta: float, iterations: int, init="uniform",
-               magnitude: float = DEFAULT_MAGNITUDE) -> np.ndarray:
+def run_method(
+    method: str, eta: float, iterations: int, init="uniform", magnitude: float = DEFAULT_MAGNITUDE
+) -> np.ndarray:
     r"""One run of ``method`` (a name from :data:`ABLATION_METHODS`) from ``init`` (a name from
     :data:`~mappo_lite.ratio_experiment.INITS` or a pair ``(theta1, theta2)``). Returns :math:`V(p_k)`,
     :math:`k = 0..` ``iterations``. The paper's two methods use the numba kernels of
@@ -240,8 +241,13 @@ def run_method(method: str, eta: float, iterations: int, init="uniform",
     return run_batch(method, [eta], iterations, [init])[0]
 
 
-def ablation(iterations: int = 20000, stepsizes=(0.001, 0.01, 0.05), inits=("near-stationary", "uniform"),
-             methods=ABLATION_METHODS, magnitude: float = DEFAULT_MAGNITUDE) -> dict:
+def ablation(
+    iterations: int = 20000,
+    stepsizes=(0.001, 0.01, 0.05),
+    inits=("near-stationary", "uniform"),
+    methods=ABLATION_METHODS,
+    magnitude: float = DEFAULT_MAGNITUDE,
+) -> dict:
     r"""Curves ``{(init, eta, method): V(p_k)}`` of every init × stepsize × method (read-only arrays).
 
     The paper's two methods come from the numba kernels; each other method runs all init × stepsize pairs in one
@@ -274,8 +280,7 @@ def reach_rows(curves: dict, level: float = 0.99, methods=None) -> list:
     if methods is None:
         methods = list(dict.fromkeys(k[2] for k in keys))
     pairs = list(dict.fromkeys((k[0], k[1]) for k in keys))
-    return [[init, eta] + [iterations_to_reach(curves[(init, eta, m)], level) for m in methods]
-            for init, eta in pairs]
+    return [[init, eta] + [iterations_to_reach(curves[(init, eta, m)], level) for m in methods] for init, eta in pairs]
 
 
 def escape_iterations(magnitudes, stepsizes, iterations: int = 60000, level: float = 0.6) -> np.ndarray:
@@ -307,8 +312,14 @@ def figure1_figure(result: Figure1Result, width: float = 12.0, height: float = 6
     return fig
 
 
-def plot_ratio_panel(eta: float = 0.05, init: str = "near-stationary", magnitude: float = DEFAULT_MAGNITUDE,
-                     iterations: int = 20000, methods=PANEL_METHODS, log_x: bool = True) -> Figure:
+def plot_ratio_panel(
+    eta: float = 0.05,
+    init: str = "near-stationary",
+    magnitude: float = DEFAULT_MAGNITUDE,
+    iterations: int = 20000,
+    methods=PANEL_METHODS,
+    log_x: bool = True,
+) -> Figure:
     r"""One panel of the ablation: :math:`V(p_k)` against the iteration for each method in ``methods`` from the
     given init, stepsize and logit magnitude (the magnitude is ignored by ``"uniform"``). A marker shows the
     first iteration with :math:`V \ge 0.99`; ``log_x`` puts the iterations on a log scale (iteration 0 is

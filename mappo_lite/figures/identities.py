@@ -65,8 +65,9 @@ def random_trial(seed: int, n_agents: int = 3, features: str = "tabular", scale:
         if len(set(sizes)) > 1:
             break
     gamma = float(rng.uniform(0.5, 0.95))
-    game = make_game("random", n_states=S, n_agents=n_agents, n_actions=sizes, gamma=gamma,
-                     seed=int(rng.integers(2**31)))
+    game = make_game(
+        "random", n_states=S, n_agents=n_agents, n_actions=sizes, gamma=gamma, seed=int(rng.integers(2**31))
+    )
     if features == "tabular":
         fmaps = "tabular"
     elif features == "random":
@@ -180,9 +181,15 @@ def identity_trials(seeds=range(6), n_agents=(2, 3, 4), features=("tabular", "ra
             for seed in seeds:
                 game, old, new = random_trial(seed, N, feat)
                 v = trial_violations(game, old, new)
-                rec = {"seed": int(seed), "n_agents": int(N), "features": feat, "n_states": game.n_states,
-                       "action_sizes": tuple(game.action_sizes), "gamma": game.gamma,
-                       "delta_J": evaluate(game, new).J - evaluate(game, old).J}
+                rec = {
+                    "seed": int(seed),
+                    "n_agents": int(N),
+                    "features": feat,
+                    "n_states": game.n_states,
+                    "action_sizes": tuple(game.action_sizes),
+                    "gamma": game.gamma,
+                    "delta_J": evaluate(game, new).J - evaluate(game, old).J,
+                }
                 rec.update(v)
                 records.append(rec)
     return records
@@ -210,8 +217,14 @@ def non_prefix_check(seed: int = 0, action_sizes=(2, 3, 2), n_states: int = 2, g
     :math:`a^2`). Returns a dict of numbers and the arrays.
     """
     rng = np.random.default_rng(seed)
-    game = make_game("random", n_states=n_states, n_agents=3, n_actions=list(action_sizes), gamma=gamma,
-                     seed=int(rng.integers(2**31)))
+    game = make_game(
+        "random",
+        n_states=n_states,
+        n_agents=3,
+        n_actions=list(action_sizes),
+        gamma=gamma,
+        seed=int(rng.integers(2**31)),
+    )
     S, (A1, A2, A3) = game.n_states, game.action_sizes
     prod = ProductPolicy.for_game(game, [2.0 * rng.standard_normal((S, A)) for A in game.action_sizes])
     ev = evaluate(game, prod)
@@ -260,8 +273,9 @@ def pdl_setup(n_agents: int = 3, seed: int = 0, target: str = "random", beta: fl
     return game, old, direction
 
 
-def pdl_curves(n_agents: int = 3, seed: int = 0, target: str = "random", beta: float = 1.0, t_max: float = 1.0,
-               n_points: int = 41) -> dict:
+def pdl_curves(
+    n_agents: int = 3, seed: int = 0, target: str = "random", beta: float = 1.0, t_max: float = 1.0, n_points: int = 41
+) -> dict:
     r"""Along :math:`\theta_t=\theta+tD` (see :func:`pdl_setup`): the N PDL terms of :math:`(\pi_{\theta_t},\pi_\theta)`
     and the exact :math:`J(\pi_{\theta_t})-J(\pi_\theta)` from two evaluations. Keys ``t`` (n_points,),
     ``terms`` (n_points, N), ``delta_J`` (n_points,), ``game``."""
@@ -292,8 +306,15 @@ def mirror_step_terms(seeds=range(4), n_agents=(2, 3, 4), betas=(0.1, 1.0, 10.0)
     return np.concatenate(out)
 
 
-def plot_pdl_terms(n_agents: int = 3, seed: int = 0, t: float = 1.0, target: str = "random", beta: float = 1.0,
-                   t_max: float = 1.0, n_points: int = 41) -> Figure:
+def plot_pdl_terms(
+    n_agents: int = 3,
+    seed: int = 0,
+    t: float = 1.0,
+    target: str = "random",
+    beta: float = 1.0,
+    t_max: float = 1.0,
+    n_points: int = 41,
+) -> Figure:
     r"""Left: the per-agent PDL terms and their sum along :math:`\theta_t=\theta+tD`, with the exact
     :math:`J(\pi_{\theta_t})-J(\pi_\theta)`. Right: the terms at the chosen ``t`` as bars next to their sum and the exact
     difference. Arguments as in :func:`pdl_curves`; ``t`` is clipped to [0, t_max]."""
@@ -340,8 +361,15 @@ def plot_violations(records) -> Figure:
         for N, marker in zip(sorted(set(Ns)), "os^dv"):
             sel = Ns == N
             jitter = np.linspace(-0.25, 0.25, sel.sum())
-            ax.scatter(j + jitter, vals[sel], marker=marker, s=16, color=f"C{N - 2}",
-                       label=f"N = {N}" if j == 0 else None, alpha=0.8)
+            ax.scatter(
+                j + jitter,
+                vals[sel],
+                marker=marker,
+                s=16,
+                color=f"C{N - 2}",
+                label=f"N = {N}" if j == 0 else None,
+                alpha=0.8,
+            )
     ax.axhline(1e-10, color="r", ls="--", lw=1, label="tolerance $10^{-10}$")
     ax.set_yscale("log")
     ax.set_ylim(floor / 3, 1e-8)

@@ -30,8 +30,9 @@ ACTION_NAMES = ("a", "b", "c")
 # ----------------------------------------------------------------------------------------------------------------
 # score
 # ----------------------------------------------------------------------------------------------------------------
-def score_check(seed: int = 0, features: str = "random", action_sizes=(3, 2, 4), n_states: int = 2, dim: int = 5,
-                h: float = 1e-5) -> dict:
+def score_check(
+    seed: int = 0, features: str = "random", action_sizes=(3, 2, 4), n_states: int = 2, dim: int = 5, h: float = 1e-5
+) -> dict:
     r"""Compare :meth:`ConditionalLogLinearPolicy.score` with central finite differences of
     :meth:`~ConditionalLogLinearPolicy.log_probs`, for every agent, context, action and coordinate of θ.
 
@@ -57,7 +58,7 @@ def score_check(seed: int = 0, features: str = "random", action_sizes=(3, 2, 4),
         if pol.features[m].tabular:  # embed the (c, a, b) block into the full gradient (c, a, c'·A + b)
             full = np.zeros((c, A, d))
             for ctx in range(c):
-                full[ctx, :, ctx * A:(ctx + 1) * A] = score[ctx]
+                full[ctx, :, ctx * A : (ctx + 1) * A] = score[ctx]
             score = full
         fd = np.empty((c, A, d))
         for k in range(d):
@@ -189,8 +190,7 @@ def plot_penalty_coordination(k: float = -10.0, p: float = 0.5) -> Figure:
     fig = Figure(figsize=(11.5, 3.7), layout="constrained")
     a1, a2, a3 = fig.subplots(1, 3, width_ratios=[1, 1, 1.4])
     _heat(a1, v["joint"], v["payoff"], f"conditional: value {v['conditional']:.2f}", vmax=1.0)
-    _heat(a2, v["product_joint"], v["payoff"], f"product of marginals: value {v['product_of_marginals']:.2f}",
-          vmax=1.0)
+    _heat(a2, v["product_joint"], v["payoff"], f"product of marginals: value {v['product_of_marginals']:.2f}", vmax=1.0)
     for ax in (a1, a2):
         ax.set_xlabel("agent 2's action $a^2$")
         ax.set_ylabel("agent 1's action $a^1$")
@@ -198,8 +198,13 @@ def plot_penalty_coordination(k: float = -10.0, p: float = 0.5) -> Figure:
     vals = [penalty_values(k, q) for q in ps]
     a3.plot(ps, [w["conditional"] for w in vals], lw=2, label="conditional (agent 2 copies)")
     a3.plot(ps, [w["product_of_marginals"] for w in vals], lw=2, label="product of its marginals")
-    a3.plot(ps, [w["best_product_given_agent1"] for w in vals], lw=2, ls="--",
-            label="best product, agent 1's marginal fixed")
+    a3.plot(
+        ps,
+        [w["best_product_given_agent1"] for w in vals],
+        lw=2,
+        ls="--",
+        label="best product, agent 1's marginal fixed",
+    )
     a3.axhline(v["uniform"], color="0.6", ls=":", label="uniform product")
     a3.axvline(p, color="0.4", lw=1)
     a3.set_xlabel(r"$p=\pi^1(a)$ (agent 1 plays a w.p. $p$, c w.p. $1-p$)")
@@ -232,8 +237,13 @@ def scaled_coordination_values(ts, k: float = -10.0) -> dict:
         J.append(float((joint * payoff).sum()))
         Jp.append(float((product_of_marginals(joint) * payoff).sum()))
     J = np.array(J)
-    return {"t": np.asarray(ts, float), "J": J, "J_product": np.array(Jp), "gap": 10.0 - J,
-            "theta_norm": np.sqrt(3.0) * np.asarray(ts, float)}
+    return {
+        "t": np.asarray(ts, float),
+        "J": J,
+        "J_product": np.array(Jp),
+        "gap": 10.0 - J,
+        "theta_norm": np.sqrt(3.0) * np.asarray(ts, float),
+    }
 
 
 def plot_conditional_heatmap(t: float = 3.0, k: float = -10.0, t_max: float = 10.0) -> Figure:
@@ -311,8 +321,9 @@ def compact_fit(target: np.ndarray, dims, seed: int = 0) -> dict:
             second = np.einsum("ca,cad,cae->de", p, phi, phi)
             return (second - mean.T @ mean) / n_ctx
 
-        res = minimize(fun, np.zeros(int(d)), jac=True, hess=hess, method="trust-exact",
-                       options={"gtol": 1e-12, "maxiter": 500})
+        res = minimize(
+            fun, np.zeros(int(d)), jac=True, hess=hess, method="trust-exact", options={"gtol": 1e-12, "maxiter": 500}
+        )
         kls.append(max(float(res.fun), 0.0))
         probs = softmax(phi @ res.x, axis=1)
         centered = phi - np.einsum("ca,cad->cd", probs, phi)[:, None, :]
@@ -359,8 +370,8 @@ def parameter_counts(n_agents=range(1, 9), n_actions: int = 3, n_states: int = 1
         "N": Ns,
         "product": S * Ns * A,
         "conditional": cond,
-        "joint": S * A ** Ns,
+        "joint": S * A**Ns,
         "product_free": S * Ns * (A - 1),
         "conditional_free": cond_free,
-        "joint_free": S * (A ** Ns - 1),
+        "joint_free": S * (A**Ns - 1),
     }

@@ -43,8 +43,19 @@ def sequential_game():
     return rescale_rewards(make_game(params.pop("name"), **params))
 
 
-def offline_runs(game=None, *, n=None, coverage=None, reward_noise=None, lam=None, L=None, K=None, beta=None,
-                 seeds=range(10), evaluators=EVALUATORS) -> dict:
+def offline_runs(
+    game=None,
+    *,
+    n=None,
+    coverage=None,
+    reward_noise=None,
+    lam=None,
+    L=None,
+    K=None,
+    beta=None,
+    seeds=range(10),
+    evaluators=EVALUATORS,
+) -> dict:
     r"""Run off-policy MA-PPO with each evaluator on the same seeded datasets.
 
     Defaults are the shipped example (:data:`~mappo_lite.offline.POOR_COVERAGE`); ``L=None`` means the example's L
@@ -64,8 +75,15 @@ def offline_runs(game=None, *, n=None, coverage=None, reward_noise=None, lam=Non
     K = ex["K"] if K is None else int(K)
     beta = ex["beta"] if beta is None else float(beta)
     seeds = list(seeds)
-    out = dict(J_star=None, seeds=seeds, J={}, J_est={}, gap={}, bias={},
-               params=dict(n=n, coverage=coverage, reward_noise=reward_noise, lam=lam, L=L, K=K, beta=beta, game=game.name))
+    out = dict(
+        J_star=None,
+        seeds=seeds,
+        J={},
+        J_est={},
+        gap={},
+        bias={},
+        params=dict(n=n, coverage=coverage, reward_noise=reward_noise, lam=lam, L=L, K=K, beta=beta, game=game.name),
+    )
     for ev in evaluators:
         Js, Jh = [], []
         for seed in seeds:
@@ -108,8 +126,13 @@ def coverage_sweep(coverages=(0.05, 0.2, 1.0, 5.0, 20.0, 100.0), *, game=None, s
     """:func:`offline_runs` for each coverage (other settings as the example unless given). Returns ``coverages``,
     ``gap[ev]`` (n_cov, n_seeds), ``bias[ev]`` (n_cov, n_seeds), ``C_single``/``C_all`` (n_cov,)."""
     g = example_game() if game is None else game
-    out = dict(coverages=np.asarray(coverages, float), gap={ev: [] for ev in EVALUATORS},
-               bias={ev: [] for ev in EVALUATORS}, C_single=[], C_all=[])
+    out = dict(
+        coverages=np.asarray(coverages, float),
+        gap={ev: [] for ev in EVALUATORS},
+        bias={ev: [] for ev in EVALUATORS},
+        C_single=[],
+        C_all=[],
+    )
     for c in coverages:
         runs = offline_runs(game, coverage=c, seeds=seeds, **kw)
         for ev in EVALUATORS:
@@ -155,9 +178,14 @@ def fit_loglog_slope(ns, gaps, floor: float = 1e-4) -> tuple[float, int]:
 # ----------------------------------------------------------------------------------------------------------------
 # figures
 # ----------------------------------------------------------------------------------------------------------------
-def plot_offline_run(lam: float = POOR_COVERAGE["lam"], n: int = POOR_COVERAGE["n"],
-                     coverage: float = POOR_COVERAGE["coverage"], seed: int = 0, n_seeds: int = 10,
-                     reward_noise: float = POOR_COVERAGE["reward_noise"]) -> Figure:
+def plot_offline_run(
+    lam: float = POOR_COVERAGE["lam"],
+    n: int = POOR_COVERAGE["n"],
+    coverage: float = POOR_COVERAGE["coverage"],
+    seed: int = 0,
+    n_seeds: int = 10,
+    reward_noise: float = POOR_COVERAGE["reward_noise"],
+) -> Figure:
     r"""Left: one dataset (``seed``): true :math:`J(\pi_k)` (solid) and the evaluator's estimate (dashed) along the
     run, plain vs pessimistic. Right: final gap :math:`J^\star - J(\pi_K)` on ``n_seeds`` datasets (dots) and their
     mean (bar), and the mean estimation bias at the end of the run. On the example game (climbing, rewards on
@@ -188,8 +216,15 @@ def plot_offline_run(lam: float = POOR_COVERAGE["lam"], n: int = POOR_COVERAGE["
         g = runs["gap"][ev]
         bx.bar(j, g.mean(), color=COLORS[ev], alpha=0.35, width=0.6)
         bx.plot(j + 0.15 * (rng.random(g.size) - 0.5), g, "o", color=COLORS[ev], ms=4)
-        bx.text(j, 0.98, f"mean gap {g.mean():.3f}\nmean bias {runs['bias'][ev].mean():+.3f}", ha="center", va="top",
-                fontsize=8, transform=bx.get_xaxis_transform())
+        bx.text(
+            j,
+            0.98,
+            f"mean gap {g.mean():.3f}\nmean bias {runs['bias'][ev].mean():+.3f}",
+            ha="center",
+            va="top",
+            fontsize=8,
+            transform=bx.get_xaxis_transform(),
+        )
     bx.set_xticks(range(len(EVALUATORS)), [LABELS[ev] for ev in EVALUATORS])
     bx.set_xlabel("evaluator")
     bx.set_ylabel(r"final gap $J^\star - J(\pi_K)$")
@@ -209,8 +244,16 @@ def plot_coverage_sweep(sweep: dict) -> Figure:
         m, se = g.mean(axis=1), g.std(axis=1, ddof=1) / math.sqrt(g.shape[1])
         ax.errorbar(c, m, yerr=se, color=COLORS[ev], marker="o", capsize=3, label=LABELS[ev])
     ax.axvline(1.0, color="gray", lw=0.8, ls=":")
-    ax.text(0.95, 0.98, "uniform\nbehaviour", transform=ax.get_xaxis_transform(), ha="right", va="top", fontsize=8,
-            color="gray")
+    ax.text(
+        0.95,
+        0.98,
+        "uniform\nbehaviour",
+        transform=ax.get_xaxis_transform(),
+        ha="right",
+        va="top",
+        fontsize=8,
+        color="gray",
+    )
     ax.set_xscale("log")
     ax.set_xlabel(r"coverage (relative weight of the optimal joint action in $\mu$)")
     ax.set_ylabel(r"mean final gap $J^\star - J(\pi_K)$")
@@ -237,15 +280,27 @@ def plot_gap_vs_n(sweeps: list, floor: float = 1e-4) -> Figure:
         for ev in EVALUATORS:
             m = sw["gap"][ev].mean(axis=1)
             slope, used = fit_loglog_slope(sw["ns"], m, floor)
-            ax.loglog(sw["ns"], m, color=COLORS[ev], marker=markers[i % 4], ls=lines[i % 4],
-                      label=f"{sw['label']}, {LABELS[ev]} (slope {slope:.2f})")
+            ax.loglog(
+                sw["ns"],
+                m,
+                color=COLORS[ev],
+                marker=markers[i % 4],
+                ls=lines[i % 4],
+                label=f"{sw['label']}, {LABELS[ev]} (slope {slope:.2f})",
+            )
             top = max(top, m.max())
     ns = sweeps[0]["ns"]
     ref = top * (ns / ns[0]) ** (-1.0 / 3.0)
     ax.loglog(ns, ref, color="gray", lw=2.5, alpha=0.6, label=r"reference $n^{-1/3}$")
     ax.axhspan(1e-8, floor, color="gray", alpha=0.1)
-    ax.text(ns[0], floor * 0.6, f"below {floor:g}: optimization error (excluded from the fits)", fontsize=8,
-            color="gray", va="top")
+    ax.text(
+        ns[0],
+        floor * 0.6,
+        f"below {floor:g}: optimization error (excluded from the fits)",
+        fontsize=8,
+        color="gray",
+        va="top",
+    )
     ax.set_ylim(bottom=max(1e-7, 0.3 * min(sw["gap"][ev].mean(axis=1).min() for sw in sweeps for ev in EVALUATORS)))
     ax.set_xlabel("dataset size $n$")
     ax.set_ylabel(r"mean final gap $J^\star - J(\pi_K)$")

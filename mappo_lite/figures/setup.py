@@ -100,8 +100,7 @@ def plot_visitation(data: dict) -> Figure:
     ax1.legend(fontsize=8, loc="upper right")
     ax2.bar(s, data["scaled_V"], 0.5, color="C0", label=r"$(1-\gamma)\,V_\pi(s)$")
     ax2.plot(s, data["r_pi"], "o", color="C3", label=r"$r_\pi(s)$ (limit $\gamma\to 0$)")
-    ax2.axhline(data["average_reward"], color="C1", ls="--",
-                label=r"$\mu_\pi^\top r_\pi$ (limit $\gamma\to 1$)")
+    ax2.axhline(data["average_reward"], color="C1", ls="--", label=r"$\mu_\pi^\top r_\pi$ (limit $\gamma\to 1$)")
     ax2.set_ylim(0, 1.0)
     ax2.set_xticks(s)
     ax2.set_xlabel("state $s$")
@@ -152,8 +151,15 @@ def two_step_grid(u: float = 1.0, n: int = 41, gamma: float = 0.99) -> dict:
     for i, q in enumerate(grid):
         for j, p in enumerate(grid):
             J[i, j] = evaluate(game, two_step_policy(p, q, u)).J
-    return {"p": grid, "q": grid.copy(), "J": J, "u": float(u), "gamma": game.gamma, "safe": 7.0 * game.gamma,
-            "J_star": float(game.meta["optimum"])}
+    return {
+        "p": grid,
+        "q": grid.copy(),
+        "J": J,
+        "u": float(u),
+        "gamma": game.gamma,
+        "safe": 7.0 * game.gamma,
+        "J_star": float(game.meta["optimum"]),
+    }
 
 
 def two_step_threshold(u: float) -> float:
@@ -180,8 +186,17 @@ def plot_two_step(data: dict) -> Figure:
     q_star = two_step_threshold(data["u"])
     if q_star <= 1.0:
         ax.axhline(q_star, color="k", ls="--", lw=1.2, label=rf"2B beats 2A above $q$ = {q_star:.3f}")
-    ax.plot([1.0], [1.0], marker="*", ms=14, color="gold", mec="k", clip_on=False, ls="none",
-            label=r"optimum $8\gamma$ (needs $u$ = 1)")
+    ax.plot(
+        [1.0],
+        [1.0],
+        marker="*",
+        ms=14,
+        color="gold",
+        mec="k",
+        clip_on=False,
+        ls="none",
+        label=r"optimum $8\gamma$ (needs $u$ = 1)",
+    )
     ax.set_xlabel(r"$p$ = P(agent 1 chooses state 2B)")
     ax.set_ylabel(r"$q$ = P(agent 2 plays action 2 in 2B)")
     ax.set_title(rf"two-step game, $u$ = P(agent 1 plays action 2 in 2B) = {data['u']:.2f}", fontsize=10)

@@ -30,7 +30,7 @@ from ..builtin_games import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games import CooperativeMarkovGame
-from ..theory import reward_range_ok, rescale_rewards, theorem1_rate
+from ..theory import rescale_rewards, reward_range_ok, theorem1_rate
 
 #: K values of the sweeps (log-spaced from 10 to 1000).
 DEFAULT_KS = (10, 22, 46, 100, 215, 464, 1000)
@@ -66,8 +66,7 @@ def game_label(game: CooperativeMarkovGame) -> str:
     """A short legend label."""
     if game.name.startswith("random"):
         seed = game.meta.get("seed", "?")
-        return (f"random S={game.n_states} N={game.n_agents} |A|={max(game.action_sizes)} "
-                f"γ={game.gamma:g} seed {seed}")
+        return f"random S={game.n_states} N={game.n_agents} |A|={max(game.action_sizes)} γ={game.gamma:g} seed {seed}"
     base = game.name.replace("[r in 0..1]", "")
     return f"{base} (r rescaled)" if "[r in 0..1]" in game.name else base
 
@@ -164,9 +163,17 @@ def gap_vs_K(games=None, Ks=DEFAULT_KS, beta: float = DEFAULT_BETA, seed: int = 
         factors[i] = N / (1 - gamma) * math.sqrt(math.log(A))
         slopes[i], consts[i] = fit_loglog(Ks, np.maximum(gaps[i], 1e-300))
     return {
-        "Ks": Ks, "gaps": gaps, "rates": rates, "bounds": bounds, "factors": factors, "slopes": slopes,
-        "constants": consts, "max_ratio": (gaps / rates).max(axis=1), "labels": [game_label(g) for g in games],
-        "beta": float(beta), "games": games,
+        "Ks": Ks,
+        "gaps": gaps,
+        "rates": rates,
+        "bounds": bounds,
+        "factors": factors,
+        "slopes": slopes,
+        "constants": consts,
+        "max_ratio": (gaps / rates).max(axis=1),
+        "labels": [game_label(g) for g in games],
+        "beta": float(beta),
+        "games": games,
     }
 
 
@@ -265,16 +272,25 @@ def regret_decomposition(game, K: int = 100, beta: float = DEFAULT_BETA, compara
             x = q / beta_k
             Hm = logsumexp(lg + x, axis=1) - (t * x).sum(axis=1)
             hk += w @ Hm
-            capk += w @ ((q.max(axis=1) - q.min(axis=1)) ** 2 / (8 * beta_k ** 2))
+            capk += w @ ((q.max(axis=1) - q.min(axis=1)) ** 2 / (8 * beta_k**2))
         h[k], h_cap[k] = hk, capk
     gaps = ev_c.J - res.J
     lhs = gaps[:-1]
     rhs = beta_k * (kl[:-1] - kl[1:] + h)
     return {
-        "gaps": gaps, "kl": kl, "h": h, "h_cap": h_cap, "residual": float(np.max(np.abs(lhs - rhs))),
-        "average_gap": float(lhs.mean()), "kl_part": float(beta_k * (kl[0] - kl[-1]) / K),
-        "h_part": float(beta_k * h.sum() / K), "beta_k": float(beta_k), "J_comparator": float(ev_c.J),
-        "K": int(K), "beta": float(beta), "game": game,
+        "gaps": gaps,
+        "kl": kl,
+        "h": h,
+        "h_cap": h_cap,
+        "residual": float(np.max(np.abs(lhs - rhs))),
+        "average_gap": float(lhs.mean()),
+        "kl_part": float(beta_k * (kl[0] - kl[-1]) / K),
+        "h_part": float(beta_k * h.sum() / K),
+        "beta_k": float(beta_k),
+        "J_comparator": float(ev_c.J),
+        "K": int(K),
+        "beta": float(beta),
+        "game": game,
     }
 
 
@@ -338,8 +354,16 @@ def beta_sweep(games=None, betas=None, K: int = 300, seed: int = 0) -> dict:
         ours[i] = explicit_constant(gamma, A, betas)
         kl_line[i] = betas * math.sqrt(math.log(A))
         best[i] = best_beta(gamma, A)
-    return {"betas": betas, "ratios": ratios, "ours": ours, "kl_line": kl_line, "best_betas": best,
-            "labels": [game_label(g) for g in games], "K": int(K), "games": games}
+    return {
+        "betas": betas,
+        "ratios": ratios,
+        "ours": ours,
+        "kl_line": kl_line,
+        "best_betas": best,
+        "labels": [game_label(g) for g in games],
+        "K": int(K),
+        "games": games,
+    }
 
 
 def plot_beta_sweep(data: dict) -> Figure:
@@ -356,12 +380,29 @@ def plot_beta_sweep(data: dict) -> Figure:
         if (gamma, A) in shown:
             continue
         shown.append((gamma, A))
-        ax.loglog(bb, explicit_constant(gamma, A, bb), "-", color="0.3", lw=1.5,
-                  label=rf"our explicit bound $c(\beta)$, $\gamma={gamma:g}$, $|A|={A}$")
-        ax.axvline(best_beta(gamma, A), color="0.5", ls=":", lw=1.2,
-                   label=rf"our $\beta^\star={best_beta(gamma, A):.2f}$ (minimizes $c$)")
-        ax.loglog(bb, bb * math.sqrt(math.log(A)), "-.", color="C3", lw=1.2,
-                  label=rf"KL-part prediction $\beta\sqrt{{\log|A|}}$, $|A|={A}$")
+        ax.loglog(
+            bb,
+            explicit_constant(gamma, A, bb),
+            "-",
+            color="0.3",
+            lw=1.5,
+            label=rf"our explicit bound $c(\beta)$, $\gamma={gamma:g}$, $|A|={A}$",
+        )
+        ax.axvline(
+            best_beta(gamma, A),
+            color="0.5",
+            ls=":",
+            lw=1.2,
+            label=rf"our $\beta^\star={best_beta(gamma, A):.2f}$ (minimizes $c$)",
+        )
+        ax.loglog(
+            bb,
+            bb * math.sqrt(math.log(A)),
+            "-.",
+            color="C3",
+            lw=1.2,
+            label=rf"KL-part prediction $\beta\sqrt{{\log|A|}}$, $|A|={A}$",
+        )
     ax.axhline(1.0, color="k", ls="--", lw=1, label="constant 1 (Theorem 1 curve)")
     ax.set_xlabel(r"penalty $\beta$  ($\beta_k=\beta\sqrt{K}$)")
     ax.set_ylabel(r"average gap $/ \frac{N}{1-\gamma}\sqrt{\log|A|/K}$")
@@ -377,8 +418,7 @@ VARY_DEFAULTS = {"n_agents": (1, 2, 3), "gamma": (0.0, 0.5, 0.8, 0.9, 0.95), "n_
 BASE_GAME = {"n_states": 5, "n_agents": 2, "n_actions": 3, "gamma": 0.9}
 
 
-def gap_vs_factor(vary: str, values=None, K: int = 300, beta: float = DEFAULT_BETA, seeds=(0, 1, 2),
-                  base=None) -> dict:
+def gap_vs_factor(vary: str, values=None, K: int = 300, beta: float = DEFAULT_BETA, seeds=(0, 1, 2), base=None) -> dict:
     r"""Vary one of ``"n_agents"``, ``"gamma"``, ``"n_actions"`` in random games (others from ``base``), run exact
     MA-PPO with K iterations and record the average gap. Returns ``values``, ``factors``
     :math:`\frac{N}{1-\gamma}\sqrt{\log|A|}`, ``gaps`` (n_values, n_seeds), ``slope``/``constant`` of the fit
@@ -397,8 +437,16 @@ def gap_vs_factor(vary: str, values=None, K: int = 300, beta: float = DEFAULT_BE
         N, gamma, A = params["n_agents"], params["gamma"], max(params["n_actions"], 2)
         factors[i] = N / (1 - gamma) * math.sqrt(math.log(A))
     p, C = fit_loglog(factors, gaps.mean(axis=1))
-    return {"vary": vary, "values": np.asarray(values, dtype=float), "factors": factors, "gaps": gaps,
-            "slope": p, "constant": C, "K": int(K), "beta": float(beta)}
+    return {
+        "vary": vary,
+        "values": np.asarray(values, dtype=float),
+        "factors": factors,
+        "gaps": gaps,
+        "slope": p,
+        "constant": C,
+        "K": int(K),
+        "beta": float(beta),
+    }
 
 
 _VARY_NAMES = {"n_agents": "N", "gamma": "γ", "n_actions": "|A|"}
@@ -413,16 +461,36 @@ def plot_gap_vs_factor(datas) -> Figure:
     for ax, d in zip(axes, datas):
         f = d["factors"]
         for j in range(d["gaps"].shape[1]):
-            ax.loglog(f, d["gaps"][:, j], "o", color="C0", alpha=0.4, ms=5,
-                      label="measured (one dot per seed)" if j == 0 else None)
+            ax.loglog(
+                f,
+                d["gaps"][:, j],
+                "o",
+                color="C0",
+                alpha=0.4,
+                ms=5,
+                label="measured (one dot per seed)" if j == 0 else None,
+            )
         ax.loglog(f, d["gaps"].mean(axis=1), "-", color="C0", lw=1.2)
         for x, v, y in zip(f, d["values"], d["gaps"].max(axis=1)):
-            ax.annotate(f"{_VARY_NAMES[d['vary']]}={v:g}", (x, y), textcoords="offset points", xytext=(0, 7),
-                        ha="center", fontsize=8)
+            ax.annotate(
+                f"{_VARY_NAMES[d['vary']]}={v:g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                fontsize=8,
+            )
         ff = np.geomspace(f.min(), f.max(), 20)
         ax.loglog(ff, ff / math.sqrt(d["K"]), "k--", lw=1, label=r"Theorem 1 curve, constant 1")
-        ax.loglog(ff, d["constant"] * ff ** d["slope"], ":", color="C3", lw=2, zorder=5,
-                  label=f"fit: gap ∝ factor$^{{{d['slope']:.2f}}}$")
+        ax.loglog(
+            ff,
+            d["constant"] * ff ** d["slope"],
+            ":",
+            color="C3",
+            lw=2,
+            zorder=5,
+            label=f"fit: gap ∝ factor$^{{{d['slope']:.2f}}}$",
+        )
         _log_ticks(ax, "x", f)
         _log_ticks(ax, "y")
         ax.margins(x=0.1)
@@ -435,8 +503,15 @@ def plot_gap_vs_factor(datas) -> Figure:
 # ----------------------------------------------------------------------------------------------------------------
 # (3) evaluation error xi and improvement error epsilon
 # ----------------------------------------------------------------------------------------------------------------
-def error_sweep(game=None, K: int = 100, beta: float = DEFAULT_BETA, n_rollouts=(1, 3, 10, 30, 100),
-                Ts=(10, 30, 100, 300, 1000, 3000), seeds=(0, 1, 2), sgd_init: str = "previous") -> dict:
+def error_sweep(
+    game=None,
+    K: int = 100,
+    beta: float = DEFAULT_BETA,
+    n_rollouts=(1, 3, 10, 30, 100),
+    Ts=(10, 30, 100, 300, 1000, 3000),
+    seeds=(0, 1, 2),
+    sgd_init: str = "previous",
+) -> dict:
     r"""MA-PPO with errors on one game (default: random S=5, N=2, |A|=3, γ=0.5).
 
     * ``evaluation="mc"`` with the ideal step: ``xi`` (n_r, n_seeds) the measured ξ (mean over k and m) and
@@ -463,10 +538,20 @@ def error_sweep(game=None, K: int = 100, beta: float = DEFAULT_BETA, n_rollouts=
             eps[i, j], gap_sgd[i, j] = r.eps.mean(), r.average_gap
     N, gamma, A = _sizes(game)
     return {
-        "n_rollouts": np.asarray(n_rollouts), "Ts": np.asarray(Ts), "xi": xi, "gap_mc": gap_mc, "eps": eps,
-        "gap_sgd": gap_sgd, "exact_gap": exact.average_gap, "uniform_gap": float(exact.gap[0]),
-        "beta_k": float(exact.params["beta_k"]), "rate": float(theorem1_rate(N, gamma, A, K)), "K": int(K),
-        "beta": float(beta), "sgd_init": sgd_init, "label": game_label(game),
+        "n_rollouts": np.asarray(n_rollouts),
+        "Ts": np.asarray(Ts),
+        "xi": xi,
+        "gap_mc": gap_mc,
+        "eps": eps,
+        "gap_sgd": gap_sgd,
+        "exact_gap": exact.average_gap,
+        "uniform_gap": float(exact.gap[0]),
+        "beta_k": float(exact.params["beta_k"]),
+        "rate": float(theorem1_rate(N, gamma, A, K)),
+        "K": int(K),
+        "beta": float(beta),
+        "sgd_init": sgd_init,
+        "label": game_label(game),
     }
 
 
@@ -483,10 +568,24 @@ def plot_error_sweep(data: dict) -> Figure:
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax, bx = fig.subplots(1, 2, sharey=True)
     panels = [
-        (ax, data["xi"] / data["beta_k"], data["gap_mc"], data["n_rollouts"], "rollouts",
-         r"measured evaluation error $\xi/\beta_k$ (mean over $k$, $m$)", "C0"),
-        (bx, data["eps"], data["gap_sgd"], data["Ts"], "T", r"measured improvement error $\varepsilon$ (mean over $k$, $m$)",
-         "C2"),
+        (
+            ax,
+            data["xi"] / data["beta_k"],
+            data["gap_mc"],
+            data["n_rollouts"],
+            "rollouts",
+            r"measured evaluation error $\xi/\beta_k$ (mean over $k$, $m$)",
+            "C0",
+        ),
+        (
+            bx,
+            data["eps"],
+            data["gap_sgd"],
+            data["Ts"],
+            "T",
+            r"measured improvement error $\varepsilon$ (mean over $k$, $m$)",
+            "C2",
+        ),
     ]
     for a, err, gap, ns, what, xlabel, c in panels:
         a.loglog(err.ravel(), gap.ravel(), "o", color=c, alpha=0.45, ms=4, label="one run")
@@ -497,8 +596,14 @@ def plot_error_sweep(data: dict) -> Figure:
         a.axhline(data["uniform_gap"], color="0.5", ls=":", lw=1, label=r"uniform policy $J^\star-J(\pi_0)$")
         C = excess_constant(err, gap, data["exact_gap"])
         ee = np.geomspace(err.min(), err.max(), 30)
-        a.loglog(ee, data["exact_gap"] + C * np.sqrt(ee), "-.", color="C3", lw=1.2,
-                 label=rf"exact gap $+\,{C:.2f}\sqrt{{\mathrm{{error}}}}$")
+        a.loglog(
+            ee,
+            data["exact_gap"] + C * np.sqrt(ee),
+            "-.",
+            color="C3",
+            lw=1.2,
+            label=rf"exact gap $+\,{C:.2f}\sqrt{{\mathrm{{error}}}}$",
+        )
         a.set_xlabel(xlabel)
         _log_ticks(a, "x")
         _log_ticks(a, "y")
@@ -512,21 +617,36 @@ def plot_error_sweep(data: dict) -> Figure:
 # ----------------------------------------------------------------------------------------------------------------
 # interactive
 # ----------------------------------------------------------------------------------------------------------------
-def explore_gap_vs_K(beta: float = DEFAULT_BETA, seed: int = 0, n_agents: int = 2, gamma: float = 0.9,
-                     n_actions: int = 3, n_states: int = 5, Ks=DEFAULT_KS) -> Figure:
+def explore_gap_vs_K(
+    beta: float = DEFAULT_BETA,
+    seed: int = 0,
+    n_agents: int = 2,
+    gamma: float = 0.9,
+    n_actions: int = 3,
+    n_states: int = 5,
+    Ks=DEFAULT_KS,
+) -> Figure:
     r"""One random game (rewards in [0, 1]): measured average gap against K, the Theorem 1 curve with constant 1, our
     explicit bound, and the fitted slope."""
-    game = unit_game(dict(name="random", n_states=n_states, n_agents=n_agents, n_actions=n_actions, gamma=gamma,
-                          seed=seed))
+    game = unit_game(
+        dict(name="random", n_states=n_states, n_agents=n_agents, n_actions=n_actions, gamma=gamma, seed=seed)
+    )
     d = gap_vs_K([game], Ks, beta, seed=0)
     Ks = d["Ks"]
     fig = Figure(figsize=(10, 4.6), layout="constrained")
     ax = fig.subplots()
-    ax.loglog(Ks, d["gaps"][0], "o-", color="C0", lw=2, label=f"measured average gap (fitted slope {d['slopes'][0]:.2f})")
+    ax.loglog(
+        Ks, d["gaps"][0], "o-", color="C0", lw=2, label=f"measured average gap (fitted slope {d['slopes'][0]:.2f})"
+    )
     ax.loglog(Ks, d["rates"][0], "k--", lw=1.2, label=r"Theorem 1 curve $\frac{N}{1-\gamma}\sqrt{\log|A|/K}$")
     ax.loglog(Ks, d["bounds"][0], ":", color="C3", lw=1.5, label="our explicit bound (ours, proven)")
-    ax.axhline(float(ma_ppo(game, K=1, beta=beta).gap[0]), color="0.6", lw=1, ls="-.",
-               label=r"gap of the uniform policy $J^\star-J(\pi_0)$")
+    ax.axhline(
+        float(ma_ppo(game, K=1, beta=beta).gap[0]),
+        color="0.6",
+        lw=1,
+        ls="-.",
+        label=r"gap of the uniform policy $J^\star-J(\pi_0)$",
+    )
     ax.set_xlabel("number of iterations $K$")
     ax.set_ylabel(r"average gap $\frac{1}{K}\sum_{k<K}(J^\star-J(\pi_k))$")
     ax.set_title(f"{game_label(game)}, β = {beta:g}; max gap/curve = {d['max_ratio'][0]:.2f}", fontsize=9)
@@ -535,8 +655,27 @@ def explore_gap_vs_K(beta: float = DEFAULT_BETA, seed: int = 0, n_agents: int = 
 
 
 __all__ = [
-    "DEFAULT_KS", "DEFAULT_BETA", "unit_game", "game_label", "default_games", "explicit_bound", "explicit_constant",
-    "best_beta", "fit_loglog", "gap_vs_K", "plot_gap_vs_K", "comparator_weights", "regret_decomposition",
-    "decomposition_vs_K", "plot_decomposition", "beta_sweep", "plot_beta_sweep", "gap_vs_factor",
-    "plot_gap_vs_factor", "error_sweep", "excess_constant", "plot_error_sweep", "explore_gap_vs_K",
+    "DEFAULT_KS",
+    "DEFAULT_BETA",
+    "unit_game",
+    "game_label",
+    "default_games",
+    "explicit_bound",
+    "explicit_constant",
+    "best_beta",
+    "fit_loglog",
+    "gap_vs_K",
+    "plot_gap_vs_K",
+    "comparator_weights",
+    "regret_decomposition",
+    "decomposition_vs_K",
+    "plot_decomposition",
+    "beta_sweep",
+    "plot_beta_sweep",
+    "gap_vs_factor",
+    "plot_gap_vs_factor",
+    "error_sweep",
+    "excess_constant",
+    "plot_error_sweep",
+    "explore_gap_vs_K",
 ]
