@@ -1,6 +1,6 @@
 """Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
 
-``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench` and :mod:`mappo_lite.assignments.cli` through
+``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.cli` through
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
@@ -29,7 +29,7 @@ EXIT_INTERNAL = 1
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
-PLUGIN_SUBCOMMANDS = ("mappo_lite.bench", "mappo_lite.assignments.cli")
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.cli")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _game_from(args):
-    from .builtin_games import get_game
+    from .games.catalogue import get_game
 
     params = guard.game_params(args.game, args.param)
     estimate = limits.builtin_game_bytes(args.game, params)
@@ -57,7 +57,7 @@ def _print(obj, as_json: bool, text: str):
 
 
 def cmd_games(args):
-    from .builtin_games import GAMES, game_parameters, make_game
+    from .games.catalogue import GAMES, game_parameters, make_game
 
     rows = []
     for name in GAMES:
@@ -118,8 +118,8 @@ def cmd_solve(args):
 
 
 def _features(spec: str, game, seed):
-    from .features import random_features
-    from .policies import context_counts
+    from .policies.conditional import context_counts
+    from .policies.features import random_features
 
     if spec == "tabular":
         return "tabular"
@@ -133,40 +133,47 @@ def _features(spec: str, game, seed):
     raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
 
 
-def cmd_train(args):
-    from .algorithms import train
+#: ``train`` options → the algorithms' keyword parameters (an option is passed only to algorithms that take it,
+#: and only when given: otherwise the function's own default applies, see mappo_lite.algorithms.registry).
+_TRAIN_OPTIONS = (
+    "K",
+    "beta",
+    "solver",
+    "evaluation",
+    "T",
+    "eta",
+    "n_rollouts",
+    "sgd_init",
+    "radius",
+    "features",
+    "seed",
+)
 
-    dim = guard.feature_dim(args.features) if args.algo == "mappo" else None
+
+def cmd_train(args):
+    from .algorithms import defaults, train
+
+    dim = guard.feature_dim(args.features or "tabular") if args.algo == "mappo" else None
     game = _game_from(args)
     if args.algo == "centralized":
         guard.require_dense(game, "--algo centralized")
+    accepted = defaults(args.algo)
+    given = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
+    # what will run (the options given, else the algorithm's own defaults), for the estimate and the messages
+    option_defaults = {k: v for k, v in {**defaults("mappo"), **accepted}.items() if k in _TRAIN_OPTIONS}
+    run = argparse.Namespace(**{**vars(args), **option_defaults, **given})
     limits.check_bytes(
-        f"training ({args.algo}, K={args.K})",
-        limits.train_bytes(game, args.K, args.algo, args.solver, args.evaluation, args.T, args.n_rollouts, dim),
+        f"training ({args.algo}, K={run.K})",
+        limits.train_bytes(game, run.K, args.algo, run.solver, run.evaluation, run.T, run.n_rollouts, dim),
     )
-    if args.algo == "mappo":
-        kw = dict(
-            K=args.K,
-            beta=args.beta,
-            solver=args.solver,
-            evaluation=args.evaluation,
-            T=args.T,
-            eta=args.eta if args.eta is not None else 0.25,
-            n_rollouts=args.n_rollouts,
-            sgd_init=args.sgd_init,
-            radius=args.radius,
-            features=_features(args.features, game, args.seed),
-            seed=args.seed,
-            keep_policies=False,
-        )
-    elif args.algo in ("independent-npg", "centralized"):
-        kw = dict(K=args.K, beta=args.beta, seed=args.seed, keep_policies=False)
-    else:
-        kw = dict(K=args.K, eta=args.eta if args.eta is not None else 0.1, seed=args.seed, keep_policies=False)
+    kw = {"keep_policies": False}
+    for name, value in given.items():
+        if name in accepted:
+            kw[name] = _features(value, game, run.seed) if name == "features" else value
     try:
         res = train(game, args.algo, **kw)
     except MappoLiteError as exc:
-        raise guard.diverged(exc, args) or exc from None
+        raise guard.diverged(exc, run) or exc from None
     out = res.as_dict()
     out["game"] = game.name
     if res.eps is not None:
@@ -181,7 +188,7 @@ def cmd_train(args):
 
 
 def cmd_offline(args):
-    from .offline import collect_dataset, load_dataset, offline_ma_ppo
+    from .offline.core import collect_dataset, load_dataset, offline_ma_ppo
     from .theory import rescale_rewards
 
     game = _game_from(args)
@@ -293,62 +300,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_solve)
 
+    from .algorithms import ALGORITHMS, DESCRIPTIONS, defaults
+    from .algorithms.mappo import EVALUATIONS, SGD_INITS, SOLVERS
+
+    mappo, ipg = defaults("mappo"), defaults("independent-pg")
     t = sub.add_parser("train", help="run MA-PPO (Algorithm 1) or a baseline; prints J(pi_0..pi_K)")
     game_args(t)
     t.add_argument(
         "--algo",
-        choices=["mappo", "independent-npg", "independent-pg", "centralized"],
+        choices=list(ALGORITHMS),
         default="mappo",
-        help="mappo: Algorithm 1; independent-npg: product policies, mirror step on marginal Q; "
-        "independent-pg: product softmax, exact gradient ascent; centralized: joint-action mirror step",
+        help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
     )
-    t.add_argument("--K", type=guard.count("K"), default=100, help="number of iterations K (default 100)")
+    t.add_argument("--K", type=guard.count("K"), default=None, help=f"number of iterations K (default {mappo['K']})")
     t.add_argument(
         "--beta",
         type=guard.real("beta", 0, low_open=True),
-        default=0.1,
-        help="penalty beta; beta_k = beta*sqrt(K) (default 0.1)",
+        default=None,
+        help=f"penalty beta; beta_k = beta*sqrt(K) (default {mappo['beta']})",
     )
     t.add_argument(
         "--solver",
-        choices=["ideal", "sgd"],
-        default="ideal",
-        help="mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd)",
+        choices=list(SOLVERS),
+        default=None,
+        help=f"mappo: exact tabular mirror step (ideal) or Algorithm 3, projected SGD (sgd) "
+        f"(default {mappo['solver']})",
     )
     t.add_argument(
         "--evaluation",
-        choices=["exact", "mc"],
-        default="exact",
-        help="mappo: exact Q^{1:m} or Monte Carlo estimates (mc)",
+        choices=list(EVALUATIONS),
+        default=None,
+        help=f"mappo: exact Q^{{1:m}} or Monte Carlo estimates (mc) (default {mappo['evaluation']})",
     )
     t.add_argument(
-        "--T", type=guard.count("T"), default=1000, help="mappo/sgd: samples (SGD steps) per agent and iteration"
+        "--T",
+        type=guard.count("T"),
+        default=None,
+        help=f"mappo/sgd: samples (SGD steps) per agent and iteration (default {mappo['T']})",
     )
     t.add_argument(
         "--eta",
         type=guard.real("eta", 0, low_open=True),
         default=None,
-        help="mappo/sgd: SGD stepsize (default 0.25); independent-pg: gradient stepsize (default 0.1)",
+        help=f"mappo/sgd: SGD stepsize (default {mappo['eta']}); independent-pg: gradient stepsize "
+        f"(default {ipg['eta']})",
     )
-    t.add_argument("--n-rollouts", type=guard.count("n-rollouts"), default=10, help="mappo/mc: rollouts per estimate")
+    t.add_argument(
+        "--n-rollouts",
+        type=guard.count("n-rollouts"),
+        default=None,
+        help=f"mappo/mc: rollouts per estimate (default {mappo['n_rollouts']})",
+    )
     t.add_argument(
         "--sgd-init",
-        choices=["zero", "previous"],
-        default="zero",
-        help="mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k",
+        choices=list(SGD_INITS),
+        default=None,
+        help=f"mappo/sgd: Algorithm 3 starts from theta(0)=0 (paper) or from theta_k (default {mappo['sgd_init']})",
     )
     t.add_argument(
         "--features",
-        default="tabular",
+        default=None,
         help="mappo: 'tabular' (default) or 'random:D' (unit-norm random features of dimension D)",
     )
     t.add_argument(
         "--radius",
         type=guard.real("radius", 0, low_open=True, allow_inf=True),
-        default=math.inf,
-        help="mappo: radius R of the parameter ball (default inf)",
+        default=None,
+        help=f"mappo: radius R of the parameter ball (default {mappo['radius']})",
     )
-    t.add_argument("--seed", type=guard.seed(), default=0, help="random seed (sampling, Monte Carlo, output index)")
+    t.add_argument(
+        "--seed",
+        type=guard.seed(),
+        default=None,
+        help=f"random seed (sampling, Monte Carlo, output index; default {mappo['seed']})",
+    )
     t.set_defaults(func=cmd_train)
 
     o = sub.add_parser("offline", help="off-policy MA-PPO from a fixed dataset with plain or pessimistic evaluation")

@@ -188,7 +188,7 @@ def game_params(game: str, pairs) -> dict:
     params = dict(pairs or [])
     if not params:
         return params
-    from .builtin_games import GAMES, game_parameters
+    from .games.catalogue import GAMES, game_parameters
 
     if game not in GAMES:
         return params

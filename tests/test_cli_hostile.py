@@ -867,7 +867,7 @@ def test_subprocess_sample_of_the_categories(files, tmp_path):
         jobs.append((case, argv, cwd, word))
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(lambda j: run_subprocess(j[1], j[2]), jobs))
-    for (case, argv, cwd, word), res in zip(jobs, results):
+    for (case, _argv, cwd, word), res in zip(jobs, results):
         assert_refused(res, cwd, case, word)
 
 
