@@ -2,7 +2,10 @@
 #
 #   make book   create .venv if needed, install the pinned toolchain, build the whole book
 #               (every chapter executed; any cell error or Sphinx warning fails the build)
-#   make test   same setup, then run the test suite
+#   make test   same setup, then `make lint` and the test suite
+#   make lint   ruff check (lint) and ruff format --check (formatting), configured in pyproject.toml
+#   make test-portable  the library tests, every chapter and every assignment's instructor solution again, under
+#               another floating-point path (generic-CPU numba, baseline-SIMD NumPy, another OpenBLAS kernel)
 #   make book-student   the student edition (no exercise solutions) in _build/student/html, made from the
 #               notebooks that `make book` executed (built first if missing or out of date)
 #   make clean  remove build output and caches (keeps .venv); `make distclean` also removes .venv
@@ -29,7 +32,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book book-student test test-fast clean distclean
+.PHONY: venv book book-student lint test test-fast test-portable clean distclean
 
 venv: $(STAMP)
 
@@ -61,8 +64,23 @@ book: venv
 book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
 
-test: venv
+# Lint and formatting (ruff, pinned in requirements.txt, configured in pyproject.toml); `ruff format .` fixes the
+# formatting, `ruff check --fix .` most lint findings.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv lint
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
+
+# The portability pass: the library tests (which grade every assignment's instructor edition) and every chapter,
+# executed again with numba compiled for a generic CPU, NumPy restricted to its baseline SIMD and OpenBLAS forced
+# to another kernel (tests/portable_env.py chooses them for this machine and checks that each takes effect).
+# The whole-book build, the browser and the student-edition checks are not repeated: they read the same cells.
+test-portable: venv
+	$(BIN)/python tests/portable_env.py -- $(BIN)/python -m pytest -q -p no:cacheprovider \
+	    $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) \
+	    -m "not chapter or portable" $(PYTEST_ARGS)
 
 # Library tests only (skips executing the chapters).
 test-fast: venv

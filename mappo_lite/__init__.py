@@ -1,20 +1,35 @@
 r"""mappo-lite: multi-agent PPO with conditional log-linear policies in cooperative Markov games.
 
 A small library behind the book on *Local Optimization Achieves Global Optimality in Multi-Agent Reinforcement
-Learning* (Zhao, Yang, Wang, Lee, ICML 2023). Modules, one job each:
+Learning* (Zhao, Yang, Wang, Lee, ICML 2023). Layers, bottom up (each imports only from those below it; the
+contracts are in ``pyproject.toml``):
 
-- :mod:`~mappo_lite.games`: :class:`CooperativeMarkovGame` (validation, ``.npz`` files)
-- :mod:`~mappo_lite.builtin_games`: climbing, penalty, ratio, two_step, random, gridworld
-- :mod:`~mappo_lite.features`, :mod:`~mappo_lite.policies`: feature maps, conditional log-linear and product policies
+- :mod:`~mappo_lite._validate` (every argument check, the one error :class:`MappoLiteError`) and
+  :mod:`~mappo_lite.kernels` (every numba kernel with its NumPy twin; ``kernels.numpy_twins()`` runs the twins)
+- :mod:`~mappo_lite.games`: the game interface, :class:`CooperativeMarkovGame` (dense) and the sparse form,
+  ``.npz`` files, the catalogue (climbing, penalty, ratio, two_step, random, gridworld)
+- :mod:`~mappo_lite.policies`: feature maps, conditional log-linear and product policies
 - :mod:`~mappo_lite.evaluation`: exact V, Q, J, localized :math:`Q^{1:m}`, advantages, ν, σ, :math:`J^\star`
 - :mod:`~mappo_lite.sampling`: sampling from σ, Monte Carlo :math:`\hat Q^{1:m}`
-- :mod:`~mappo_lite.solver`: the ideal mirror step and Algorithm 3 (policy improvement solver)
-- :mod:`~mappo_lite.algorithms`: Algorithm 1 (MA-PPO) and the baselines
-- :mod:`~mappo_lite.theory`: Theorem 1's rate and ingredients
-- :mod:`~mappo_lite.kernels` / :mod:`~mappo_lite.reference`: numba kernels and their NumPy twins
+- :mod:`~mappo_lite.improvement`: the ideal mirror step and Algorithm 3 (policy improvement solver)
+- :mod:`~mappo_lite.theory`: every bound and constant (Theorem 1's rate, our explicit bound, concentrability)
+- :mod:`~mappo_lite.algorithms`: Algorithm 1 (MA-PPO), the baselines, HAPPO, the registry by name
+- :mod:`~mappo_lite.offline`: pessimistic offline MA-PPO (Theorem 2)
+- above the core: :mod:`~mappo_lite.experiments`, :mod:`~mappo_lite.figures`, :mod:`~mappo_lite.course`,
+  :mod:`~mappo_lite.bench`, :mod:`~mappo_lite.cli`
+
+Agents are numbered m = 1..N, as in the book, wherever an argument names agent m of the paper's formulas
+(``q_local[m]``, ``advantage(m)``, ``sigma_agent(m)``, ``marginal_q``, ``multi_agent_q``, ``mc_localized_q``);
+per-agent lists and the policy containers' methods (``policy.thetas[i]``, ``probs(i)``, ``table(i)``) and
+permutations of agents use the 0-based position i = m − 1. Version 0.1's module paths (``mappo_lite.solver``,
+``mappo_lite.builtin_games``, …) still import for one release (:mod:`mappo_lite._compat`).
 """
 
-from .algorithms import (
+from . import _compat
+
+_compat.install()
+
+from .algorithms import (  # noqa: E402
     ALGORITHMS,
     TrainingResult,
     centralized_mirror,
@@ -24,7 +39,6 @@ from .algorithms import (
     marginal_q,
     train,
 )
-from .builtin_games import GAMES, get_game, make_game, matrix_game
 from .errors import MappoLiteError
 from .evaluation import (
     Evaluation,
@@ -34,9 +48,11 @@ from .evaluation import (
     optimal_value,
     performance_difference_terms,
 )
-from .features import ArrayFeatures, TabularFeatures, random_features
-from .games import CooperativeMarkovGame, load_game
-from .policies import (
+from .games.catalogue import GAMES, get_game, make_game, matrix_game
+from .games.dense import CooperativeMarkovGame
+from .games.io import load_game
+from .improvement import ideal_mirror_step, improvement_error, policy_improvement_solver
+from .policies.conditional import (
     ConditionalLogLinearPolicy,
     ConditionalTables,
     ProductPolicy,
@@ -44,8 +60,8 @@ from .policies import (
     project_to_ball,
     uniform_tables,
 )
+from .policies.features import ArrayFeatures, TabularFeatures, random_features
 from .sampling import mc_localized_q, mc_localized_q_table, sample_sigma
-from .solver import ideal_mirror_step, improvement_error, policy_improvement_solver
 from .theory import theorem1_ingredients, theorem1_rate
 
 __version__ = "0.1.0"

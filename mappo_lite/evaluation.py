@@ -1,4 +1,4 @@
-r"""Exact policy evaluation in cooperative Markov games (digest §1–§2).
+r"""Exact policy evaluation in cooperative Markov games (the book's chapters 2 and 3: setup, multi-agent definitions).
 
 For a joint policy π (any form accepted by :func:`mappo_lite.policies.as_tables`):
 
@@ -23,19 +23,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .checks import check_game
+from ._validate import check_game
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
-from .policies import ConditionalTables, as_tables
+from .games.base import MarkovGameBase
+from .policies.conditional import ConditionalTables, as_tables
 
 
-def solve_values(game: CooperativeMarkovGame, pi_joint: np.ndarray):
+def solve_values(game: MarkovGameBase, pi_joint: np.ndarray):
     r"""``(V, P_pi, r_pi)`` for a joint policy given as an ``(S, |A|)`` array."""
     P_pi, r_pi = game.policy_transition_reward(np.ascontiguousarray(pi_joint))
     return game.solve_linear(P_pi, r_pi), P_pi, r_pi
 
 
-def occupancy_from(game: CooperativeMarkovGame, P_pi: np.ndarray) -> np.ndarray:
+def occupancy_from(game: MarkovGameBase, P_pi: np.ndarray) -> np.ndarray:
     r"""Discounted occupancy :math:`d_\pi^\top = \rho^\top (I - \gamma P_\pi)^{-1}`."""
     return game.solve_linear(P_pi, game.rho, transpose=True)
 
@@ -49,7 +49,7 @@ class Evaluation:
     ``occupancy`` :math:`d_\pi` (S,), ``nu`` :math:`\nu_\pi` (S,). For sparse games ``P_pi`` is a SciPy sparse matrix.
     """
 
-    game: CooperativeMarkovGame
+    game: MarkovGameBase
     tables: ConditionalTables
     V: np.ndarray
     Q: np.ndarray
@@ -83,7 +83,7 @@ class Evaluation:
         return {"J": float(self.J), "V": self.V.tolist(), "nu": self.nu.tolist()}
 
 
-def evaluate(game: CooperativeMarkovGame, policy="uniform") -> Evaluation:
+def evaluate(game: MarkovGameBase, policy="uniform") -> Evaluation:
     """Exact evaluation of ``policy`` in ``game`` (see the module docstring for what is computed)."""
     game = check_game(game)
     tables = as_tables(policy, game.n_states, game.action_sizes)
@@ -122,7 +122,7 @@ def localized_values(Q, tables: ConditionalTables) -> list:
     return [flat_levels[loff[m] : loff[m + 1]].reshape((S,) + sizes[:m]) for m in range(len(sizes) + 1)]
 
 
-def multi_agent_q(game: CooperativeMarkovGame, policy, agents) -> np.ndarray:
+def multi_agent_q(game: MarkovGameBase, policy, agents) -> np.ndarray:
     r"""Definition 3.1: :math:`Q^{\mathcal P}_\pi(s,\mathbf a^{\mathcal P}) = \mathbb E_{\tilde a\sim\tilde\pi}[Q_\pi(s,\mathbf a^{\mathcal P},\tilde a)]`.
 
     ``agents`` is a set of 1-based agent indices. The other agents' actions :math:`\tilde a` are drawn from the
@@ -146,8 +146,8 @@ def multi_agent_q(game: CooperativeMarkovGame, policy, agents) -> np.ndarray:
         return (joint * ev.Q).sum(axis=other_axes) / weight
 
 
-def performance_difference_terms(game: CooperativeMarkovGame, new_policy, old_policy) -> np.ndarray:
-    r"""The N per-agent terms of the multi-agent performance difference lemma (digest §2).
+def performance_difference_terms(game: MarkovGameBase, new_policy, old_policy) -> np.ndarray:
+    r"""The N per-agent terms of the multi-agent performance difference lemma (chapter 3 of the book).
 
     Term m is :math:`\sum_s d_{\pi'}(s)\,\mathbb E_{\mathbf a^{1:m-1}\sim\pi'^{1:m-1}}
     \langle Q^{1:m}_\pi(s,\mathbf a^{1:m-1},\cdot),\ \pi'^m(\cdot|s,\mathbf a^{1:m-1}) - \pi^m(\cdot|s,\mathbf a^{1:m-1})\rangle`
@@ -194,7 +194,7 @@ class OptimalSolution:
         return joint_to_tables(game, joint)
 
 
-def joint_to_tables(game: CooperativeMarkovGame, pi_joint: np.ndarray) -> ConditionalTables:
+def joint_to_tables(game: MarkovGameBase, pi_joint: np.ndarray) -> ConditionalTables:
     r"""Factor a joint policy :math:`\pi(\mathbf a|s)` into conditional tables (chain rule). Contexts of zero probability
     get the uniform distribution (any choice is exact there)."""
     joint = np.asarray(pi_joint, dtype=np.float64).reshape((game.n_states,) + game.action_sizes)
@@ -211,7 +211,7 @@ def joint_to_tables(game: CooperativeMarkovGame, pi_joint: np.ndarray) -> Condit
 
 
 def optimal_value(
-    game: CooperativeMarkovGame, method: str = "policy", tol: float = 1e-12, max_iter: int = 100_000
+    game: MarkovGameBase, method: str = "policy", tol: float = 1e-12, max_iter: int = 100_000
 ) -> OptimalSolution:
     r""":math:`V^\star`, :math:`J^\star = \rho^\top V^\star` and a greedy optimal joint action, on the joint-action MDP.
 
@@ -223,7 +223,7 @@ def optimal_value(
     r = game.r_flat
     if method == "policy":
         act = np.argmax(r, axis=1)
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
             pi = np.zeros((S, J))
             pi[np.arange(S), act] = 1.0
             V, _, _ = solve_values(game, pi)
@@ -238,7 +238,7 @@ def optimal_value(
             raise MappoLiteError(f"policy iteration did not converge in {max_iter} iterations")
     elif method == "value":
         V = np.zeros(S)
-        for it in range(1, max_iter + 1):
+        for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
             Q = game.q_from_v(V)
             V_new = Q.max(axis=1)
             if np.max(np.abs(V_new - V)) < tol:
@@ -255,7 +255,7 @@ def optimal_value(
     return OptimalSolution(V, float(game.rho @ V), Q.reshape(game.r.shape), greedy, it, method)
 
 
-def deterministic_policy_values(game: CooperativeMarkovGame) -> dict:
+def deterministic_policy_values(game: MarkovGameBase) -> dict:
     """J of every deterministic *stationary joint* policy in a one-state game, keyed by joint action tuple (a small
     helper for matrix games; refuses games with more than one state)."""
     if game.n_states != 1:

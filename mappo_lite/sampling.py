@@ -1,4 +1,4 @@
-r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (digest §4).
+r"""Sampling from :math:`\sigma_\pi = \nu_\pi\pi` and Monte Carlo estimates :math:`\hat Q^{1:m}` (chapter 5 of the book).
 
 Algorithm 1 needs, for each agent m, samples :math:`(s, \mathbf a^{1:m-1}, a^m) \sim \sigma_k` and an estimate
 :math:`\hat Q^{1:m}` at each. Our choices (the paper leaves evaluation open; the theorem only needs Assumption 4.3):
@@ -21,17 +21,17 @@ import weakref
 import numpy as np
 
 from . import kernels
-from .checks import check_count
+from ._validate import check_count
 from .errors import MappoLiteError
-from .games import CooperativeMarkovGame
-from .policies import ConditionalTables, context_counts
+from .games.dense import CooperativeMarkovGame
+from .policies.conditional import ConditionalTables, context_counts
 
 _P_CUM_CACHE: weakref.WeakKeyDictionary[CooperativeMarkovGame, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def cumulative_transitions(game: CooperativeMarkovGame) -> np.ndarray:
     """Cumulative sums of P over s' (S, |A|, S), cached per game; rows that sum to 1 end in exactly 1.0."""
-    if not hasattr(game, "P_flat"):
+    if not isinstance(game, CooperativeMarkovGame):
         raise MappoLiteError("Monte Carlo sampling needs a dense game (P); convert with game.to_dense()")
     cum = _P_CUM_CACHE.get(game)
     if cum is None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import GAME_CASES, make_random_game
 
 from mappo_lite import evaluate, make_game, optimal_value
 from mappo_lite.evaluation import joint_to_tables
-from mappo_lite.games import CooperativeMarkovGame
+from mappo_lite.games.dense import CooperativeMarkovGame
+from tests.fixtures import GAME_CASES, make_random_game
 
 quantecon_markov = pytest.importorskip("quantecon.markov", reason="quantecon (a test-only dependency) is not installed")
 DiscreteDP = quantecon_markov.DiscreteDP
@@ -108,7 +108,7 @@ def test_deterministic_joint_policies_match_discrete_dp(name):
 
 def test_absorbing_state_trick_is_exact_on_the_ratio_game():
     """The ratio game's closed form V(x, y) = xRy / xSy for pure strategies, through DiscreteDP."""
-    from mappo_lite.builtin_games import RATIO_R, RATIO_S
+    from mappo_lite.games.catalogue import RATIO_R, RATIO_S
 
     game = make_game("ratio")
     ddp, _ = to_discrete_dp(game)
@@ -122,12 +122,12 @@ def test_sparse_game_matches_discrete_dp_sparse_form():
     """A sparse game (successor lists) against DiscreteDP's state-action-pair form with a SciPy sparse Q."""
     import scipy.sparse as sp
 
-    from mappo_lite.sparse_games import sparse_from_dense
+    from mappo_lite.games.sparse import sparse_from_dense
 
     dense = make_game("gridworld", width=3, height=3, n_agents=2, slip=0.2, gamma=0.9)
     game = sparse_from_dense(dense)
     S, J = game.n_states, game.n_joint_actions
-    nxt, pr = game._flat()
+    nxt, pr = game.flat_successors()
     rows = np.repeat(np.arange(S * J), nxt.shape[-1])
     Q = sp.csr_matrix((pr.reshape(-1), (rows, nxt.reshape(-1))), shape=(S * J, S))
     s_idx, a_idx = np.repeat(np.arange(S), J), np.tile(np.arange(J), S)

@@ -143,7 +143,7 @@ def _write_stamp(path: Path, **data) -> None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def locked(path: Path):
     """An exclusive lock on `path` (held across processes, e.g. pytest-xdist workers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
@@ -222,7 +222,7 @@ def build_book(root: Path = ROOT, force: bool = False) -> BuildResult:
     """
     p = Paths(root)
     force = force or os.environ.get("MAPPO_LITE_REBUILD", "") not in ("", "0")
-    with _locked(p.build / ".book-build.lock"):
+    with locked(p.build / ".book-build.lock"):
         digest = source_digest(root)
         if not force and book_is_current(root, digest):
             stamp = _read_stamp(p.book_stamp)
@@ -324,7 +324,7 @@ def strip_solutions(nb, parser=None) -> int:
 # the student edition (_build/student/html)
 
 
-def _toc_docs(root: Path) -> list[str]:
+def toc_docs(root: Path) -> list[str]:
     import yaml
 
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf8"))
@@ -377,7 +377,7 @@ def stage_student_sources(root: Path, stage: Path) -> dict:
     )
     parser = _md_parser()
     report = {}
-    for doc in _toc_docs(root):
+    for doc in toc_docs(root):
         executed = p.executed / f"{doc}.ipynb"
         if not executed.is_file():
             continue  # not a notebook page: copied as it is
@@ -439,7 +439,7 @@ def build_student(root: Path = ROOT, force: bool = False) -> BuildResult:
             False, p.student_html, "the book itself did not build:\n" + "\n".join(book.problems()), 0.0, reused=False
         )
     force = force or os.environ.get("MAPPO_LITE_REBUILD", "") not in ("", "0")
-    with _locked(p.build / ".student-build.lock"):
+    with locked(p.build / ".student-build.lock"):
         if not force and student_is_current(root):
             stamp = _read_stamp(p.student_stamp)
             log = p.student_log.read_text(encoding="utf8") if p.student_log.is_file() else ""

@@ -1,6 +1,6 @@
 """Pages that work offline and open without a JavaScript error.
 
-Two things Jupyter Book 1 puts on every page that this book does not want (tests/test_browser.py checks the
+Two things Jupyter Book 1 puts on every page that this book does not want (tests/book/test_browser.py checks the
 result in a real browser):
 
 * sphinx-thebe's assets. Jupyter Book always loads sphinx-thebe, which adds an inline script naming

@@ -26,14 +26,15 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..builtin_games import make_game
+from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
-from ..games import CooperativeMarkovGame
-from ..happo import _log_softmax, happo, happo_iteration, happo_target
-from ..policies import ProductPolicy
+from ..games.catalogue import make_game
+from ..games.dense import CooperativeMarkovGame
+from ..improvement import ideal_mirror_step
+from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
-from ..solver import ideal_mirror_step
+from ..theory import concentrability as theory_concentrability
 
 #: The games of the chapter, in display order.
 GAME_NAMES = ("climbing", "penalty", "two_step", "random", "gridworld")
@@ -195,7 +196,7 @@ def plot_games(
     fig = Figure(figsize=(4.2 * ncols, 3.3 * nrows + 0.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     for ax, (name, runs) in zip(axes, res.items()):
-        for i, (label, r) in enumerate(runs.items()):
+        for _i, (label, r) in enumerate(runs.items()):
             color, ls = _VARIANT_STYLE[list(VARIANTS).index(label)]
             ax.plot(np.arange(r.K + 1), r.J, ls, color=color, lw=1.8, label=label)
         J_star = next(iter(runs.values())).J_star
@@ -390,15 +391,10 @@ def concentrability(game: CooperativeMarkovGame, tables, m: int, optimal=None) -
     of :math:`\sigma^\star = \nu_{\pi^\star}\pi^\star`, the law of (state, first m actions) under the optimal policy,
     against the same law under π (m 1-based). The paper's coefficients are density ratios of this kind; their exact
     definition is not in the material we have, so this is our simple version. ``inf`` when σ_π misses a point of
-    σ*'s support."""
+    σ*'s support (:func:`mappo_lite.theory.concentrability`)."""
     if optimal is None:
         optimal = evaluate(game, optimal_value(game).policy_tables(game))
-    ev = evaluate(game, tables)
-    star, cur = optimal.sigma_agent(m)[optimal.sigma_agent(m) > 0], ev.sigma_agent(m)[optimal.sigma_agent(m) > 0]
-    if np.any(cur <= 0):
-        return math.inf
-    with np.errstate(over="ignore"):
-        return float(np.max(star / cur))
+    return theory_concentrability(optimal.sigma_agent(m), evaluate(game, tables).sigma_agent(m))
 
 
 def pitfall(

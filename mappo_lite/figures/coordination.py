@@ -23,10 +23,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import independent_npg, independent_pg, ma_ppo, marginal_q
-from ..builtin_games import CLIMBING, make_game, random_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
-from ..policies import context_counts
+from ..games.catalogue import CLIMBING, make_game, random_game
+from ..policies.conditional import context_counts
 
 #: Names of the three learners, in plotting order.
 LEARNERS = ("MA-PPO", "independent NPG", "independent PG")

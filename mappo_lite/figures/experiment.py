@@ -40,22 +40,20 @@ NumPy loop (:func:`run_batch`), which also implements the paper's two methods so
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._validate import check_choice, check_nonnegative_int, check_positive
 from ..errors import MappoLiteError
-from ..ratio_experiment import (
+from ..experiments.ratio import (
     DEFAULT_MAGNITUDE,
     INITS,
+    METHODS,
     RATIO_R,
     RATIO_S,
     Figure1Result,
     initial_logits,
     iterations_to_reach,
-    plot_figure1,
     run_independent_pg,
     run_sequential,
 )
@@ -76,6 +74,7 @@ __all__ = [
     "figure1_figure",
     "plot_ratio_panel",
     "plot_escape_times",
+    "plot_figure1",
 ]
 
 #: The six methods of the ablation, in the order of the chapter's table.
@@ -129,21 +128,7 @@ _PURE = _R / _S  # V(e_a, e_b) = [[1, 0.5], [-5, 0]]
 
 
 def _check_method(method) -> str:
-    if method not in ABLATION_METHODS:
-        raise MappoLiteError(f"method must be one of {ABLATION_METHODS}, got {method!r}")
-    return method
-
-
-def _check_eta(eta) -> float:
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta <= 0:
-        raise MappoLiteError(f"eta must be a finite number > 0, got {eta!r}")
-    return float(eta)
-
-
-def _check_iterations(iterations) -> int:
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise MappoLiteError(f"iterations must be an integer >= 0, got {iterations!r}")
-    return int(iterations)
+    return check_choice(method, "method", ABLATION_METHODS)
 
 
 # ----------------------------------------------------------------------------------------------------- dynamics
@@ -168,8 +153,8 @@ def run_batch(method: str, etas, iterations: int, inits) -> np.ndarray:
     that the tests can compare this loop with the numba kernels of :mod:`mappo_lite.ratio_experiment`.
     """
     method = _check_method(method)
-    iterations = _check_iterations(iterations)
-    etas = np.array([_check_eta(e) for e in etas], dtype=np.float64)
+    iterations = check_nonnegative_int(iterations, "iterations")
+    etas = np.array([check_positive(e, "eta") for e in etas], dtype=np.float64)
     B = etas.size
     if B == 0 or len(inits) != B:
         raise MappoLiteError(f"need one init per stepsize, got {len(inits)} inits for {B} stepsizes")
@@ -252,8 +237,8 @@ def ablation(
 
     The paper's two methods come from the numba kernels; each other method runs all init × stepsize pairs in one
     batch (about 1 s per method for the default 20000 iterations)."""
-    iterations = _check_iterations(iterations)
-    stepsizes = tuple(_check_eta(e) for e in stepsizes)
+    iterations = check_nonnegative_int(iterations, "iterations")
+    stepsizes = tuple(check_positive(e, "eta") for e in stepsizes)
     inits = tuple(inits)
     methods = tuple(_check_method(m) for m in methods)
     if not stepsizes or not inits or not methods:
@@ -326,7 +311,7 @@ def plot_ratio_panel(
     drawn at 1)."""
     if init not in INITS:
         raise MappoLiteError(f"init must be one of {INITS}, got {init!r}")
-    iterations = _check_iterations(iterations)
+    iterations = check_nonnegative_int(iterations, "iterations")
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
     ks = np.arange(iterations + 1)
@@ -371,4 +356,44 @@ def plot_escape_times(magnitudes, stepsizes, escape: np.ndarray) -> Figure:
     ax.set_xlabel(r"$e^m/\eta$")
     ax.set_ylabel("iterations until V ≥ 0.6 (independent PG)")
     ax.legend(fontsize="small")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------- Figure 1
+
+_LABELS = {"sequential": "sequential conditional update", "independent-pg": "independent PG"}
+_COLORS = {"sequential": "tab:orange", "independent-pg": "tab:blue"}
+
+
+def plot_figure1(result: Figure1Result, ax_grid=None):
+    """Draw Figure 1: one row per init, one column per stepsize, both methods per panel.
+
+    ``ax_grid``: optional array-like of matplotlib Axes of shape ``(len(result.inits), len(result.stepsizes))``;
+    if omitted a new :class:`matplotlib.figure.Figure` is made (no pyplot state). Returns the Figure.
+    """
+    if not isinstance(result, Figure1Result):
+        raise MappoLiteError(f"result must be a Figure1Result (from figure1()), got {type(result).__name__}")
+    shape = (len(result.inits), len(result.stepsizes))
+    if ax_grid is None:
+        fig = Figure(figsize=(4.0 * shape[1], 3.0 * shape[0]), layout="constrained")
+        axes = fig.subplots(*shape, squeeze=False)
+    else:
+        axes = np.asarray(ax_grid, dtype=object)
+        if axes.shape != shape:
+            raise MappoLiteError(f"ax_grid must have shape {shape} (inits × stepsizes), got {axes.shape}")
+        try:
+            fig = axes[0, 0].get_figure(root=True)  # matplotlib >= 3.10
+        except TypeError:
+            fig = axes[0, 0].figure
+    ks = np.arange(result.iterations + 1)
+    for i, init in enumerate(result.inits):
+        for j, eta in enumerate(result.stepsizes):
+            ax = axes[i, j]
+            for method in METHODS:
+                ax.plot(ks, result.curves[(init, eta, method)], color=_COLORS[method], lw=2, label=_LABELS[method])
+            ax.axhline(1.0, color="0.5", ls=":", lw=1, label=r"optimum $V^\star = 1$")
+            ax.set_title(f"{init} init, $\\eta$ = {eta:g}")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel("V")
+            ax.legend(loc="best", fontsize="small")
     return fig

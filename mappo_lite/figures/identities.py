@@ -30,11 +30,11 @@ import itertools
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..builtin_games import make_game
 from ..evaluation import evaluate, multi_agent_q, performance_difference_terms
-from ..features import random_features
-from ..policies import ConditionalLogLinearPolicy, ProductPolicy, as_tables, context_counts
-from ..solver import ideal_mirror_step
+from ..games.catalogue import make_game
+from ..improvement import ideal_mirror_step
+from ..policies.conditional import ConditionalLogLinearPolicy, ProductPolicy, as_tables, context_counts
+from ..policies.features import random_features
 
 IDENTITIES = ("definition", "marginalization", "decomposition", "single_agent_pdl", "ma_pdl")
 

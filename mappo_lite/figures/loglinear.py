@@ -19,10 +19,10 @@ from matplotlib.figure import Figure
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from ..builtin_games import make_game
 from ..evaluation import evaluate
-from ..features import random_features
-from ..policies import ConditionalLogLinearPolicy, ConditionalTables, context_counts
+from ..games.catalogue import make_game
+from ..policies.conditional import ConditionalLogLinearPolicy, ConditionalTables, context_counts
+from ..policies.features import random_features
 
 ACTION_NAMES = ("a", "b", "c")
 

@@ -18,9 +18,17 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..builtin_games import make_game
 from ..evaluation import evaluate, optimal_value
-from ..offline import POOR_COVERAGE, behaviour_policy, collect_dataset, offline_ma_ppo, poor_coverage_example, tabular_L
+from ..games.catalogue import make_game
+from ..offline.core import (
+    POOR_COVERAGE,
+    behaviour_policy,
+    collect_dataset,
+    offline_ma_ppo,
+    poor_coverage_example,
+    tabular_L,
+)
+from ..theory import concentrability as theory_concentrability
 from ..theory import rescale_rewards
 
 EVALUATORS = ("plain", "pessimistic")
@@ -107,7 +115,7 @@ def concentrability(game, coverage: float) -> dict:
     :math:`d_{\pi^\star} = \nu_{\pi^\star}\pi^\star` (π*'s normalized occupancy): Theorem 2's single-policy
     concentrability, in its tabular form. ``all``: :math:`\max_{s,\mathbf a} 1/\mu(s,\mathbf a)`, which bounds the
     concentrability of *every* policy (and equals the largest one in a one-state game): what an evaluator without
-    pessimism needs."""
+    pessimism needs. Both are :func:`mappo_lite.theory.concentrability`."""
     mu = behaviour_policy(game, coverage)
     from ..evaluation import joint_to_tables
 
@@ -116,10 +124,7 @@ def concentrability(game, coverage: float) -> dict:
     opt = optimal_value(game)
     ev_star = evaluate(game, opt.policy_tables(game))
     d_star = ev_star.nu[:, None] * ev_star.pi_joint.reshape(game.n_states, -1)
-    with np.errstate(divide="ignore"):
-        single = float(np.max(np.where(d_star > 0, d_star / d_mu, 0.0)))
-        every = float(np.max(1.0 / d_mu))
-    return dict(single=single, all=every)
+    return dict(single=theory_concentrability(d_star, d_mu), all=theory_concentrability(np.ones_like(d_mu), d_mu))
 
 
 def coverage_sweep(coverages=(0.05, 0.2, 1.0, 5.0, 20.0, 100.0), *, game=None, seeds=range(12), **kw) -> dict:

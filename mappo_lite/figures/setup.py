@@ -22,10 +22,10 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ..builtin_games import make_game
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
-from ..games import CooperativeMarkovGame
+from ..games.catalogue import make_game
+from ..games.dense import CooperativeMarkovGame
 
 # ------------------------------------------------------------------------------------------------------------
 # visitation measures of a random game as gamma varies

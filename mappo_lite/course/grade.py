@@ -1,0 +1,867 @@
+r"""The autograder: rebuild the notebook from the instructor source, run it in a fresh kernel, score the tests.
+
+What is executed (``assemble``)
+-------------------------------
+The graded notebook follows the **instructor source**, cell by cell:
+
+* a solution cell gets the source of the submission's cell with the same ``grade_id`` (the stub if the student
+  deleted it);
+* every other cell — read-only code, public tests *and hidden tests* — comes from the source, whatever the
+  submission contains under that ``grade_id`` (edited, deleted, moved, its points or flags changed);
+* code cells the student added (no known ``grade_id``) run right after the source cell that precedes them in the
+  submission; markdown the student added is ignored.
+
+So editing or deleting a test cell cannot raise a score: the original test runs anyway. The report notes every
+such edit.
+
+How it is executed (``execute``)
+--------------------------------
+A fresh Python kernel (``nbclient``) in a temporary working folder, one cell at a time, with a time limit per cell:
+at the limit the kernel is interrupted (``KeyboardInterrupt`` in the cell, which then counts as failed) and the run
+goes on. If the kernel dies (``os._exit``, a crash) or ignores the interrupt, it is killed and the whole notebook
+is run again in a new kernel with the offending cell replaced by a ``raise`` (at most one retry per cell, within an
+overall time limit); cells that never ran count as failed. ``sys.exit()`` inside a cell is just an error of that
+cell (IPython catches ``SystemExit``).
+
+How it is scored (``score``)
+----------------------------
+As nbgrader's autograder: a code grade cell earns its points if it ran without an error, else 0. A question's
+score is the sum over its test cells. A written answer (markdown grade cell) still equal to the stub scores 0;
+otherwise it is left for manual grading (reported, not added to ``total``). ``max`` is the autogradable maximum.
+
+Where it runs (``sandbox``, ``agent``)
+-------------------------------------
+The kernel runs sandboxed (:mod:`.sandbox`: bubblewrap namespaces, else a separate unprivileged user, else — with a
+loud note — not at all), with an allow-listed environment, ``/dev/null`` as its standard streams and a private
+scratch folder; the sources it is graded against are not visible to it. Instructor cells (read-only code and every
+test) do not go through IPython's ``run_cell``: the grader's agent in the kernel (:mod:`.agent`) restores what
+student code can hijack, runs the cell as written and returns a receipt (an HMAC over the grader's nonce for the
+cell, the code and the outcome) that the grader checks here; a cell without a valid receipt fails. The report is
+built in this process from those results and printed by the grader alone. The instructors' page has the threat
+model: what this guarantees and what it cannot (code in the kernel's process can still, with enough effort, forge
+its own results; it cannot reach the sources, the grader or other submissions).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import copy
+import hmac
+import json
+import math
+import re
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import MappoLiteError
+from .agent import REPLY, REQUEST, code_sha256, mac
+from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
+from .sandbox import Sandbox, choose_isolation
+from .source import Assignment, _source_dir, find_sources, load_assignment, resolve
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "CellRun",
+    "GradeReport",
+    "read_submission",
+    "assemble",
+    "execute",
+    "grade_notebook",
+]
+
+#: Default time limit of one cell (seconds) and of the whole grading run.
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_TOTAL_TIMEOUT = 600.0
+_MAX_OUTPUT_CHARS = 2_000_000  # per cell, in the executed notebook we keep (a runaway print loop is cut)
+
+
+# --------------------------------------------------------------------------------------------------- reading
+
+
+def read_submission(path):
+    """Read a notebook file; every problem is a one-line :class:`MappoLiteError`."""
+    import nbformat
+
+    p = Path(path)
+    if not p.exists():
+        raise MappoLiteError(f"no such notebook: {str(p)!r}")
+    if not p.is_file():
+        raise MappoLiteError(f"not a notebook file: {str(p)!r}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise MappoLiteError(f"{str(p)!r} is not a notebook (not UTF-8 text)") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MappoLiteError(f"{str(p)!r} is not a notebook (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise MappoLiteError(f"{str(p)!r} is not a Jupyter notebook (no list of cells)")
+    cells = []
+    for c in raw["cells"]:
+        if not isinstance(c, dict) or c.get("cell_type") not in ("code", "markdown", "raw"):
+            continue  # a mangled cell: ignored (reported as missing if it was a solution)
+        src = c.get("source", "")
+        src = "".join(s for s in src if isinstance(s, str)) if isinstance(src, list) else str(src)
+        meta = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+        cells.append(nbformat.from_dict({"cell_type": c["cell_type"], "source": src, "metadata": meta}))
+    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    return nbformat.from_dict({"cells": cells, "metadata": meta})
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+def _declared_assignment(sub):
+    """The assignment *name* the notebook's metadata declares (never a path), or None."""
+    ml = sub.metadata.get("mappo_lite")
+    if not isinstance(ml, dict) or "assignment" not in ml:
+        return None
+    name = ml["assignment"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise MappoLiteError(
+            f"the notebook's metadata names assignment {str(name)[:80]!r}, which is not an "
+            "assignment name (the grader never takes a path from a submission)"
+        )
+    return name
+
+
+def _choose_source(sub, path: Path, assignment, source_dir):
+    """The instructor's source to grade against: ``assignment`` (a name, or a path the instructor gives) if set,
+    else the name the notebook declares, looked up among the instructor's sources only. Returns (path, notes)."""
+    declared = _declared_assignment(sub)
+    notes = []
+    if assignment is not None:
+        src = resolve(assignment, source_dir)
+        if declared is not None and declared != load_assignment(src).name:
+            raise MappoLiteError(
+                f"{path}: the notebook is assignment {declared!r}, not {load_assignment(src).name!r}"
+                " (the one to grade it as)"
+            )
+        return src, notes
+    if declared is None:
+        declared = path.stem
+        notes.append(
+            f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name"
+        )
+    sources = find_sources(source_dir)
+    if declared not in sources:
+        raise MappoLiteError(
+            f"{path}: unknown assignment {declared!r} (known: {', '.join(sources) or 'none'}); "
+            "pass --assignment NAME to choose one"
+        )
+    return sources[declared], notes
+
+
+# --------------------------------------------------------------------------------------------------- assembling
+
+
+def _stub_for(assignment: Assignment, cell):
+    from .release import clear_solutions
+
+    c = copy.deepcopy(cell)
+    clear_solutions(c, assignment.code_stub, assignment.text_stub)
+    return c.source
+
+
+def assemble(assignment: Assignment, submission):
+    """The notebook to execute and the notes about the submission (see the module docstring).
+
+    Returns ``(nb, notes, answers)``: ``answers[grade_id]`` is the submitted source of each solution cell (or None
+    if missing).
+    """
+    import nbformat
+
+    from .release import student_notebook
+
+    source_cells = assignment.notebook.cells
+    known = {nbgrader_meta(c)["grade_id"]: c for c in source_cells if is_nbgrader_cell(c)}
+    student_version = {
+        nbgrader_meta(c)["grade_id"]: c for c in student_notebook(assignment).cells if is_nbgrader_cell(c)
+    }
+    notes, answers, seen = [], {}, set()
+    extras = {}  # anchor grade_id (None = before everything) -> [code cells]
+    anchor = None
+    for cell in submission.cells:
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id") if isinstance(meta.get("grade_id"), str) else None
+        if gid in known and gid not in seen:
+            seen.add(gid)
+            anchor = gid
+            src_cell = known[gid]
+            if is_solution(src_cell):
+                if cell.cell_type != src_cell.cell_type:
+                    notes.append(
+                        f"answer cell {gid!r} was changed from {src_cell.cell_type} to {cell.cell_type}; "
+                        f"its text is graded as {src_cell.cell_type}"
+                    )
+                answers[gid] = cell.source
+            else:
+                expected = student_version[gid]
+                unchanged = cell.cell_type == src_cell.cell_type and cell.source in (expected.source, src_cell.source)
+                if not unchanged:
+                    kind = "test" if is_grade(src_cell) else "read-only"
+                    notes.append(f"{kind} cell {gid!r} was modified in the submission; the grader ran the original")
+            continue
+        if gid in known:
+            notes.append(f"a second cell with grade_id {gid!r} was ignored")
+            continue
+        if cell.cell_type == "code" and cell.source.strip():
+            extras.setdefault(anchor, []).append(cell.source)
+    for gid, c in known.items():
+        if gid not in seen:
+            kind = "answer" if is_solution(c) else ("test" if is_grade(c) else "read-only")
+            what = "graded as unanswered" if kind == "answer" else "the grader ran the original"
+            notes.append(f"{kind} cell {gid!r} is missing from the submission; {what}")
+    n_extra = sum(len(v) for v in extras.values())
+    if n_extra:
+        notes.append(f"{n_extra} code cell(s) added by the student were run after the cell that precedes them")
+    cells = []
+
+    def add_extras(key):
+        for src in extras.get(key, []):
+            cells.append(nbformat.v4.new_code_cell(src, metadata={"mappo_lite_origin": "student-added"}))
+
+    add_extras(None)
+    for c in source_cells:
+        new = copy.deepcopy(c)
+        if new.cell_type == "code":
+            new.outputs, new.execution_count = [], None
+        gid = nbgrader_meta(c).get("grade_id") if is_nbgrader_cell(c) else None
+        if gid is not None and is_solution(c):
+            new.source = answers[gid] if gid in answers else _stub_for(assignment, c)
+        cells.append(new)
+        if gid is not None:
+            add_extras(gid)
+    for i, c in enumerate(cells):
+        c["id"] = f"graded-{i:03d}"
+    nb = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+            "mappo_lite": {"assignment": assignment.name, "edition": "graded", "source_sha256": assignment.sha256},
+        },
+    )
+    for gid in assignment.solution_ids:
+        answers.setdefault(gid, None)
+    return nb, notes, answers
+
+
+# --------------------------------------------------------------------------------------------------- executing
+
+
+@dataclass
+class CellRun:
+    """What happened to one code cell: ``status`` is ok | error | timeout | killed | not-run | skipped."""
+
+    status: str = "not-run"
+    ename: str = ""
+    evalue: str = ""
+    seconds: float = 0.0
+
+    @property
+    def message(self) -> str:
+        if self.status == "ok":
+            return "ok"
+        if self.status == "timeout":
+            return "time limit exceeded (the cell was interrupted)"
+        if self.status == "killed":
+            return f"the kernel {self.evalue}"
+        if self.status == "not-run":
+            return "not run (" + (self.evalue or "the run stopped before this cell") + ")"
+        if self.status == "skipped":
+            return f"not run: {self.evalue}"
+        first = self.evalue.strip().split("\n")[0] if self.evalue else ""
+        if len(first) > 300:
+            first = first[:297] + "..."
+        return f"{self.ename}: {first}" if first else self.ename
+
+
+def _error_from_outputs(cell):
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return out.get("ename", "Error"), out.get("evalue", "")
+    return None
+
+
+def _truncate_outputs(cell) -> None:
+    total = 0
+    kept = []
+    for out in cell.get("outputs", []):
+        size = len(json.dumps(out))
+        if total + size > _MAX_OUTPUT_CHARS and out.get("output_type") != "error":
+            continue
+        total += size
+        kept.append(out)
+    if len(kept) < len(cell.get("outputs", [])):
+        import nbformat
+
+        kept.append(nbformat.v4.new_output("stream", name="stderr", text="[grader: output truncated]\n"))
+    cell["outputs"] = kept
+
+
+def _is_instructor_cell(cell) -> bool:
+    """Read-only code and tests: the cells the agent runs in its clean room (not answers, not added cells)."""
+    return (
+        cell.cell_type == "code"
+        and cell.metadata.get("mappo_lite_origin") is None
+        and is_nbgrader_cell(cell)
+        and not is_solution(cell)
+    )
+
+
+def _kernel_manager(sandbox, kernel_name, config_path):
+    """A kernel manager that starts ``python -m mappo_lite.course.agent`` inside ``sandbox`` (unix sockets in
+    the scratch folder: the sandbox has no network), with the allow-listed environment and /dev/null streams."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            self.kernel_spec.interrupt_mode = "message"  # a signal cannot cross the sandbox's pid namespace
+            return sandbox.command(
+                [sys.executable, "-m", "mappo_lite.course.agent", str(config_path), "-f", self.connection_file]
+            )
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            sandbox.give(Path(self.connection_file))
+            kw.update(
+                env=sandbox.env(),
+                cwd=str(sandbox.workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return SandboxedKernelManager(
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=str(sandbox.rundir / "k"),
+        connection_file=str(sandbox.rundir / "kernel.json"),
+    )
+
+
+def _receipt_problem(reply, key: bytes, nonce: str, code: str):
+    """None if ``reply`` is the agent's genuine receipt for this cell, else what is wrong with it."""
+    if not isinstance(reply, dict) or reply.get("msg_type", reply.get("header", {}).get("msg_type")) != REPLY:
+        return "the kernel answered with something else than the grader's agent"
+    content = reply.get("content") or {}
+    r = content.get("mappo_lite")
+    if not isinstance(r, dict):
+        return "the reply carries no receipt"
+    if r.get("nonce") != nonce or r.get("code_sha256") != code_sha256(code):
+        return "the receipt is for another cell or other code"
+    status, ename = str(r.get("status", "")), str(r.get("ename", ""))
+    if status != content.get("status") or not hmac.compare_digest(
+        str(r.get("mac", "")), mac(key, nonce, r["code_sha256"], status, ename)
+    ):
+        return "the receipt is forged"
+    return None
+
+
+async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
+    """One attempt: run ``nb`` top to bottom. Returns (index of the cell that killed the kernel, reason) or None."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    key = secrets.token_bytes(32)
+    config = sandbox.rundir / "agent.json"
+    config.write_text(json.dumps({"key": key.hex(), "preload": sorted(preload)}), encoding="utf-8")
+    sandbox.give(config)
+    replies = {}
+    client = NotebookClient(
+        nb,
+        km=_kernel_manager(sandbox, kernel_name, config),
+        timeout=max(1, int(math.ceil(timeout))),
+        interrupt_on_timeout=True,
+        allow_errors=True,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(sandbox.workdir)}},
+        startup_timeout=120,
+        record_timing=False,
+        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply),
+    )
+    hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
+    killer = None
+    current = {}  # what the patched kc.execute sends for the cell being run
+
+    def send(code, **kwargs):
+        if not current:
+            return plain_execute(code, **kwargs)
+        msg = client.kc.session.msg(
+            REQUEST,
+            {
+                "code": current["code"],
+                "nonce": current["nonce"],
+                "test": current["test"],
+                "grade_id": current["grade_id"],
+            },
+        )
+        client.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    plain_execute = None
+    try:
+        # the kernel's own stdout/stderr (not the cells' output, which comes through the kernel protocol) is noise
+        async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            plain_execute = client.kc.execute
+            client.kc.execute = send
+            count = 0
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code" or runs[index].status == "skipped":
+                    continue
+                if not cell.source.strip():
+                    runs[index] = CellRun("ok")
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    for j in range(index, len(nb.cells)):
+                        if nb.cells[j].cell_type == "code" and runs[j].status not in ("skipped",):
+                            runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
+                    return None
+                current.clear()
+                nonce = None
+                if _is_instructor_cell(cell):
+                    nonce = secrets.token_hex(16)
+                    current.update(
+                        code=cell.source,
+                        nonce=nonce,
+                        test=is_grade(cell),
+                        grade_id=nbgrader_meta(cell).get("grade_id", "cell"),
+                    )
+                count += 1
+                start = time.monotonic()
+                overall = remaining + 1.0 < hard
+                task = asyncio.ensure_future(client.async_execute_cell(cell, index, execution_count=count))
+                done, _ = await asyncio.wait({task}, timeout=min(hard, remaining + 1.0))
+                try:
+                    if not done:  # the cell ignored the interrupt (or the overall limit came first)
+                        raise TimeoutError
+                    task.result()
+                except TimeoutError:
+                    killer = (index, "it did not stop at the time limit")
+                    await _kill(client)
+                    task.cancel()
+                    try:
+                        await task
+                    except BaseException:  # nbclient turns the cancellation into DeadKernelError
+                        pass
+                    if overall:  # the overall limit, not this cell's: stop here, no rerun
+                        runs[index] = CellRun(
+                            "timeout",
+                            "TimeoutError",
+                            "the overall time limit was reached",
+                            seconds=time.monotonic() - start,
+                        )
+                        for j in range(index + 1, len(nb.cells)):
+                            if nb.cells[j].cell_type == "code" and runs[j].status != "skipped":
+                                runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
+                        return None
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="ignored the interrupt at the time limit and was killed",
+                        seconds=time.monotonic() - start,
+                    )
+                    return killer
+                except DeadKernelError:
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue="died while this cell ran (os._exit, a crash or exit())",
+                        seconds=time.monotonic() - start,
+                    )
+                    killer = (index, "the kernel died while it ran")
+                    return killer
+                except Exception as exc:  # anything else from the kernel connection: never crash the grader
+                    runs[index] = CellRun(
+                        "killed",
+                        evalue=f"was lost while this cell ran ({type(exc).__name__}: {exc})",
+                        seconds=time.monotonic() - start,
+                    )
+                    killer = (index, "the grader lost the kernel while it ran")
+                    return killer
+                elapsed = time.monotonic() - start
+                _truncate_outputs(cell)
+                err = _error_from_outputs(cell)
+                problem = None if nonce is None else _receipt_problem(replies.get(index), key, nonce, current["code"])
+                if problem is not None:
+                    if err is None or err[0] != "KeyboardInterrupt":
+                        err = ("GraderIntegrityError", f"the cell did not run as the grader sent it ({problem})")
+                if err is None:
+                    runs[index] = CellRun("ok", seconds=elapsed)
+                elif err[0] == "KeyboardInterrupt" and elapsed >= timeout * 0.95:
+                    runs[index] = CellRun("timeout", *err, seconds=elapsed)
+                else:
+                    runs[index] = CellRun("error", *err, seconds=elapsed)
+                alive = await _is_alive(client)
+                if not alive:
+                    runs[index] = CellRun(
+                        "killed", evalue="exited after this cell (exit(), quit() or os._exit)", seconds=elapsed
+                    )
+                    return (index, "the kernel exited after it")
+    finally:
+        if killer is not None:
+            await _kill(client)
+    return None
+
+
+async def _kill(client) -> None:
+    if client.km is None:
+        return
+    try:
+        await client.km.shutdown_kernel(now=True)
+    except Exception:  # the kernel may already be gone
+        pass
+
+
+async def _is_alive(client) -> bool:
+    try:
+        res = client.km.is_alive()
+        if asyncio.iscoroutine(res):
+            res = await res
+        return bool(res)
+    except Exception:
+        return False
+
+
+def _run_async(coro):
+    """``asyncio.run``, also from inside a running event loop (a notebook): then in a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def execute(
+    nb,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+    isolation=None,
+    hide=(),
+    preload=(),
+):
+    """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
+    for every cell (non-code cells stay ``not-run`` and are not used). ``isolation`` is a
+    :class:`~.sandbox.Isolation` (default: the strongest available), ``hide`` the folders the kernel must not
+    see, ``preload`` the modules the agent imports (and protects) before any student code runs."""
+    timeout = float(timeout)
+    total_timeout = float(total_timeout)
+    if not (timeout > 0 and math.isfinite(timeout)) or not (total_timeout > 0 and math.isfinite(total_timeout)):
+        raise MappoLiteError("time limits must be positive numbers of seconds")
+    if isolation is None:
+        isolation = choose_isolation("auto")
+    deadline = time.monotonic() + total_timeout
+    original = copy.deepcopy(nb)
+    runs = [CellRun() for _ in nb.cells]
+    restarts = 0
+    preload = set(preload) | {"mappo_lite", "mappo_lite.course.checks", "numpy"}
+    while True:
+        work = copy.deepcopy(original)
+        for i, r in enumerate(runs):
+            if r.status == "skipped":
+                work.cells[i].source = "raise RuntimeError('grader: cell not run, see the report')"
+        fresh = [r if r.status == "skipped" else CellRun() for r in runs]
+        with Sandbox(isolation, hide=tuple(hide)) as sandbox:
+            try:
+                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload))
+            except MappoLiteError:
+                raise
+            except Exception as exc:
+                if restarts == 0 and all(r.status == "not-run" for r in fresh):
+                    raise MappoLiteError(
+                        f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})"
+                    ) from None
+                raise
+        runs = fresh
+        nb.cells = work.cells
+        if killed is None:
+            break
+        index, reason = killed
+        restarts += 1
+        runs[index] = CellRun(
+            "skipped",
+            evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
+            seconds=runs[index].seconds,
+        )
+        for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
+            if r.status == "timeout":
+                runs[i] = CellRun(
+                    "skipped",
+                    "KeyboardInterrupt",
+                    f"time limit exceeded on attempt {restarts}; not run again",
+                    r.seconds,
+                )
+        if time.monotonic() >= deadline:
+            break
+    return runs, restarts
+
+
+def _imported_modules(cells) -> set:
+    """The modules the instructor cells import (so the agent can import and protect them first)."""
+    out = set()
+    for c in cells:
+        if not _is_instructor_cell(c):
+            continue
+        src = "\n".join(ln for ln in c.source.split("\n") if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.add(node.module)
+                out |= {f"{node.module}.{a.name}" for a in node.names if a.name != "*"}
+    return out
+
+
+# --------------------------------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class GradeReport:
+    """The result of grading one notebook; ``as_dict()`` is what ``--json`` prints."""
+
+    assignment: str
+    title: str
+    notebook: str
+    source: str
+    total: float
+    max: float
+    manual_max: float
+    questions: list
+    notes: list
+    seconds: float
+    restarts: int
+    executed: object = field(default=None, repr=False)
+    isolation: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "assignment": self.assignment,
+            "title": self.title,
+            "notebook": self.notebook,
+            "source": self.source,
+            "total": self.total,
+            "max": self.max,
+            "manual_max": self.manual_max,
+            "needs_manual_grading": [q["id"] for q in self.questions if q["status"] == "needs manual grading"],
+            "questions": self.questions,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "kernel_restarts": self.restarts,
+            "isolation": self.isolation,
+        }
+
+    def text(self) -> str:
+        lines = [f"{self.assignment}: {self.title}", f"graded against {_display_path(self.source)}"]
+        if self.isolation:
+            lines.append(f"sandbox: {self.isolation.get('level')} ({self.isolation.get('detail')})")
+        lines.append("")
+        width = max([len(q["id"]) for q in self.questions] + [8])
+        for q in self.questions:
+            if q["kind"] == "written":
+                pts = f"{'-':>5} / {q['max_points']:g}"
+            else:
+                pts = f"{q['points']:>5g} / {q['max_points']:g}"
+            lines.append(f"  {q['id']:<{width}}  {pts:<12} {q['status']}")
+            for fb in q["feedback"]:
+                lines.append(f"  {'':<{width}}    - {fb}")
+        if self.notes:
+            lines += ["", "notes:"] + [f"  - {n}" for n in self.notes]
+        lines += [
+            "",
+            f"total: {self.total:g} / {self.max:g} autograded points"
+            + (f" (+ {self.manual_max:g} points graded by hand)" if self.manual_max else ""),
+        ]
+        return "\n".join(lines)
+
+
+def _display_path(path) -> str:
+    """``path`` relative to the working folder when it lies below it, else absolute."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def _score(assignment: Assignment, nb, runs, answers) -> list:
+    index_of = {}
+    for i, c in enumerate(nb.cells):
+        if is_nbgrader_cell(c) and c.metadata.get("mappo_lite_origin") is None:
+            index_of.setdefault(nbgrader_meta(c)["grade_id"], i)
+    questions = []
+    for q in assignment.questions:
+        feedback = []
+        if q.kind == "written":
+            src = answers.get(q.id)
+            stub = _stub_for(assignment, assignment.cell(q.id))
+            if src is None or src.strip() == stub.strip() or not src.strip():
+                status, pts = "unanswered", 0.0
+            else:
+                status, pts = "needs manual grading", None
+            questions.append(
+                {
+                    "id": q.id,
+                    "title": q.title,
+                    "kind": q.kind,
+                    "points": pts,
+                    "max_points": q.manual_points,
+                    "status": status,
+                    "feedback": feedback,
+                    "tests": [],
+                }
+            )
+            continue
+        sol_run = runs[index_of[q.id]]
+        if answers.get(q.id) is None:
+            feedback.append("answer cell missing from the submission")
+        elif sol_run.status == "error" and sol_run.ename == "NotImplementedError":
+            feedback.append("not answered yet: the answer cell still raises NotImplementedError")
+        elif sol_run.status != "ok":
+            feedback.append(f"the answer cell failed: {sol_run.message}")
+        tests, total = [], 0.0
+        for t in q.tests:
+            run = runs[index_of[t.grade_id]]
+            passed = run.status == "ok"
+            got = t.points if passed else 0.0
+            total += got
+            if not passed and t.grade_id != q.id:
+                feedback.append(f"{t.kind} test {t.grade_id!r} ({t.points:g} pt) failed: {run.message}")
+            tests.append(
+                {
+                    "grade_id": t.grade_id,
+                    "visibility": t.kind,
+                    "points": got,
+                    "max_points": t.points,
+                    "status": run.status,
+                    "message": run.message,
+                }
+            )
+        status = "passed" if total == q.auto_points else ("partial" if total > 0 else "failed")
+        questions.append(
+            {
+                "id": q.id,
+                "title": q.title,
+                "kind": q.kind,
+                "points": total,
+                "max_points": q.auto_points,
+                "status": status,
+                "feedback": feedback,
+                "tests": tests,
+            }
+        )
+    return questions
+
+
+def grade_notebook(
+    path,
+    *,
+    source_dir=None,
+    assignment=None,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+    isolation: str = "auto",
+) -> GradeReport:
+    """Grade the notebook at ``path`` against its instructor source (see the module docstring).
+
+    The source is ``assignment`` (a name in ``source_dir``, or a path) when given, else the assignment *name* the
+    notebook's metadata declares, looked up in ``source_dir`` only; a notebook declaring another assignment than
+    ``assignment`` is an error. ``isolation``: ``auto`` | ``bwrap`` | ``user`` | ``none`` (:mod:`.sandbox`).
+    """
+    start = time.monotonic()
+    path = Path(path)
+    sub = read_submission(path)
+    iso = choose_isolation(isolation)
+    src_path, notes = _choose_source(sub, path, assignment, source_dir)
+    a = load_assignment(src_path)
+    ml = sub.metadata.get("mappo_lite")
+    if isinstance(ml, dict) and ml.get("source_sha256") not in (None, a.sha256):
+        notes.append(
+            "the assignment source changed after this notebook was released; graded against the current source"
+        )
+    nb, more, answers = assemble(a, sub)
+    notes += more
+    hide = {Path(src_path).resolve().parent}
+    try:
+        hide.add(_source_dir(source_dir).resolve())
+    except MappoLiteError:
+        pass
+    sandbox_note = isolation_note(iso, hide)
+    if sandbox_note:
+        notes.append(sandbox_note)
+    runs, restarts = execute(
+        nb,
+        timeout=timeout,
+        total_timeout=total_timeout,
+        kernel_name=kernel_name,
+        isolation=iso,
+        hide=sorted(hide),
+        preload=_imported_modules(nb.cells),
+    )
+    for i, r in enumerate(runs):
+        if r.status == "skipped":
+            c = nb.cells[i]
+            gid = nbgrader_meta(c).get("grade_id", "a student-added cell")
+            notes.append(f"cell {gid!r}: {r.evalue}")
+    questions = _score(a, nb, runs, answers)
+    total = float(sum(q["points"] for q in questions if q["kind"] == "code"))
+    return GradeReport(
+        assignment=a.name,
+        title=a.title,
+        notebook=str(path),
+        source=str(src_path),
+        total=total,
+        max=a.auto_points,
+        manual_max=a.points - a.auto_points,
+        questions=questions,
+        notes=notes,
+        seconds=time.monotonic() - start,
+        restarts=restarts,
+        executed=nb,
+        isolation=iso.as_dict(),
+    )
+
+
+def isolation_note(iso, hide) -> str:
+    """A report note when the sandbox is weaker than bubblewrap (see the instructors' threat model)."""
+    if iso.level == "none":
+        return (
+            f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
+            "write the grader's files; use this only for trusted notebooks (see the instructors' page)"
+        )
+    if iso.level == "user":
+        import os
+
+        probe = Sandbox(iso)
+        readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
+        out = []
+        if readable:
+            out.append(
+                f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable "
+                f"by the sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap"
+            )
+        stdlib = Path(os.__file__).resolve().parent
+        if probe.hidden_from_kernel(stdlib):
+            out.append(
+                f"sandbox: the sandbox user {iso.user!r} cannot read this Python's standard library ({stdlib}); "
+                "its kernel may run with another one: install Python where other users can read it"
+            )
+        return "; ".join(out)
+    return ""

@@ -1,0 +1,255 @@
+r"""Plain-NumPy twins of the numba kernels in :mod:`mappo_lite.kernels`.
+
+Same names, same arguments, same results (to rounding). They exist so the tests can check every kernel against an
+implementation written the obvious way, and so the benchmark can time both side by side. They are not used by the
+library itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_rows(logits):
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax_rows(logits):
+    mx = logits.max(axis=1, keepdims=True)
+    return logits - (mx + np.log(np.exp(logits - mx).sum(axis=1, keepdims=True)))
+
+
+def softmax_score(phi, theta):
+    probs = softmax_rows(phi @ theta)
+    mean = np.einsum("na,nad->nd", probs, phi)
+    return probs, phi - mean[:, None, :]
+
+
+def tabular_softmax_score(logits):
+    probs = softmax_rows(logits)
+    A = logits.shape[1]
+    return probs, np.eye(A)[None, :, :] - probs[:, None, :]
+
+
+def joint_policy(pi_concat, offsets, action_sizes, n_states):
+    joint = np.ones((n_states,))
+    ctx = n_states
+    for m, A in enumerate(action_sizes):
+        table = pi_concat[offsets[m] : offsets[m] + ctx * A].reshape(ctx, A)
+        joint = (joint.reshape(ctx, 1) * table).reshape(-1)
+        ctx *= A
+    return joint.reshape(n_states, -1)
+
+
+def policy_transition_reward(P_flat, r_flat, pi_joint):
+    return np.einsum("sa,sat->st", pi_joint, P_flat), (pi_joint * r_flat).sum(axis=1)
+
+
+def q_from_v(P_flat, r_flat, gamma, V):
+    return r_flat + gamma * (P_flat @ V)
+
+
+def level_offsets_for(action_sizes, n_states):
+    sizes = [n_states]
+    for A in action_sizes:
+        sizes.append(sizes[-1] * int(A))
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+def backward_sweep(Q_flat, pi_concat, offsets, action_sizes):
+    S = Q_flat.shape[0]
+    levels = [Q_flat.reshape(-1)]
+    current = Q_flat.reshape(-1)
+    for m in range(len(action_sizes) - 1, -1, -1):
+        A = int(action_sizes[m])
+        n_ctx = current.size // A
+        table = pi_concat[offsets[m] : offsets[m] + n_ctx * A].reshape(n_ctx, A)
+        current = (table * current.reshape(n_ctx, A)).sum(axis=1)
+        levels.append(current)
+    assert levels[-1].size == S
+    return np.concatenate(levels[::-1])
+
+
+def mc_localized_q(
+    P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, states, prefix, m_fixed, n_rollouts, max_steps, seed
+):
+    """Same estimator as the kernel, with a NumPy ``Generator`` (so equal in distribution, not bit for bit)."""
+    rng = np.random.default_rng(seed)
+    S, J, _ = P_cum.shape
+    N = len(action_sizes)
+
+    def draw_actions(s, acts, m_fixed):
+        ctx = s
+        for m in range(N):
+            A = int(action_sizes[m])
+            if m >= m_fixed:
+                row = pi_cum_concat[offsets[m] + ctx * A : offsets[m] + (ctx + 1) * A]
+                acts[m] = min(int(np.searchsorted(row, rng.random(), side="right")), A - 1)
+            ctx = ctx * A + acts[m]
+        return ctx - s * J
+
+    out = np.empty(len(states))
+    for t, s0 in enumerate(states):
+        total = 0.0
+        for _ in range(n_rollouts):
+            s = int(s0)
+            acts = [int(prefix[t, m]) if m < m_fixed else 0 for m in range(N)]
+            j = draw_actions(s, acts, m_fixed)
+            for _step in range(max_steps):
+                total += r_flat[s, j]
+                if rng.random() >= gamma:
+                    break
+                nxt = int(np.searchsorted(P_cum[s, j], rng.random(), side="right"))
+                if nxt >= S:
+                    break
+                s = nxt
+                j = draw_actions(s, acts, 0)
+        out[t] = total / n_rollouts
+    return out
+
+
+def rollout_steps(P_cum, r_flat, gamma, pi_cum_concat, offsets, action_sizes, start_states, n_steps, seed):
+    """Same episodes as the kernel (equal in distribution, with a NumPy ``Generator``): returns the mean undiscounted
+    return per finished episode and the number of finished episodes after ``n_steps`` environment steps."""
+    rng = np.random.default_rng(seed)
+    S, J, _ = P_cum.shape
+    N = len(action_sizes)
+
+    def draw_actions(s):
+        ctx = s
+        for m in range(N):
+            A = int(action_sizes[m])
+            row = pi_cum_concat[offsets[m] + ctx * A : offsets[m] + (ctx + 1) * A]
+            a = min(int(np.searchsorted(row, rng.random(), side="right")), A - 1)
+            ctx = ctx * A + a
+        return ctx - s * J
+
+    episodes = 0
+    total = 0.0
+    s = int(start_states[0])
+    j = draw_actions(s)
+    for _ in range(int(n_steps)):
+        total += r_flat[s, j]
+        stop = rng.random() >= gamma
+        if not stop:
+            nxt = int(np.searchsorted(P_cum[s, j], rng.random(), side="right"))
+            stop = nxt >= S
+        if stop:
+            episodes += 1
+            s = int(start_states[episodes % len(start_states)])
+        else:
+            s = nxt
+        j = draw_actions(s)
+    return total / max(episodes, 1), episodes
+
+
+def projected_sgd(phi, ctx, act, targets, theta_k, theta0, eta, radius):
+    theta = theta0.astype(np.float64).copy()
+    avg = np.zeros_like(theta)
+    for c, a, y in zip(ctx, act, targets):
+        f = phi[c, a]
+        theta = theta - 2.0 * eta * f * ((theta - theta_k) @ f - y)
+        nrm = np.linalg.norm(theta)
+        if nrm > radius:
+            theta = theta * (radius / nrm)
+        avg += theta
+    return avg / max(len(ctx), 1)
+
+
+def projected_sgd_tabular(ctx, act, n_actions, targets, theta_k, theta0, eta, radius):
+    d = theta_k.shape[0]
+    eye_rows = np.zeros((1, 1, d))
+
+    class _OneHot:
+        def __getitem__(self, key):
+            c, a = key
+            e = eye_rows[0, 0].copy()
+            e[c * n_actions + a] = 1.0
+            return e
+
+    return projected_sgd(_OneHot(), ctx, act, targets, theta_k, theta0, eta, radius)
+
+
+def stream_read(x):
+    return float(np.sum(x))
+
+
+# ----- sparse games (kernels/sparse.py) ------------------------------------------------------------------------------
+def sparse_q_from_v(next_states, probs, r_flat, gamma, V):
+    r""":math:`Q = r + \gamma\sum_k p_k V(s'_k)` on successor lists ``(S, |A|, K)``."""
+    return r_flat + gamma * (probs * V[next_states]).sum(axis=-1)
+
+
+def sparse_policy_rows(next_states, probs, r_flat, pi_joint):
+    """COO triplets of :math:`P_\\pi` (duplicates not summed, in (s, a, k) order) and :math:`r_\\pi`."""
+    S, J, K = next_states.shape
+    rows = np.repeat(np.arange(S, dtype=np.int64), J * K)
+    cols = next_states.reshape(-1).astype(np.int64)
+    vals = (pi_joint[:, :, None] * probs).reshape(-1)
+    return rows, cols, vals, (pi_joint * r_flat).sum(axis=1)
+
+
+def sparse_policy_csr(next_states, probs, r_flat, pi_joint):
+    """CSR ``(indptr, indices, data)`` of :math:`P_\\pi` (duplicates summed, columns sorted, zeros dropped) and
+    :math:`r_\\pi`, through :mod:`scipy.sparse`."""
+    import scipy.sparse as sp
+
+    rows, cols, vals, r_pi = sparse_policy_rows(next_states, probs, r_flat, pi_joint)
+    S = next_states.shape[0]
+    keep = vals != 0.0
+    M = sp.coo_matrix((vals[keep], (rows[keep], cols[keep])), shape=(S, S)).tocsr()
+    M.sum_duplicates()
+    M.sort_indices()
+    M.eliminate_zeros()
+    return M.indptr.astype(np.int64), M.indices.astype(np.int64), M.data, r_pi
+
+
+# ----- offline evaluators (kernels/offline.py) -----------------------------------------------------------------------
+def accumulate_bellman_system(psi_flat, rows, psi_pi, next_states, rewards):
+    r""":math:`\Psi^\top\Psi`, :math:`\Psi^\top\Psi'_\pi`, :math:`\Psi^\top r` with dense matrix products."""
+    Psi = psi_flat[rows]
+    Psi_next = np.where((next_states >= 0)[:, None], psi_pi[np.maximum(next_states, 0)], 0.0)
+    return Psi.T @ Psi, Psi.T @ Psi_next, Psi.T @ rewards
+
+
+# ----- the ratio game (kernels/ratio.py) -----------------------------------------------------------------------------
+def _softmax(z):
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def ratio_sequential(theta, z, eta, iterations, conditional, R, S):
+    """The sequential conditional update on the ratio game (R, S): :math:`V(p_k)`, k = 0..``iterations``."""
+    th, zz = np.array(theta, dtype=np.float64), np.array(z, dtype=np.float64)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        x, cond = _softmax(th), _softmax(zz)
+        p = x[:, None] * cond
+        out[k] = (p * R).sum() / (p * S).sum()
+        if k == iterations:
+            break
+        w = cond if conditional else np.broadcast_to(x @ cond, cond.shape)
+        q1 = (R * w).sum(axis=1) / (S * w).sum(axis=1)
+        th = th + eta * q1
+        zz = zz + eta * (R / S)
+    return out
+
+
+def ratio_independent_pg(theta1, theta2, eta, iterations, R, S):
+    """Independent exact policy gradient on the ratio game (R, S): :math:`V(x_k, y_k)`, k = 0..``iterations``."""
+    t1, t2 = np.array(theta1, dtype=np.float64), np.array(theta2, dtype=np.float64)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        x, y = _softmax(t1), _softmax(t2)
+        den = x @ S @ y
+        v = (x @ R @ y) / den
+        out[k] = v
+        if k == iterations:
+            break
+        gx = (R @ y - v * (S @ y)) / den
+        gy = (R.T @ x - v * (S.T @ x)) / den
+        t1 = t1 + eta * x * (gx - x @ gx)
+        t2 = t2 + eta * y * (gy - y @ gy)
+    return out

@@ -1,0 +1,603 @@
+"""Hostile notebooks against the grader (issue 12, part 1): every attack ends with a correct, low score.
+
+Each test takes a real assignment (a1, built into a temporary release), adds hostile code cells to the *unsolved*
+student notebook — so any point it scores is a point the attack stole — and grades it. The instructor sources are
+a temporary copy (``SRC``), so a failing test cannot damage the repository's ``assignments/``; the attacks also
+aim at the repository's folder and ``$MAPPO_LITE_ASSIGNMENTS``. The bubblewrap tests are skipped (with the reason)
+where bwrap cannot run; the ``user`` and ``none`` levels are tested for what they promise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mappo_lite.course.grade import grade_notebook
+from mappo_lite.course.release import build
+from mappo_lite.course.sandbox import choose_isolation
+from mappo_lite.errors import MappoLiteError
+
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "a1_softmax_policies"
+try:
+    HAVE_BWRAP = choose_isolation("auto").level == "bwrap"
+    WHY_NOT = "" if HAVE_BWRAP else choose_isolation("auto").detail
+except MappoLiteError as exc:
+    HAVE_BWRAP, WHY_NOT = False, str(exc)
+needs_bwrap = pytest.mark.skipif(not HAVE_BWRAP, reason=f"bubblewrap sandbox unavailable here: {WHY_NOT}")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the 'user' isolation level needs a grader running as root")
+
+
+def _digest(folder: Path) -> dict:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    base = tmp_path_factory.mktemp("attacks")
+    src = base / "src"
+    shutil.copytree(ROOT / "assignments", src)
+    build(base / "release", source_dir=src)
+    return {
+        "src": src,
+        "release": base / "release",
+        "digest": _digest(src),
+        "repo_digest": _digest(ROOT / "assignments"),
+    }
+
+
+def _student(course):
+    return nbformat.read(course["release"] / "student" / f"{NAME}.ipynb", as_version=4)
+
+
+def _wrong_answers(nb):
+    """Every answer replaced by a wrong one that does not raise (``return None``): only a hijack can pass a test."""
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            lines = c.source.split("\n")
+            for i, ln in enumerate(lines):
+                if ln.strip() == "raise NotImplementedError()":
+                    indent = ln[: len(ln) - len(ln.lstrip())]
+                    lines[i] = indent + ("return None" if indent else "pass")
+            c.source = "\n".join(lines)
+    return nb
+
+
+def _hostile(course, tmp_path, *cells, name="hostile.ipynb", after="setup", wrong=False):
+    """The unsolved student notebook (``wrong``: with wrong answers that do not raise) with ``cells`` added right
+    after the cell ``after`` (None: at the top)."""
+    nb = _wrong_answers(_student(course)) if wrong else _student(course)
+    cells = [
+        textwrap.dedent(code).replace("@SRC@", str(course["src"])).replace("@TMP@", str(tmp_path)) for code in cells
+    ]
+    if after == "each-answer":  # after every answer cell, right before its tests
+        out = []
+        for c in nb.cells:
+            out.append(c)
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code":
+                out += [nbformat.v4.new_code_cell(code) for code in cells]
+        nb.cells = out
+    else:
+        k = (
+            0
+            if after is None
+            else next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after) + 1
+        )
+        for j, code in enumerate(cells):
+            nb.cells.insert(k + j, nbformat.v4.new_code_cell(code))
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    return path
+
+
+def _grade(course, path, **kw):
+    kw.setdefault("timeout", 30)
+    kw.setdefault("total_timeout", 240)
+    return grade_notebook(path, source_dir=course["src"], assignment=NAME, **kw)
+
+
+def _outputs(rep) -> str:
+    out = []
+    for c in rep.executed.cells:
+        for o in c.get("outputs", []):
+            out.append(o.get("text", "") + "".join(o.get("traceback", [])) + json.dumps(o.get("data", {})))
+    return "\n".join(out)
+
+
+def _assert_zero(rep, course):
+    d = rep.as_dict()
+    assert d["total"] == 0 and d["max"] == 11, rep.text()
+    assert all(q["points"] == 0 for q in d["questions"]), rep.text()
+    assert _digest(course["src"]) == course["digest"], "the instructor sources were changed"
+    assert _digest(ROOT / "assignments") == course["repo_digest"], "the repository's sources were changed"
+
+
+def _cli(args, env=None, timeout=300):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "mappo_lite", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=e,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ hijacking IPython
+
+TRANSFORMERS_TO_PASS = """
+ip = get_ipython()
+to_pass = lambda lines: ["pass\\n"]
+ip.input_transformers_cleanup.append(to_pass)
+ip.input_transformers_post.append(to_pass)
+ip.input_transformer_manager.line_transforms.append(to_pass)
+"""
+
+STRIP_ASSERTS = """
+import ast
+class Strip(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+    def visit_Raise(self, node):
+        return ast.Pass()
+    def visit_Expr(self, node):
+        if isinstance(node.value, ast.Call) and getattr(node.value.func, "id", "").startswith("assert"):
+            return ast.Pass()
+        return node
+get_ipython().ast_transformers.append(Strip())
+"""
+
+
+@needs_bwrap
+def test_input_and_ast_transformers_cannot_rewrite_the_tests(course, tmp_path):
+    rep = _grade(course, _hostile(course, tmp_path, TRANSFORMERS_TO_PASS, name="pass.ipynb"))
+    _assert_zero(rep, course)
+    assert "1 code cell(s) added by the student" in " ".join(rep.notes)
+    fb = " ".join(f for q in rep.as_dict()["questions"] for f in q["feedback"])
+    assert "NotImplementedError" in fb  # the tests really ran: they called the unanswered functions
+    rep = _grade(course, _hostile(course, tmp_path, STRIP_ASSERTS, name="strip.ipynb"))
+    _assert_zero(rep, course)
+
+
+HIJACK_HELPERS = """
+import builtins, sys, types, numpy as np
+import mappo_lite.course.checks as checks
+noop = lambda *a, **k: None
+assert_close = assert_shape = assert_own_code = noop            # the names the tests use
+checks.assert_close.__code__ = noop.__code__                      # the helper itself
+checks.assert_shape = noop
+fake = types.ModuleType("mappo_lite.course.checks")
+fake.assert_close = fake.assert_shape = fake.assert_own_code = noop
+sys.modules["mappo_lite.course.checks"] = fake                # a fake module for re-imports
+np.allclose = lambda *a, **k: True
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+ip = get_ipython()
+ip.events.register("pre_run_cell", lambda *a: None)
+ip.run_cell = lambda *a, **k: None
+"""
+
+FAKE_HANDLER = """
+ip = get_ipython()
+k = ip.kernel
+def fake(stream, ident, parent):
+    c = parent["content"]
+    r = {"nonce": c.get("nonce"), "code_sha256": "0" * 64, "status": "ok", "ename": "", "mac": "0" * 64}
+    k.session.send(stream, "mappo_lite_run_reply", {"status": "ok", "execution_count": 1, "mappo_lite": r}, parent,
+                   ident=ident)
+k.shell_handlers["mappo_lite_run_request"] = fake
+k.do_execute = lambda *a, **kw: {"status": "ok", "execution_count": 1, "user_expressions": {}, "payload": []}
+"""
+
+
+REPATCH_THREAD = """
+import threading, time, numpy as np
+import mappo_lite.course.checks as checks
+noop = lambda *a, **k: None
+def keep_patching():
+    while True:
+        checks.assert_close.__code__ = noop.__code__
+        np.allclose = lambda *a, **k: True
+        time.sleep(0.0005)
+threading.Thread(target=keep_patching, daemon=True).start()
+"""
+
+
+@needs_bwrap
+def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(course, tmp_path):
+    # wrong answers that do not raise: only the hijack could make a test pass; the real helpers reject them
+    rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb", wrong=True))
+    _assert_zero(rep, course)
+    msgs = " ".join(t["message"] for q in rep.as_dict()["questions"] for t in q["tests"])
+    assert "AssertionError" in msgs and "NotImplementedError" not in msgs, msgs
+    # a replaced message handler answers for the tests: its receipts are not genuine, every test fails
+    rep = _grade(course, _hostile(course, tmp_path, FAKE_HANDLER, name="handler.ipynb", wrong=True))
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all("GraderIntegrityError" in m for m in msgs), msgs
+    # a background thread that keeps patching the helpers: no instructor cell runs next to it
+    rep = _grade(course, _hostile(course, tmp_path, REPATCH_THREAD, name="thread.ipynb", wrong=True))
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all("thread(s) started by the notebook" in m for m in msgs), msgs
+
+
+# ------------------------------------------------------------------------------------------------ the sources
+
+READ_SOURCES = """
+import glob, os, pathlib, sys
+import mappo_lite
+candidates = [os.environ.get("MAPPO_LITE_ASSIGNMENTS", ""), "@SRC@",
+              str(pathlib.Path(mappo_lite.__file__).resolve().parents[1] / "assignments")]
+try:
+    candidates += open(f"/proc/{os.getppid()}/cmdline").read().split("\\0")
+except OSError:
+    pass
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            candidates += open(f"/proc/{pid}/cmdline").read().split("\\0")
+        except OSError:
+            pass
+found = []
+for c in candidates:
+    for f in glob.glob(os.path.join(c, "*.md")) + ([c] if c.endswith(".md") else []):
+        try:
+            from mappo_lite.course.source import load_assignment
+            a = load_assignment(f)
+        except Exception:
+            continue
+        found.append(f)
+        for cell in a.notebook.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+                exec(cell.source, globals())
+print("ENV-HAS-SOURCE-VARIABLE" if "MAPPO_LITE_ASSIGNMENTS" in os.environ else "env clean:", sorted(os.environ))
+print("FOUND", found)
+"""
+
+
+@needs_bwrap
+def test_sources_and_hidden_tests_cannot_be_read(course, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAPPO_LITE_ASSIGNMENTS", str(course["src"]))
+    path = _hostile(course, tmp_path, READ_SOURCES, after="each-answer")  # the solutions replace each stub
+    rep = grade_notebook(path, assignment=NAME, timeout=30)  # the source folder comes from the variable
+    assert Path(rep.source).parent == course["src"]
+    _assert_zero(rep, course)
+    out = _outputs(rep)
+    assert "FOUND []" in out and "env clean:" in out and "ENV-HAS-SOURCE-VARIABLE" not in out, out[-3000:]
+    assert rep.isolation["level"] == "bwrap"
+
+
+POISON = """
+import glob, os, pathlib
+import mappo_lite
+targets = ["@SRC@", os.environ.get("MAPPO_LITE_ASSIGNMENTS", "/nonexistent"),
+           str(pathlib.Path(mappo_lite.__file__).resolve().parents[1] / "assignments"),
+           str(pathlib.Path(mappo_lite.__file__).resolve().parent / "assignments")]
+done = []
+for t in targets:
+    for f in glob.glob(os.path.join(t, "*.md")) + [os.path.join(t, "a1_softmax_policies.md")]:
+        try:
+            text = open(f).read()
+            with open(f, "w") as fh:  # every test becomes a comment: the next submission would score 11/11
+                fh.write(text.replace("assert", "pass  #"))
+            done.append(f)
+        except OSError:
+            pass
+    try:
+        with open(os.path.join(t, "zz_fake.md"), "w") as fh:
+            fh.write("poisoned")
+        done.append(t)
+    except OSError:
+        pass
+for f in glob.glob(str(pathlib.Path(mappo_lite.__file__).resolve().parent / "**" / "*.py"), recursive=True):
+    try:
+        open(f, "a").close()
+        done.append(f)
+    except OSError:
+        pass
+print("POISONED", done)
+"""
+
+
+@needs_bwrap
+def test_the_next_student_cannot_be_poisoned(course, tmp_path):
+    rep = _grade(course, _hostile(course, tmp_path, POISON))
+    _assert_zero(rep, course)
+    assert "POISONED []" in _outputs(rep)
+    assert not (course["src"] / "zz_fake.md").exists()
+    # the next submissions are graded exactly as before
+    untouched = _grade(course, course["release"] / "student" / f"{NAME}.ipynb")
+    solved = _grade(course, course["release"] / "instructor" / f"{NAME}.ipynb")
+    assert (untouched.total, solved.total, solved.max) == (0, 11, 11), solved.text()
+
+
+def test_the_notebook_cannot_choose_its_source(course, tmp_path, capsys):
+    from mappo_lite.cli import main
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    inst = nbformat.read(course["release"] / "instructor" / f"{NAME}.ipynb", as_version=4)
+    for c in inst.cells:  # a source whose tests are all `pass` (the old grader gave it 11/11)
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code":
+            c.source = "pass"
+    nbformat.write(inst, fake / f"{NAME}.ipynb")
+    nb = _student(course)
+    for bad in (str(fake / f"{NAME}.ipynb"), "../fake/a1_softmax_policies", str(fake)):
+        nb.metadata["mappo_lite"]["assignment"] = bad
+        nbformat.write(nb, tmp_path / "meta.ipynb")
+        assert main(["assignments", "grade", str(tmp_path / "meta.ipynb"), "--source", str(course["src"])]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("mappo_lite: error:") and "\n" not in err and "not an assignment name" in err, err
+    # a name that is not the instructor's choice is an error too
+    nb.metadata["mappo_lite"]["assignment"] = "a4_ratio_game"
+    nbformat.write(nb, tmp_path / "other.ipynb")
+    assert (
+        main(
+            [
+                "assignments",
+                "grade",
+                str(tmp_path / "other.ipynb"),
+                "--source",
+                str(course["src"]),
+                "--assignment",
+                NAME,
+            ]
+        )
+        == 2
+    )
+    assert "not 'a1_softmax_policies'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+FAKE_REPORT = """
+import json, os, sys
+fake = json.dumps({"assignment": "a1_softmax_policies", "total": 11, "max": 11})
+print(fake)
+os.write(1, (fake + "\\n").encode())
+os.write(2, (fake + "\\n").encode())
+for target in (f"/proc/{os.getppid()}/fd/1", "/proc/1/fd/1", "/dev/tty", "/dev/stdout"):
+    try:
+        with open(target, "w") as fh:
+            fh.write(fake + "\\n")
+    except OSError:
+        pass
+import subprocess
+subprocess.run(["sh", "-c", f"echo '{fake}'; echo '{fake}' >&2"])
+"""
+
+# Safety first: run unsandboxed (as root, or as a shared user outside a pid namespace), kill(-1) would kill every
+# process of the machine. The attack then refuses to run and the test fails on the line it prints instead.
+KILL_GRADER = """
+import os, pwd, signal
+if os.getuid() == 0 or (os.getpid() > 64 and pwd.getpwuid(os.getuid()).pw_name != "mappo-grader"):
+    print("KILL-ATTACK-REFUSED: not sandboxed")
+    raise SystemExit
+for pid in {os.getppid(), 1} | {int(p) for p in os.listdir("/proc") if p.isdigit()}:
+    if pid != os.getpid():
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+try:
+    os.kill(-1, signal.SIGKILL)
+except OSError:
+    pass
+"""
+
+
+@needs_bwrap
+def test_json_is_one_document_whatever_the_notebook_prints(course, tmp_path):
+    path = _hostile(course, tmp_path, FAKE_REPORT, FAKE_REPORT)
+    proc = _cli(
+        ["assignments", "grade", path, "--json", "--source", course["src"], "--assignment", NAME, "--timeout", "30"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)  # exactly one JSON document, nothing else
+    assert d["total"] == 0 and d["max"] == 11 and d["isolation"]["level"] == "bwrap"
+    assert proc.stdout.count('"total"') == 1
+
+
+@needs_bwrap
+def test_the_kernel_cannot_kill_or_stop_the_grader(course, tmp_path):
+    path = _hostile(course, tmp_path, KILL_GRADER, "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)")
+    proc = _cli(
+        [
+            "assignments",
+            "grade",
+            path,
+            "--json",
+            "--source",
+            course["src"],
+            "--assignment",
+            NAME,
+            "--timeout",
+            "5",
+            "--total-timeout",
+            "120",
+            "--executed",
+            tmp_path / "executed.ipynb",
+        ],
+        timeout=200,
+    )
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["total"] == 0 and d["max"] == 11
+    # the kernel that stopped itself was killed and the rest graded in a fresh kernel: a report, with the reason
+    assert d["kernel_restarts"] >= 1 and any("did not stop at the time limit" in n for n in d["notes"]), d["notes"]
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    printed = " ".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "KILL-ATTACK-REFUSED" not in printed  # the attack really ran (it refuses to run unsandboxed)
+
+
+ESCAPE = """
+import os, subprocess, pathlib
+written = []
+for target in ["/tmp/mappo-lite-attack-@TOKEN@", "@TMP@/escaped-@TOKEN@", "@SRC@/../escaped-@TOKEN@",
+               str(pathlib.Path.home().parent / "escaped-@TOKEN@"), "/root/escaped-@TOKEN@",
+               "/var/tmp/escaped-@TOKEN@", "/dev/shm/escaped-@TOKEN@"]:
+    try:
+        with open(target, "w") as fh:
+            fh.write("x")
+        written.append(target)
+    except OSError:
+        pass
+print("WRITTEN", written)
+subprocess.Popen(["sleep", "777.@TOKEN@"], start_new_session=True)
+if os.fork() == 0:                      # a daemon that leaves the session and clears its environment
+    os.setsid()
+    if os.fork() == 0:
+        os.execve("/bin/sleep", ["sleep", "778.@TOKEN@"], {})
+    os._exit(0)
+"""
+
+
+def _left_processes(token: str) -> list:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if token.encode() in (d / "cmdline").read_bytes():
+                    out.append(int(d.name))
+            except OSError:
+                pass
+    return out
+
+
+def _escape_cells(token):
+    return ESCAPE.replace("@TOKEN@", token)
+
+
+def _escaped_files(tmp_path, course, token) -> list:
+    cands = [
+        Path(f"/tmp/mappo-lite-attack-{token}"),
+        tmp_path / f"escaped-{token}",
+        course["src"].parent / f"escaped-{token}",
+        Path(f"/root/escaped-{token}"),
+        Path(f"/var/tmp/escaped-{token}"),
+        Path(f"/dev/shm/escaped-{token}"),
+    ]
+    return [p for p in cands if p.exists()]
+
+
+@needs_bwrap
+def test_no_file_outside_the_scratch_folder_and_no_process_survives(course, tmp_path):
+    token = f"{os.getpid() % 1000000:06d}"
+    rep = _grade(course, _hostile(course, tmp_path, _escape_cells(token)))
+    _assert_zero(rep, course)
+    assert "WRITTEN []" in _outputs(rep), _outputs(rep)[-2000:]
+    assert _escaped_files(tmp_path, course, token) == []
+    assert _left_processes(f"777.{token}") == [] and _left_processes(f"778.{token}") == []
+
+
+# ------------------------------------------------------------------------------------------------ weaker levels
+
+
+@needs_root
+@pytest.mark.skipif(
+    os.geteuid() == 0 and choose_isolation("user").user == "nobody",
+    reason="no dedicated sandbox user (`.ci/run` creates mappo-grader); the kill attack needs one",
+)
+def test_user_level_without_bubblewrap_still_protects_the_grader(course, tmp_path):
+    """The fallback (a separate unprivileged user, no namespaces): a solved notebook scores full marks; the kernel
+    cannot kill the grader, write outside its folder or leave processes; the report says the sources are readable."""
+    token = f"{(os.getpid() + 1) % 1000000:06d}"
+    solved = _grade(course, course["release"] / "instructor" / f"{NAME}.ipynb", isolation="user")
+    assert solved.total == solved.max == 11 and solved.isolation["level"] == "user", solved.text()
+    path = _hostile(course, tmp_path, KILL_GRADER, _escape_cells(token), POISON)
+    rep = _grade(course, path, isolation="user")
+    _assert_zero(rep, course)
+    assert "POISONED []" in _outputs(rep) and "KILL-ATTACK-REFUSED" not in _outputs(rep)
+    assert _escaped_files(tmp_path, course, token) == []  # /tmp and /var/tmp are writable, but cleaned up
+    assert _left_processes(f"777.{token}") == [] and _left_processes(f"778.{token}") == []
+    # pytest's temporary folders are private to root, so here the sources are hidden by permissions ...
+    assert not any("readable by the sandbox user" in n for n in rep.notes), rep.notes
+    # ... and a world-readable source folder gets a warning in the report
+    from mappo_lite.course.grade import isolation_note
+
+    iso = choose_isolation("user")
+    public = Path(tempfile.mkdtemp(prefix="mappo-lite-public-"))
+    try:
+        public.chmod(0o755)
+        assert "readable by the sandbox user" in isolation_note(iso, {public})
+        public.chmod(0o700)
+        assert "readable by the sandbox user" not in isolation_note(iso, {public})
+    finally:
+        shutil.rmtree(public)
+
+
+def test_no_sandbox_is_said_loudly(course, tmp_path):
+    rep = _grade(course, course["release"] / "student" / f"{NAME}.ipynb", isolation="none")
+    assert rep.total == 0 and rep.isolation["level"] == "none"
+    assert any("NOT SANDBOXED" in n for n in rep.notes) and "NOT SANDBOXED" in rep.text()
+    with pytest.raises(MappoLiteError, match="unknown isolation level"):
+        choose_isolation("docker")
+
+
+@needs_bwrap
+def test_sources_inside_the_package_are_covered_and_the_environment_is_an_allow_list(monkeypatch):
+    """Where the sources are package data (below a folder the kernel must see), bwrap covers them with an empty
+    tmpfs; the kernel still imports mappo_lite and NumPy; none of the grader's variables reach it."""
+    import mappo_lite
+    from mappo_lite.course.sandbox import Sandbox
+
+    pkg = Path(mappo_lite.__file__).resolve().parent
+    inside = pkg / f"_hidden_sources_test_{os.getpid()}"
+    inside.mkdir()
+    (inside / "secret.md").write_text("hidden tests")
+    monkeypatch.setenv("MAPPO_LITE_ASSIGNMENTS", str(inside))
+    monkeypatch.setenv("SOME_TOKEN", "s3cr3t")
+    probe = (
+        "import os, sys, numpy, mappo_lite; "
+        f"print(sorted(os.listdir({str(inside)!r})), os.getuid(), 'SOME_TOKEN' in os.environ, "
+        "'MAPPO_LITE_ASSIGNMENTS' in os.environ, os.path.exists('/root'), sorted(os.listdir('/proc'))[:0])"
+    )
+    try:
+        for hide, expected in (((inside,), "[]"), ((), "['secret.md']")):
+            with Sandbox(choose_isolation("bwrap"), hide=hide) as sb:
+                proc = subprocess.run(
+                    sb.command([sys.executable, "-c", probe]),
+                    env=sb.env(),
+                    cwd=sb.workdir,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    stdin=subprocess.DEVNULL,
+                )
+            assert proc.returncode == 0, proc.stderr
+            listing, uid, token, var = proc.stdout.split()[:4]
+            assert listing == expected, proc.stdout
+            assert token == var == "False"
+            assert os.geteuid() != 0 or int(uid) != 0  # as root, the kernel runs as the unprivileged user
+    finally:
+        shutil.rmtree(inside)
+
+
+def test_without_bubblewrap_auto_falls_back_and_says_why(monkeypatch):
+    import mappo_lite.course.sandbox as sb
+
+    real_which = shutil.which
+    monkeypatch.setattr(
+        sb.shutil, "which", lambda name, *a, **k: None if name == "bwrap" else real_which(name, *a, **k)
+    )
+    with pytest.raises(MappoLiteError, match="bubblewrap .bwrap. is not installed"):
+        choose_isolation("bwrap")
+    iso = choose_isolation("auto")
+    if os.geteuid() == 0:
+        assert iso.level == "user" and "not installed" in iso.detail and iso.uid != 0
+    else:
+        assert iso.level == "none" and iso.detail.startswith("NOT SANDBOXED")
+        with pytest.raises(MappoLiteError, match="needs a grader running as root"):
+            choose_isolation("user")
