@@ -25,8 +25,11 @@ differently) fails with ``GraderIntegrityError``. A test that leaves a trace or 
 too (it could have skipped lines of the test), and so does every instructor cell while a thread the notebook
 started is still running (it could patch again what was just restored).
 
-What this cannot do: student code runs in the same process, so a notebook written against this very file can dig
-the key out of the process's memory (``gc``, ``ctypes``) and forge receipts. The sandbox (:mod:`.sandbox`) still
+What this cannot do: student code runs in the same process, and this agent is an ordinary object in it (reachable
+from the kernel's message handlers): a notebook written against this very file can replace its methods or the
+``exec`` of this module, or read the key, and forge receipts in a few lines. What it does stop is student code
+that acts *by itself* after the restore (hooks, threads, signal handlers and timers, gc callbacks and finalizers,
+audit hooks, NumPy's error callback). The sandbox (:mod:`.sandbox`) still
 keeps such a notebook away from the sources, the grader and other submissions; the instructors' page says so.
 """
 
@@ -44,8 +47,10 @@ _type = type
 import _hashlib  # noqa: E402  (the C implementation; hmac.py is Python and patchable)
 import _thread  # noqa: E402
 import builtins  # noqa: E402
+import gc  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import types  # noqa: E402
 
@@ -127,6 +132,21 @@ class _Snapshot:
         self.builtins = dict(builtins.__dict__)
         self.sys_attrs = {k: _getattr(sys, k) for k in ("displayhook", "excepthook", "stdout", "stderr", "stdin")}
         self.sys_lists = {k: (_getattr(sys, k), list(_getattr(sys, k))) for k in ("meta_path", "path_hooks")}
+        # code that runs on its own between two lines of a test: signal handlers (and the timers that fire them),
+        # garbage-collector callbacks
+        self.signals = {}
+        for s in signal.valid_signals():
+            try:
+                h = signal.getsignal(s)
+            except (OSError, ValueError):
+                continue
+            if h is not None and s != signal.SIGINT:
+                self.signals[s] = h
+        self.sigmask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.gc_callbacks = list(gc.callbacks)
+        # NumPy's C-level state that calls Python code: the floating-point error callback, the print formatters
+        self.np_err, self.np_errcall, self.np_print = np.geterr(), np.geterrcall(), np.get_printoptions()
+        self.keep = []  # what a restore displaced: freed only after the instructor cell (their __del__ runs then)
         self.modules, self.functions, self.classes, self.arrays = {}, {}, [], []
         for name, mod in list(sys.modules.items()):
             if not _isinstance(mod, _ModuleType) or not _trusted(name, prefixes):
@@ -183,9 +203,34 @@ class _Snapshot:
 
     def restore(self, shell, kernel) -> None:
         np = self.np
+        keep = self.keep.append
         sys.settrace(None)
         sys.setprofile(None)
+        for t in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(t, 0)
+        for s, h in self.signals.items():
+            try:
+                if signal.getsignal(s) is not h:
+                    keep(signal.signal(s, h))
+            except (OSError, ValueError, TypeError):
+                pass
+        try:
+            if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:  # the grader's interrupt
+                keep(signal.signal(signal.SIGINT, signal.default_int_handler))
+        except (OSError, ValueError):
+            pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.sigmask)
+        keep(list(gc.callbacks))
+        gc.callbacks[:] = self.gc_callbacks
+        keep((np.geterrcall(), np.get_printoptions()))
+        np.seterr(**self.np_err)
+        np.seterrcall(self.np_errcall)
+        try:
+            np.set_printoptions(**self.np_print)
+        except (TypeError, ValueError):
+            pass
         d = builtins.__dict__
+        keep(dict(d))
         for k in [k for k in d if k not in self.builtins]:
             del d[k]
         for k, v in self.builtins.items():
@@ -193,16 +238,21 @@ class _Snapshot:
                 d[k] = v
         for k, v in self.sys_attrs.items():
             if _getattr(sys, k) is not v:
+                keep(_getattr(sys, k))
                 _setattr(sys, k, v)
         for k, (lst, items) in self.sys_lists.items():
             if _getattr(sys, k) is not lst:
+                keep(_getattr(sys, k))
                 _setattr(sys, k, lst)
             if lst != items:
+                keep(list(lst))
                 lst[:] = items
+        keep(dict(sys.modules))
         for name, (mod, saved, strict) in self.modules.items():
             if sys.modules.get(name) is not mod:
                 sys.modules[name] = mod
             md = mod.__dict__
+            keep(dict(md))
             for k in [k for k in md if k not in saved]:
                 v = md[k]
                 if _isinstance(v, _ModuleType) and _getattr(v, "__name__", None) == f"{name}.{k}":
@@ -216,8 +266,10 @@ class _Snapshot:
             if f.__code__ is not code:
                 f.__code__ = code
             if f.__defaults__ is not defaults:
+                keep(f.__defaults__)
                 f.__defaults__ = defaults
             if f.__kwdefaults__ is not kwdefaults:
+                keep(f.__kwdefaults__)
                 f.__kwdefaults__ = kwdefaults
             for c, v in cells:
                 try:
@@ -225,9 +277,11 @@ class _Snapshot:
                 except ValueError:
                     cur = _MISSING
                 if cur is not v and v is not _MISSING:
+                    keep(cur)
                     c.cell_contents = v
         for cls, saved in self.classes:
             cd = cls.__dict__
+            keep(dict(cd))
             for k in [k for k in cd if k not in saved]:
                 try:
                     delattr(cls, k)
@@ -244,6 +298,7 @@ class _Snapshot:
                 arr.setflags(write=True)
                 arr[...] = copy
         for owner, attr, lst, items in self.shell_lists:
+            keep((_getattr(owner, attr), list(lst)))
             if _getattr(owner, attr) is not lst:
                 try:
                     _setattr(owner, attr, lst)
@@ -253,16 +308,20 @@ class _Snapshot:
                 lst[:] = items
         for a, v in self.shell_attrs.items():
             if _getattr(shell, a) is not v:
+                keep(_getattr(shell, a))
                 _setattr(shell, a, v)
         cb = shell.events.callbacks
+        keep({k: list(v) for k, v in cb.items()})
         for k in [k for k in cb if k not in self.events]:
             del cb[k]
         for k, v in self.events.items():
             cb[k] = list(v)
+        keep(dict(kernel.shell_handlers))
         kernel.shell_handlers.clear()
         kernel.shell_handlers.update(self.handlers)
         for o, keys in self.instance_keys.values():
             inst = vars(o)
+            keep(dict(inst))
             for k in [k for k in inst if k not in keys]:
                 if callable(_getattr(_type(o), k, None)) or callable(inst[k]):
                     del inst[k]
@@ -314,6 +373,13 @@ class Agent:
         self.bindings = {}
         kernel.shell_handlers[REQUEST] = self.handle
         self.snapshot = _Snapshot(self.shell, kernel, tuple(prefixes))
+        try:  # pyzmq starts this thread at the first large message (a long print): start it now, it is ours
+            from zmq.utils.garbage import gc as zmq_gc
+
+            if not zmq_gc.is_alive():
+                zmq_gc.start()
+        except Exception:
+            pass
         self.threads = _thread_count()  # Python threads running before any student code
 
     def _run(self, code: str, name: str):
@@ -337,8 +403,13 @@ class Agent:
         nonce = str(content.get("nonce", ""))
         is_test = bool(content.get("test"))
         grade_id = str(content.get("grade_id", "cell"))
+        # no garbage collection while an instructor cell runs: finalizers and gc callbacks of the notebook's
+        # objects would run between the restore and the test; what the restore displaces is kept until the end
+        gc_enabled = gc.isenabled()
+        gc.disable()
         self.snapshot.restore(shell, kernel)
         ns = shell.user_ns
+        self.snapshot.keep.append(dict(ns))
         ns.update(self.bindings)
         ns["__builtins__"] = builtins
         ns["get_ipython"] = self._get_ipython
@@ -374,6 +445,9 @@ class Agent:
             except Exception:
                 pass
         self.snapshot.restore(shell, kernel)
+        del self.snapshot.keep[:]  # the notebook's finalizers may run from here on: the cell is over
+        if gc_enabled:
+            gc.enable()
         if not is_test and status == "ok":
             self.snapshot.update_shell_state(shell, kernel)
             self.threads = max(self.threads, _thread_count())
@@ -391,6 +465,13 @@ class Agent:
             "mappo_lite": receipt,
         }
         kernel.session.send(stream, REPLY, reply, parent, ident=ident)
+
+
+def _refuse_audit_hooks(event, args):
+    """The agent's audit hook: no later one may be added (it would run inside every test, after the restore, and
+    cannot be removed)."""
+    if event == "sys.addaudithook":
+        raise RuntimeError("the grader's kernel does not accept audit hooks")
 
 
 class GraderIntegrityError(Exception):
@@ -411,6 +492,7 @@ def main(argv=None) -> None:
     except OSError:
         pass
     os.environ.pop("JPY_PARENT_PID", None)  # the grader's pid means nothing in the sandbox
+    sys.addaudithook(_refuse_audit_hooks)
     key = bytes.fromhex(config["key"])
     import importlib
 

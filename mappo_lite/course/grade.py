@@ -79,6 +79,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_TOTAL_TIMEOUT = 600.0
 _MAX_OUTPUT_CHARS = 2_000_000  # per cell, in the executed notebook we keep (a runaway print loop is cut)
+_MAX_MESSAGE_BYTES = 64 * 2**20  # one message from the kernel (a figure is a few MB)
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -93,6 +94,10 @@ def read_submission(path):
         raise MappoLiteError(f"no such notebook: {str(p)!r}")
     if not p.is_file():
         raise MappoLiteError(f"not a notebook file: {str(p)!r}")
+    if p.stat().st_size > _MAX_NOTEBOOK_BYTES:
+        raise MappoLiteError(
+            f"{str(p)!r} is larger than {_MAX_NOTEBOOK_BYTES // 2**20} MB: not a submission the grader reads"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -101,6 +106,10 @@ def read_submission(path):
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MappoLiteError(f"{str(p)!r} is not a notebook (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raw = None
+    if raw is None or _depth(raw) > _MAX_NOTEBOOK_DEPTH:
+        raise MappoLiteError(f"{str(p)!r} is not a notebook (JSON nested more than {_MAX_NOTEBOOK_DEPTH} levels deep)")
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise MappoLiteError(f"{str(p)!r} is not a Jupyter notebook (no list of cells)")
     cells = []
@@ -113,6 +122,22 @@ def read_submission(path):
         cells.append(nbformat.from_dict({"cell_type": c["cell_type"], "source": src, "metadata": meta}))
     meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
     return nbformat.from_dict({"cells": cells, "metadata": meta})
+
+
+_MAX_NOTEBOOK_BYTES = 64 * 2**20
+_MAX_NOTEBOOK_DEPTH = 64  # a real notebook is about 6 levels deep; deeper ones crash recursive code (deepcopy)
+
+
+def _depth(obj) -> int:
+    """How deeply ``obj`` (parsed JSON) nests lists and dicts, counted without recursion."""
+    deepest, todo = 0, [(obj, 1)]
+    while todo:
+        o, d = todo.pop()
+        if isinstance(o, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= _MAX_NOTEBOOK_DEPTH:
+                todo.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
@@ -279,9 +304,19 @@ class CellRun:
         if self.status == "skipped":
             return f"not run: {self.evalue}"
         first = self.evalue.strip().split("\n")[0] if self.evalue else ""
+        first = _printable(first)
         if len(first) > 300:
             first = first[:297] + "..."
-        return f"{self.ename}: {first}" if first else self.ename
+        ename = _printable(self.ename)[:100]
+        return f"{ename}: {first}" if first else ename
+
+
+def _printable(text: str) -> str:
+    """``text`` with every non-printable character escaped: exception names and messages come from the kernel, and
+    a newline or a terminal escape in them could draw fake lines in the text report or hide the real ones."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii") for ch in text
+    )
 
 
 def _error_from_outputs(cell):
@@ -340,6 +375,17 @@ def _kernel_manager(sandbox, kernel_name, config_path):
             )
             await super()._async_launch_kernel(kernel_cmd, **kw)
 
+        def client(self, **kw):
+            # every socket to the kernel refuses a message above the limit before reading it (a kernel that
+            # buffers a print loop into one 300 MB message grew the grader to 1.1 GB); such an output is lost
+            import zmq
+            import zmq.asyncio
+
+            ctx = zmq.asyncio.Context()
+            ctx.setsockopt(zmq.MAXMSGSIZE, _MAX_MESSAGE_BYTES)
+            kw.setdefault("context", ctx)
+            return super().client(**kw)
+
     return SandboxedKernelManager(
         kernel_name=kernel_name,
         transport="ipc",
@@ -388,6 +434,27 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
         record_timing=False,
         on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply),
     )
+    # a cell's output beyond the limit is dropped as it arrives (not only in the notebook kept at the end): a print
+    # loop would otherwise grow the grader's memory by several times what the kernel printed
+    sizes = {}
+    plain_output = client.output
+
+    def capped_output(outs, msg, display_id, cell_index):
+        if msg.get("msg_type") != "error":
+            content = msg.get("content") or {}
+            data = content.get("data") if isinstance(content.get("data"), dict) else {}
+            size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values())
+            before = sizes.get(cell_index, 0)
+            sizes[cell_index] = before + size
+            if before + size > _MAX_OUTPUT_CHARS:
+                if before <= _MAX_OUTPUT_CHARS:
+                    import nbformat
+
+                    outs.append(nbformat.v4.new_output("stream", name="stderr", text="[grader: output truncated]\n"))
+                return None
+        return plain_output(outs, msg, display_id, cell_index)
+
+    client.output = capped_output
     hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
     killer = None
     current = {}  # what the patched kc.execute sends for the cell being run
@@ -493,6 +560,12 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                 if problem is not None:
                     if err is None or err[0] != "KeyboardInterrupt":
                         err = ("GraderIntegrityError", f"the cell did not run as the grader sent it ({problem})")
+                elif nonce is not None and err is None:
+                    # the signed outcome decides, not the outputs: a notebook can drop the "error" message from iopub
+                    content = replies[index].get("content") or {}
+                    receipt = content.get("mappo_lite") or {}
+                    if receipt.get("status") != "ok":
+                        err = (str(receipt.get("ename") or "Error"), str(content.get("evalue", "")))
                 if err is None:
                     runs[index] = CellRun("ok", seconds=elapsed)
                 elif err[0] == "KeyboardInterrupt" and elapsed >= timeout * 0.95:
@@ -798,6 +871,13 @@ def grade_notebook(
         )
     nb, more, answers = assemble(a, sub)
     notes += more
+    suspicious = _introspection(nb)
+    if suspicious:
+        notes.append(
+            "the student's code uses introspection or dynamic code ("
+            + ", ".join(suspicious)
+            + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
+        )
     hide = {Path(src_path).resolve().parent}
     try:
         hide.add(_source_dir(source_dir).resolve())
@@ -837,6 +917,28 @@ def grade_notebook(
         executed=nb,
         isolation=iso.as_dict(),
     )
+
+
+#: What the in-process attacks on the grader use (frames, the garbage collector, the kernel's and the agent's
+#: objects, code objects, hooks, dynamic code): a heuristic that flags a submission for a look by hand.
+_SUSPICIOUS = re.compile(
+    r"\b(_getframe|f_back|f_locals|f_globals|tb_frame|gc|ctypes|__code__|__self__|__closure__|__globals__"
+    r"|__func__|get_ipython|shell_handlers|kernel|jupyter_client|zmq|ipykernel|addaudithook|setitimer|signal"
+    r"|settrace|setprofile|seterrcall|__del__|__array__|__array_function__|__array_ufunc__|_ref_\w*"
+    r"|assignments|exec|eval|compile|__import__|importlib|marshal|pickle|base64|codecs|getattr|globals)\b"
+)
+
+
+def _introspection(nb) -> list:
+    """The suspicious names (``_SUSPICIOUS``) in the cells that come from the student (answers, added cells)."""
+    found = []
+    for c in nb.cells:
+        if c.cell_type != "code" or _is_instructor_cell(c):
+            continue
+        for m in _SUSPICIOUS.finditer(c.source):
+            if m.group(1) not in found:
+                found.append(m.group(1))
+    return found[:12]
 
 
 def isolation_note(iso, hide) -> str:

@@ -17,8 +17,9 @@ can avoid it. Three levels, chosen by :func:`choose_isolation` (``--isolation au
     root: the kernel runs as the unprivileged user in its own session, in the private scratch folder. It cannot
     signal the grader or write anything the user does not own; it *can* read world-readable files, so the report
     warns when the source folder is readable by that user, and write to world-writable folders. At the end every
-    process carrying this run's marker and, for a dedicated user (not ``nobody``), every process of the user is
-    killed and its files in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are deleted; runs with the same user take turns
+    process carrying this run's marker, every orphan of the kernel (the grader is their subreaper, so a daemon
+    that dropped the marker with its environment is still found) and, for a dedicated user (not ``nobody``),
+    every process of the user is killed and its files in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are deleted; runs with the same user take turns
     (a lock file).
 ``none``
     Neither: the kernel runs as the grader's own user (in its own session and scratch folder, with the
@@ -289,6 +290,24 @@ def _seed_numba_cache(dst: Path) -> None:
             pass
 
 
+def _become_subreaper() -> None:
+    """Make the grader the subreaper of its descendants (Linux): a process the kernel started and orphaned (a
+    double fork) becomes the grader's child instead of init's, so the clean-up finds it by its parent even when it
+    dropped the run's marker from its environment."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _parent(proc: Path) -> int:
+    """The parent pid of ``/proc/PID`` (field 4 of ``stat``, after the command name in parentheses)."""
+    stat = (proc / "stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
+
+
 def _is_below(path: Path, roots) -> bool:
     return any(path == r or r in path.parents for r in roots)
 
@@ -314,6 +333,8 @@ class Sandbox:
             # clean-up below, would reach the kernels of bwrap runs with the same user; so a user run waits for
             # them (exclusive lock), while bwrap runs share the lock with each other
             self._take_lock(exclusive=iso.level == "user")
+        if iso.level == "user":
+            _become_subreaper()
         top = Path(tempfile.mkdtemp(prefix="mappo-lite-grade-"))
         os.chmod(top, 0o711)  # the sandbox user may traverse it, nobody may list it
         self.scratch = top
@@ -454,6 +475,11 @@ class Sandbox:
                 if dedicated and d.stat().st_uid == iso.uid:
                     out.append(int(d.name))
                     continue
+                if iso.level == "user" and d.stat().st_uid == iso.uid and _parent(d) == me:
+                    # an orphan of the kernel, reparented to the grader (a subreaper): it may have dropped the
+                    # marker from its environment (execve with another one), not its parent
+                    out.append(int(d.name))
+                    continue
                 if needle in (d / "environ").read_bytes():
                     out.append(int(d.name))
             except OSError:
@@ -476,6 +502,11 @@ class Sandbox:
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            for pid in pids:  # orphans reparented to the grader are its children now: reap them
+                try:
+                    os.waitpid(pid, os.WNOHANG)
                 except OSError:
                     pass
             time.sleep(0.02)

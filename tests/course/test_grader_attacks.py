@@ -232,6 +232,186 @@ def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(cours
     assert msgs and all("thread(s) started by the notebook" in m for m in msgs), msgs
 
 
+DROP_ERRORS = """
+import jupyter_client.session as _s
+_orig_send = _s.Session.send
+def _send(self, stream, msg_or_type, *args, **kwargs):
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type.get("header", {}).get("msg_type")
+    if kind == "error":  # the failing tests' tracebacks never reach the grader
+        return None
+    return _orig_send(self, stream, msg_or_type, *args, **kwargs)
+_s.Session.send = _send
+"""
+
+
+def test_dropping_the_error_messages_does_not_pass_a_test(course, tmp_path):
+    # the agent's signed receipt says "error": the grader scores by it, not by the (suppressed) error output;
+    # before this check an untouched notebook with this one cell scored 11/11
+    rep = _grade(course, _hostile(course, tmp_path, DROP_ERRORS, name="drop_errors.ipynb"))
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all(m.startswith("NotImplementedError") for m in msgs), msgs
+
+
+REPATCH = """
+import numpy as np, mappo_lite.course.checks as checks
+_noop = lambda *a, **k: None
+_busy = [False]
+def _patch(*a):
+    if _busy[0]:
+        return
+    _busy[0] = True
+    try:
+        for f in (checks.assert_close, checks.assert_shape, checks.assert_own_code):
+            if f.__code__ is not _noop.__code__:
+                f.__code__ = _noop.__code__
+        np.all = lambda *a, **k: True
+    finally:
+        _busy[0] = False
+"""
+
+#: code that runs by itself after the agent's restore, between two lines of a test (each scored 5/11 or 3/11)
+REPATCH_LATER = {
+    "signal_timer": """
+import signal
+signal.signal(signal.SIGALRM, _patch)
+signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+""",
+    "gc_callback": """
+import gc
+gc.callbacks.append(lambda phase, info: _patch())
+gc.set_threshold(5)
+""",
+    "audit_hook": """
+import sys
+sys.addaudithook(lambda event, args: _patch() if event in ("exec", "compile") else None)
+""",
+    "finalizer": """
+class _Bomb:
+    def __call__(self, *a, **k):
+        return None
+    def __del__(self):
+        _patch()
+assert_close = _Bomb()  # displaced by the agent's rebinding of the helpers: __del__ would run right then
+assert_shape = _Bomb()
+""",
+    "numpy_errcall": """
+np.seterr(all="call")
+np.seterrcall(lambda kind, flag: _patch())
+""",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(REPATCH_LATER))
+def test_code_that_runs_by_itself_during_a_test_does_not_help(course, tmp_path, attack):
+    after = "each-answer" if attack == "finalizer" else "setup"
+    code = REPATCH + REPATCH_LATER[attack]
+    rep = _grade(course, _hostile(course, tmp_path, code, name=f"{attack}.ipynb", after=after, wrong=True))
+    _assert_zero(rep, course)
+
+
+def test_the_text_report_shows_no_line_or_escape_of_the_notebook(course, tmp_path):
+    # an exception's name and message come from the kernel: a newline would draw a fake line in the text report,
+    # a terminal escape (conceal, clear screen) could hide the real ones
+    fake = """
+    class Err(Exception):
+        pass
+    Err.__name__ = Err.__qualname__ = "Err\\n  softmax   2 / 2  passed\\x1b[8m"
+    def softmax_rows(logits):
+        raise Err("\\x1b[2J hidden \\u202e")
+    """
+    rep = _grade(course, _hostile(course, tmp_path, fake, name="ansi.ipynb", after="softmax"))
+    _assert_zero(rep, course)
+    text = rep.text()
+    assert "\x1b" not in text and "\u202e" not in text and "\n  softmax   2 / 2" not in text, text
+    assert "Err\\n  softmax" in text  # shown, escaped
+
+
+def test_a_print_flood_does_not_grow_the_grader_and_a_long_print_is_no_thread(course, tmp_path):
+    import resource
+
+    # one 150 MB message (the kernel buffers a print loop): refused by the grader's sockets before it is read
+    flood = """
+    import sys
+    chunk = "x" * (1 << 20)
+    for i in range(150):
+        sys.stdout.write(chunk)
+    """
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rep = _grade(course, _hostile(course, tmp_path, flood, name="flood.ipynb"))
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    _assert_zero(rep, course)
+    assert grown < 100 * 1024, f"the grader grew by {grown} KB"
+    # an honest long print (pyzmq starts a thread for large messages): the tests still run, they are not refused
+    rep = _grade(course, _hostile(course, tmp_path, "for i in range(50):\n    print('y' * 100000)", name="p.ipynb"))
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all(m.startswith("NotImplementedError") for m in msgs), msgs
+
+
+LYING_RESULTS = """
+import sys, numpy as np
+class _Liar:
+    # whatever the test compares it with, it is that: __array__ reads the expected value from the helper's frame
+    def __array__(self, dtype=None, copy=None):
+        for name, local, make in (("assert_close", "exp", np.array), ("assert_shape", "shape", np.ones)):
+            f = sys._getframe(1)
+            while f is not None:
+                if f.f_code.co_name == name and local in f.f_locals:
+                    return np.asarray(make(f.f_locals[local]), dtype=float)
+                f = f.f_back
+        return np.zeros(0)
+    def __getattr__(self, name):  # p.sum(axis=1), p.reshape(...): more liars
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *a, **k: _Liar()
+    def __getitem__(self, key):
+        return _Liar()
+class _Float(float):
+    def __sub__(self, other):
+        return 0.0
+softmax_rows = loglinear_probs = score = joint_from_conditionals = lambda *a, **k: _Liar()
+"""
+
+
+def test_results_that_lie_to_the_helpers_are_refused(course, tmp_path):
+    # scored 8/11: the helpers now take plain numbers only (exact arrays, lists, Python and NumPy numbers)
+    rep = _grade(course, _hostile(course, tmp_path, LYING_RESULTS, name="liar.ipynb", after="each-answer"))
+    _assert_zero(rep, course)
+    from mappo_lite.course.checks import assert_close
+
+    with pytest.raises(AssertionError, match="must be a NumPy array"):
+        ns = {}
+        exec(LYING_RESULTS, ns)
+        assert_close(ns["_Float"](1.0), 2.0)
+    assert_close([1.0, np_float(2.0)], [1.0, 2.0])
+
+
+def np_float(x):
+    import numpy as np
+
+    return np.float64(x)
+
+
+ATTACK_THE_AGENT = """
+agent = get_ipython().kernel.shell_handlers["mappo_lite_run_request"].__self__
+agent._run = lambda code, name: []
+"""
+
+
+def test_a_notebook_that_attacks_the_agent_is_flagged(course, tmp_path):
+    # OPEN (threat model): the agent is an object of the kernel; a notebook written against agent.py defeats it
+    # (this one scores 11/11 unsolved). The report cannot prevent it; it flags the submission for a look by hand.
+    rep = _grade(course, _hostile(course, tmp_path, ATTACK_THE_AGENT, name="agent.ipynb"))
+    flagged = [n for n in rep.notes if "introspection or dynamic code" in n]
+    assert flagged and "shell_handlers" in flagged[0] and "__self__" in flagged[0], rep.notes
+    from mappo_lite.course.grade import _introspection, assemble, read_submission
+    from mappo_lite.course.source import load_assignment, resolve
+
+    a = load_assignment(resolve(NAME, course["src"]))
+    honest = assemble(a, read_submission(course["release"] / "instructor" / f"{NAME}.ipynb"))[0]
+    assert _introspection(honest) == []  # the reference solutions are not flagged
+
+
 # ------------------------------------------------------------------------------------------------ the sources
 
 READ_SOURCES = """
@@ -601,3 +781,60 @@ def test_without_bubblewrap_auto_falls_back_and_says_why(monkeypatch):
         assert iso.level == "none" and iso.detail.startswith("NOT SANDBOXED")
         with pytest.raises(MappoLiteError, match="needs a grader running as root"):
             choose_isolation("user")
+
+
+def test_a_deeply_nested_or_huge_notebook_is_a_one_line_error(tmp_path):
+    # both crashed the grader with a RecursionError traceback (json's decoder, then nbformat/deepcopy)
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"cells": ' + "[" * 100000 + "]" * 100000 + "}")
+    nested = tmp_path / "nested.ipynb"
+    nested.write_text(
+        '{"cells": [{"cell_type": "code", "source": "", "metadata": '
+        + '{"a": ' * 500
+        + "1"
+        + "}" * 500
+        + '}], "metadata": {}}'
+    )
+    for path in (deep, nested):
+        r = _cli(["assignments", "grade", path, "--json", "--assignment", NAME], timeout=120)
+        assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+        assert r.stderr.startswith("mappo_lite: error:") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "nested more than" in r.stderr
+
+
+DAEMON_WITHOUT_MARKER = """
+import os
+# a double-forked daemon in its own session that drops the run's marker with its environment (execve) and
+# ignores the polite signals; harmless otherwise (a sleep)
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execve("/bin/sh", ["/bin/sh", "-c", "trap '' TERM HUP INT; exec sleep @TAG@"], {})
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@needs_root
+def test_user_level_with_nobody_leaves_no_daemon_without_marker(course, tmp_path, monkeypatch):
+    # level user with the shared user nobody finds leftovers by the marker in their environment: this daemon
+    # survived grading before the grader became the subreaper of its descendants
+    import random
+
+    tag = f"{random.randint(10**6, 10**7)}.5"
+    monkeypatch.setenv("MAPPO_LITE_GRADER_USER", "nobody")
+    path = _hostile(course, tmp_path, DAEMON_WITHOUT_MARKER.replace("@TAG@", tag), name="daemon.ipynb")
+    rep = _grade(course, path, isolation="user")
+    assert rep.isolation["level"] == "user" and rep.isolation["user"] == "nobody"
+    _assert_zero(rep, course)
+    left = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and tag.encode() in (p / "cmdline").read_bytes():
+                left.append(int(p.name))
+        except OSError:  # gone meanwhile
+            continue
+    for pid in left:  # this test's own daemon: end it before failing
+        os.kill(pid, 9)
+    assert not left, f"daemon(s) {left} survived grading"
