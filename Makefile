@@ -70,7 +70,13 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Before the pytest workers start, one process compiles (and caches) what numba builds at import time: two workers
+# compiling and caching quantecon's guvectorize functions at once left a cache that neither could load ('LLVM ERROR:
+# Symbol not found'), and every worker after it aborted. (`make clean` removes a broken cache.)
+WARM_NUMBA := -c "import quantecon, mappo_lite, mappo_lite.kernels"
+
 test: venv lint
+	$(BIN)/python $(WARM_NUMBA)
 	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
 
 # The portability pass: the library tests (which grade every assignment's instructor edition) and every chapter,
@@ -78,6 +84,7 @@ test: venv lint
 # to another kernel (tests/portable_env.py chooses them for this machine and checks that each takes effect).
 # The whole-book build, the browser and the student-edition checks are not repeated: they read the same cells.
 test-portable: venv
+	$(BIN)/python tests/portable_env.py -- $(BIN)/python $(WARM_NUMBA)
 	$(BIN)/python tests/portable_env.py -- $(BIN)/python -m pytest -q -p no:cacheprovider \
 	    $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) \
 	    -m "not chapter or portable" $(PYTEST_ARGS)

@@ -102,7 +102,7 @@ def check_gamma(gamma) -> float:
     except (TypeError, ValueError):
         raise MappoLiteError(f"gamma must be a number, got {gamma!r}") from None
     if not math.isfinite(g) or g < 0.0 or g > 1.0:
-        raise MappoLiteError(f"gamma must be in [0, 1), got {gamma!r}")
+        raise MappoLiteError(f"gamma must be in [0, 1), or exactly 1 for stopping games, got {gamma!r}")
     return g
 
 

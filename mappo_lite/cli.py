@@ -4,22 +4,28 @@
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
-``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written.
+``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written. Strict number parsing, output checks
+and divergence messages are in :mod:`mappo_lite.cli_guard`, the memory and horizon limits in :mod:`mappo_lite.limits`,
+safe ``.npz`` reading in :mod:`mappo_lite.safe_npz`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import math
+import os
 import sys
+import warnings
 
 import numpy as np
 
+from . import cli_guard as guard
+from . import limits
 from .errors import MappoLiteError
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
@@ -33,79 +39,21 @@ class _Parser(argparse.ArgumentParser):
         raise MappoLiteError(message)
 
 
-def _param(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = value
-    return key.strip(), parsed
-
-
 def _game_from(args):
     from .games.catalogue import get_game
 
-    return get_game(args.game, **dict(args.param or []))
+    params = guard.game_params(args.game, args.param)
+    estimate = limits.builtin_game_bytes(args.game, params)
+    if estimate is not None:
+        limits.check_bytes(f"building the game {args.game!r} with {params}", estimate)
+    game = get_game(args.game, **params)
+    limits.check_horizon(game)
+    limits.check_value_scale(game)
+    return game
 
 
 def _print(obj, as_json: bool, text: str):
-    if as_json:
-        print(json.dumps(obj))
-    else:
-        print(text)
-
-
-def _checked(convert, check, name):
-    """An argparse type: ``convert`` the text, then apply a :mod:`mappo_lite._validate` check (its message, one line)."""
-
-    def conv(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        try:
-            return check(value)
-        except MappoLiteError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return conv
-
-
-def _finite_float(name):
-    """Any finite number (the library checks the range)."""
-
-    def finite(v):
-        if not math.isfinite(v):
-            raise MappoLiteError(f"{name} must be finite, got {v!r}")
-        return v
-
-    return _checked(float, finite, name)
-
-
-def _positive_or_inf(name):
-    """A positive number or inf (``--radius``, ``--lam``, ``--L``); NaN and values <= 0 are refused."""
-
-    def positive(v):
-        if not v > 0:  # also refuses NaN
-            raise MappoLiteError(f"{name} must be a positive number or inf, got {v!r}")
-        return v
-
-    return _checked(float, positive, name)
-
-
-def _positive_int(name):
-    def conv(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}")
-        return v
-
-    return conv
+    guard.emit(obj, as_json, text)
 
 
 def cmd_games(args):
@@ -140,6 +88,7 @@ def cmd_evaluate(args):
     from .evaluation import evaluate
 
     game = _game_from(args)
+    limits.check_bytes("evaluating the game", limits.evaluation_bytes(*limits.game_size(game)))
     ev = evaluate(game, "uniform")
     out = {"game": game.name, "policy": "uniform", "J": ev.J, "V": ev.V.tolist(), "nu": ev.nu.tolist()}
     _print(
@@ -153,6 +102,7 @@ def cmd_solve(args):
     from .evaluation import optimal_value
 
     game = _game_from(args)
+    limits.check_bytes("solving the game", limits.evaluation_bytes(*limits.game_size(game)))
     sol = optimal_value(game, method=args.method)
     out = {
         "game": game.name,
@@ -174,10 +124,7 @@ def _features(spec: str, game, seed):
     if spec == "tabular":
         return "tabular"
     if spec.startswith("random:"):
-        try:
-            d = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise MappoLiteError(f"--features random:D needs an integer D, got {spec!r}") from None
+        d = guard.feature_dim(spec)
         rng = np.random.default_rng(seed)
         return [
             random_features(c, A, d, rng)
@@ -210,16 +157,27 @@ _TRAIN_OPTIONS = (
 def cmd_train(args):
     from .algorithms import defaults, train
 
+    dim = guard.feature_dim(args.features or "tabular") if args.algo == "mappo" else None
     game = _game_from(args)
+    if args.algo == "centralized":
+        guard.require_dense(game, "--algo centralized")
     accepted = defaults(args.algo)
+    given = {name: getattr(args, name) for name in _TRAIN_OPTIONS if getattr(args, name) is not None}
+    # what will run (the options given, else the algorithm's own defaults), for the estimate and the messages
+    option_defaults = {k: v for k, v in {**defaults("mappo"), **accepted}.items() if k in _TRAIN_OPTIONS}
+    run = argparse.Namespace(**{**vars(args), **option_defaults, **given})
+    limits.check_bytes(
+        f"training ({args.algo}, K={run.K})",
+        limits.train_bytes(game, run.K, args.algo, run.solver, run.evaluation, run.T, run.n_rollouts, dim),
+    )
     kw = {"keep_policies": False}
-    for name in _TRAIN_OPTIONS:
-        value = getattr(args, name)
-        if name in accepted and value is not None:
-            kw[name] = (
-                _features(value, game, args.seed if args.seed is not None else 0) if name == "features" else value
-            )
-    res = train(game, args.algo, **kw)
+    for name, value in given.items():
+        if name in accepted:
+            kw[name] = _features(value, game, run.seed) if name == "features" else value
+    try:
+        res = train(game, args.algo, **kw)
+    except MappoLiteError as exc:
+        raise guard.diverged(exc, run) or exc from None
     out = res.as_dict()
     out["game"] = game.name
     if res.eps is not None:
@@ -238,11 +196,29 @@ def cmd_offline(args):
     from .theory import rescale_rewards
 
     game = _game_from(args)
+    guard.require_dense(game, "offline")
     if args.unit_rewards:
         game = rescale_rewards(game)
     if args.dataset:
         data = load_dataset(args.dataset)
-    else:
+        if (data.n_states, data.action_sizes) != (game.n_states, game.action_sizes):
+            raise MappoLiteError(
+                f"dataset file {args.dataset!r} does not match the game {game.name!r}: it has S={data.n_states}, "
+                f"action sizes {data.action_sizes}; the game has S={game.n_states}, action sizes {game.action_sizes}"
+            )
+        limits.check_dataset_scale(data, game, args.dataset)
+    limits.check_bytes(
+        f"offline MA-PPO (K={args.K}, critic {args.critic})",
+        limits.offline_bytes(
+            game,
+            None if args.dataset else args.n,
+            args.K,
+            args.critic,
+            args.critic_dim,
+            data.n if args.dataset else None,
+        ),
+    )
+    if not args.dataset:
         data = collect_dataset(
             game,
             args.n,
@@ -251,19 +227,22 @@ def cmd_offline(args):
             reward_noise=args.reward_noise,
             seed=args.seed,
         )
-    res = offline_ma_ppo(
-        game,
-        data,
-        args.K,
-        args.beta,
-        evaluator=args.evaluator,
-        lam=args.lam,
-        L=args.L,
-        ridge=args.ridge,
-        critic=args.critic,
-        critic_dim=args.critic_dim,
-        seed=args.seed,
-    )
+    try:
+        res = offline_ma_ppo(
+            game,
+            data,
+            args.K,
+            args.beta,
+            evaluator=args.evaluator,
+            lam=args.lam,
+            L=args.L,
+            ridge=args.ridge,
+            critic=args.critic,
+            critic_dim=args.critic_dim,
+            seed=args.seed,
+        )
+    except MappoLiteError as exc:
+        raise guard.diverged(exc, args) or exc from None
     out = res.as_dict()
     out.update(
         game=game.name,
@@ -298,11 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument(
             "--param",
             action="append",
-            type=_param,
+            type=guard.parse_param,
             metavar="NAME=VALUE",
             help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)",
         )
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        sp.add_argument(
+            "--max-memory",
+            type=guard.memory_size,
+            default=None,
+            metavar="SIZE",
+            help=f"refuse requests estimated to need more memory (default ${limits.ENV_VAR} or 1G; e.g. 512M, 8G)",
+        )
 
     e = sub.add_parser("evaluate", help="exact J and V of the uniform joint policy")
     game_args(e)
@@ -330,10 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="mappo",
         help="; ".join(f"{name}: {text}" for name, text in DESCRIPTIONS.items()),
     )
-    t.add_argument("--K", type=_positive_int("K"), default=None, help=f"number of iterations K (default {mappo['K']})")
+    t.add_argument("--K", type=guard.count("K"), default=None, help=f"number of iterations K (default {mappo['K']})")
     t.add_argument(
         "--beta",
-        type=_finite_float("beta"),
+        type=guard.real("beta", 0, low_open=True),
         default=None,
         help=f"penalty beta; beta_k = beta*sqrt(K) (default {mappo['beta']})",
     )
@@ -352,20 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--T",
-        type=_positive_int("T"),
+        type=guard.count("T"),
         default=None,
         help=f"mappo/sgd: samples (SGD steps) per agent and iteration (default {mappo['T']})",
     )
     t.add_argument(
         "--eta",
-        type=_finite_float("eta"),
+        type=guard.real("eta", 0, low_open=True),
         default=None,
         help=f"mappo/sgd: SGD stepsize (default {mappo['eta']}); independent-pg: gradient stepsize "
         f"(default {ipg['eta']})",
     )
     t.add_argument(
         "--n-rollouts",
-        type=_positive_int("n-rollouts"),
+        type=guard.count("n-rollouts"),
         default=None,
         help=f"mappo/mc: rollouts per estimate (default {mappo['n_rollouts']})",
     )
@@ -383,13 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--radius",
-        type=_positive_or_inf("radius"),
+        type=guard.real("radius", 0, low_open=True, allow_inf=True),
         default=None,
         help=f"mappo: radius R of the parameter ball (default {mappo['radius']})",
     )
     t.add_argument(
         "--seed",
-        type=int,
+        type=guard.seed(),
         default=None,
         help=f"random seed (sampling, Monte Carlo, output index; default {mappo['seed']})",
     )
@@ -397,24 +383,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     o = sub.add_parser("offline", help="off-policy MA-PPO from a fixed dataset with plain or pessimistic evaluation")
     game_args(o)
-    o.add_argument("--n", type=_positive_int("n"), default=1000, help="transitions to collect (default 1000)")
+    o.add_argument("--n", type=guard.count("n"), default=1000, help="transitions to collect (default 1000)")
     o.add_argument("--dataset", default=None, help="read transitions from this .npz instead of collecting them")
     o.add_argument(
         "--coverage",
-        type=_finite_float("coverage"),
+        type=guard.real("coverage", 0, low_open=True),
         default=1.0,
         help="relative weight of the optimal joint action in the behaviour policy (1 = uniform; "
         "<1 rarely shows the optimum; >1 concentrates on it and covers the rest thinly)",
     )
     o.add_argument(
         "--state-fraction",
-        type=_finite_float("state-fraction"),
+        type=guard.real("state-fraction", 0, 1, low_open=True),
         default=1.0,
         help="fraction of states that appear in the data (default 1)",
     )
     o.add_argument(
         "--reward-noise",
-        type=_finite_float("reward-noise"),
+        type=guard.real("reward-noise", 0),
         default=0.0,
         help="standard deviation of Gaussian noise added to observed rewards",
     )
@@ -425,18 +411,30 @@ def build_parser() -> argparse.ArgumentParser:
         default="pessimistic",
         help="plain LSTD or the pessimistic (regularized Bellman-consistent) evaluator",
     )
-    o.add_argument("--lam", type=_positive_or_inf("lam"), default=1.0, help="pessimism weight lambda (inf = plain)")
     o.add_argument(
-        "--L", type=_positive_or_inf("L"), default=math.inf, help="norm bound L of the critic weights (default inf)"
+        "--lam",
+        type=guard.real("lam", 0, low_open=True, allow_inf=True),
+        default=1.0,
+        help="pessimism weight lambda (inf = plain)",
     )
-    o.add_argument("--ridge", type=_finite_float("ridge"), default=1e-3, help="ridge alpha of the critic regression")
+    o.add_argument(
+        "--L",
+        type=guard.real("L", 0, low_open=True, allow_inf=True),
+        default=math.inf,
+        help="norm bound L of the critic weights (default inf)",
+    )
+    o.add_argument(
+        "--ridge", type=guard.real("ridge", 0, low_open=True), default=1e-3, help="ridge alpha of the critic regression"
+    )
     o.add_argument("--critic", choices=["tabular", "random"], default="tabular", help="critic features")
     o.add_argument(
-        "--critic-dim", type=_positive_int("critic-dim"), default=None, help="dimension of random critic features"
+        "--critic-dim", type=guard.count("critic-dim"), default=None, help="dimension of random critic features"
     )
-    o.add_argument("--K", type=_positive_int("K"), default=50, help="MA-PPO iterations (default 50)")
-    o.add_argument("--beta", type=_finite_float("beta"), default=0.05, help="penalty beta (default 0.05)")
-    o.add_argument("--seed", type=int, default=0, help="random seed (data collection, output index)")
+    o.add_argument("--K", type=guard.count("K"), default=50, help="MA-PPO iterations (default 50)")
+    o.add_argument(
+        "--beta", type=guard.real("beta", 0, low_open=True), default=0.05, help="penalty beta (default 0.05)"
+    )
+    o.add_argument("--seed", type=guard.seed(), default=0, help="random seed (data collection, output index)")
     o.set_defaults(func=cmd_offline)
 
     for module_name in PLUGIN_SUBCOMMANDS:
@@ -452,12 +450,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
+    caught = []
     try:
-        args = parser.parse_args(argv)
-        args.func(args)
-    except (MappoLiteError, OSError, np.linalg.LinAlgError) as exc:
-        print(f"mappo_lite: error: {exc}", file=sys.stderr)
+        with warnings.catch_warnings(record=True) as caught:  # the usual filters; shown only when the command succeeds
+            args = parser.parse_args(argv)
+            limits.set_max_bytes(getattr(args, "max_memory", None))
+            args.func(args)
+    except (MappoLiteError, OSError, np.linalg.LinAlgError, MemoryError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            message = f"out of memory ({message}); lower the request or the memory limit (--max-memory)"
+        print(f"mappo_lite: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line (MAPPO_LITE_DEBUG=1 shows the traceback)
+        if os.environ.get("MAPPO_LITE_DEBUG"):
+            raise
+        print(
+            f"mappo_lite: error: internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); please "
+            "report it (MAPPO_LITE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    finally:
+        limits.set_max_bytes(None)
+    shown = set()
+    for w in caught:  # each distinct warning once
+        if (str(w.message), w.category, w.filename, w.lineno) not in shown:
+            shown.add((str(w.message), w.category, w.filename, w.lineno))
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return 0

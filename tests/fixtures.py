@@ -195,6 +195,24 @@ def random_features_for(game, d, seed):
     ]
 
 
+def concat_tables(tabs):
+    """Per-agent tables (n_ctx_m, A_m) as the kernels take them: one flat array and the offsets of each agent."""
+    offsets = np.zeros(len(tabs) + 1, dtype=np.int64)
+    for m, t in enumerate(tabs):
+        offsets[m + 1] = offsets[m] + t.size
+    return np.ascontiguousarray(np.concatenate([t.ravel() for t in tabs])), offsets
+
+
+def cumulative_concat(tabs):
+    """The same for the row-wise cumulative sums the samplers draw from (last entry exactly 1)."""
+    cums = []
+    for t in tabs:
+        c = np.cumsum(t, axis=1)
+        c[:, -1] = 1.0
+        cums.append(c)
+    return concat_tables(cums)
+
+
 def book_extension(name: str):
     """The module ``book/_ext/<name>.py`` (the book's Sphinx extensions and build helpers), loaded by file path once
     and kept in :data:`sys.modules` under ``name``, so the tests need not put ``book/_ext`` on ``sys.path``."""

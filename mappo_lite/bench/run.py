@@ -85,6 +85,8 @@ NEVER_SLOWER_TOLERANCE = 0.05
 # ----------------------------------------------------------------------------------------------------------------
 def add_parser(subparsers) -> None:
     """Register ``bench`` (cheap: everything heavy is imported when the command runs)."""
+    from mappo_lite.cli_guard import whole
+
     b = subparsers.add_parser(
         "bench", help="time the numba kernels against their NumPy twins and check the performance targets"
     )
@@ -100,7 +102,7 @@ def add_parser(subparsers) -> None:
     )
     b.add_argument(
         "--blas-threads",
-        type=int,
+        type=whole("--blas-threads", 0, 1024),
         default=1,
         metavar="N",
         help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)",

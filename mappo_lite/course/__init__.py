@@ -10,6 +10,10 @@ r"""Course assignments built from the book: instructor and student editions, aut
 * :mod:`.checksum`: nbgrader's cell checksum (:func:`compute_checksum`), so nbgrader can collect and grade our
   student notebooks unchanged.
 * :mod:`.grade`: the autograder (:func:`grade_notebook`): tests always come from the instructor source.
+* :mod:`.sandbox`: where the student's code runs (bubblewrap namespaces, else a separate unprivileged user, else
+  nothing — said in the report), with an allow-listed environment and a private scratch folder.
+* :mod:`.agent`: runs inside the grading kernel; restores what student code hijacked and runs the instructor cells
+  in a clean room, each with a receipt the grader checks.
 * :mod:`.checks`: helpers the test cells use (:func:`~.checks.assert_close`, :func:`~.checks.assert_own_code`).
 
 nbgrader and otter-grader are not dependencies; ``nbgrader_check.py`` in this folder is a script that

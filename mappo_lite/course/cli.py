@@ -7,8 +7,11 @@ unknown assignment, invalid source) is one line ``mappo_lite: error: …`` on st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
+import sys
 
 
 def _seconds(text: str) -> float:
@@ -54,20 +57,43 @@ def cmd_build(args):
     print(f"release information -> {res.release}")
 
 
+@contextlib.contextmanager
+def _stdout_reserved():
+    """While grading, file descriptor 1 points at stderr: nothing but the final report can reach stdout (a
+    library warning, a leaked descriptor in a child process...). The kernel's own streams are /dev/null anyway."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout at all
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def cmd_grade(args):
     from .grade import grade_notebook
 
-    rep = grade_notebook(
-        args.notebook,
-        source_dir=args.source,
-        assignment=args.assignment,
-        timeout=args.timeout,
-        total_timeout=args.total_timeout,
-    )
-    if args.executed:
-        import nbformat
+    with _stdout_reserved():
+        rep = grade_notebook(
+            args.notebook,
+            source_dir=args.source,
+            assignment=args.assignment,
+            timeout=args.timeout,
+            total_timeout=args.total_timeout,
+            isolation=args.isolation,
+        )
+        if rep.isolation.get("level") == "none" and args.isolation != "none":
+            print(f"mappo_lite: warning: {rep.isolation.get('detail')}", file=sys.stderr)
+        if args.executed:
+            import nbformat
 
-        nbformat.write(rep.executed, args.executed)
+            nbformat.write(rep.executed, args.executed)
     print(json.dumps(rep.as_dict()) if args.json else rep.text())
 
 
@@ -108,7 +134,9 @@ def add_parser(subparsers) -> None:
         "--assignment",
         default=None,
         metavar="NAME",
-        help="grade as this assignment (default: from the notebook's metadata)",
+        help="grade as this assignment (a name in the source folder, or a path); the notebook's "
+        "metadata may only name the same one (default: the name in the metadata, looked up in the "
+        "source folder)",
     )
     g.add_argument(
         "--timeout",
@@ -123,5 +151,13 @@ def add_parser(subparsers) -> None:
         help=f"time limit of the whole run in seconds (default {DEFAULT_TOTAL_TIMEOUT:g})",
     )
     g.add_argument("--executed", default=None, metavar="PATH", help="also write the executed, graded notebook here")
+    g.add_argument(
+        "--isolation",
+        default="auto",
+        choices=("auto", "bwrap", "user", "none"),
+        help="sandbox for the student's code: bwrap (bubblewrap namespaces), user (a separate unprivileged "
+        "user; needs root), none (trusted notebooks only); auto, the default, picks the strongest "
+        "available and the report says which",
+    )
     source_arg(g)
     g.set_defaults(func=cmd_grade)

@@ -29,26 +29,40 @@ As nbgrader's autograder: a code grade cell earns its points if it ran without a
 score is the sum over its test cells. A written answer (markdown grade cell) still equal to the stub scores 0;
 otherwise it is left for manual grading (reported, not added to ``total``). ``max`` is the autogradable maximum.
 
-Limits (documented on the instructors' page): the student's code runs in the same process as the tests, so a
-submission that deliberately patches the test helpers or the reference library from inside the kernel is not
-prevented — as with nbgrader and otter-grader; sandboxing is the job of the machine that runs the grader.
+Where it runs (``sandbox``, ``agent``)
+-------------------------------------
+The kernel runs sandboxed (:mod:`.sandbox`: bubblewrap namespaces, else a separate unprivileged user, else — with a
+loud note — not at all), with an allow-listed environment, ``/dev/null`` as its standard streams and a private
+scratch folder; the sources it is graded against are not visible to it. Instructor cells (read-only code and every
+test) do not go through IPython's ``run_cell``: the grader's agent in the kernel (:mod:`.agent`) restores what
+student code can hijack, runs the cell as written and returns a receipt (an HMAC over the grader's nonce for the
+cell, the code and the outcome) that the grader checks here; a cell without a valid receipt fails. The report is
+built in this process from those results and printed by the grader alone. The instructors' page has the threat
+model: what this guarantees and what it cannot (code in the kernel's process can still, with enough effort, forge
+its own results; it cannot reach the sources, the grader or other submissions).
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import copy
+import hmac
 import json
 import math
+import re
+import secrets
 import subprocess
-import tempfile
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MappoLiteError
+from .agent import REPLY, REQUEST, code_sha256, mac
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
-from .source import Assignment, load_assignment, resolve
+from .sandbox import Sandbox, choose_isolation
+from .source import Assignment, _source_dir, find_sources, load_assignment, resolve
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -65,6 +79,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_TOTAL_TIMEOUT = 600.0
 _MAX_OUTPUT_CHARS = 2_000_000  # per cell, in the executed notebook we keep (a runaway print loop is cut)
+_MAX_MESSAGE_BYTES = 64 * 2**20  # one message from the kernel (a figure is a few MB)
 
 
 # --------------------------------------------------------------------------------------------------- reading
@@ -79,6 +94,10 @@ def read_submission(path):
         raise MappoLiteError(f"no such notebook: {str(p)!r}")
     if not p.is_file():
         raise MappoLiteError(f"not a notebook file: {str(p)!r}")
+    if p.stat().st_size > _MAX_NOTEBOOK_BYTES:
+        raise MappoLiteError(
+            f"{str(p)!r} is larger than {_MAX_NOTEBOOK_BYTES // 2**20} MB: not a submission the grader reads"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -87,6 +106,10 @@ def read_submission(path):
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MappoLiteError(f"{str(p)!r} is not a notebook (invalid JSON: {exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raw = None
+    if raw is None or _depth(raw) > _MAX_NOTEBOOK_DEPTH:
+        raise MappoLiteError(f"{str(p)!r} is not a notebook (JSON nested more than {_MAX_NOTEBOOK_DEPTH} levels deep)")
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise MappoLiteError(f"{str(p)!r} is not a Jupyter notebook (no list of cells)")
     cells = []
@@ -101,14 +124,64 @@ def read_submission(path):
     return nbformat.from_dict({"cells": cells, "metadata": meta})
 
 
-def _assignment_name(sub, path: Path):
+_MAX_NOTEBOOK_BYTES = 64 * 2**20
+_MAX_NOTEBOOK_DEPTH = 64  # a real notebook is about 6 levels deep; deeper ones crash recursive code (deepcopy)
+
+
+def _depth(obj) -> int:
+    """How deeply ``obj`` (parsed JSON) nests lists and dicts, counted without recursion."""
+    deepest, todo = 0, [(obj, 1)]
+    while todo:
+        o, d = todo.pop()
+        if isinstance(o, (list, dict)):
+            deepest = max(deepest, d)
+            if d <= _MAX_NOTEBOOK_DEPTH:
+                todo.extend((v, d + 1) for v in (o.values() if isinstance(o, dict) else o))
+    return deepest
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+
+def _declared_assignment(sub):
+    """The assignment *name* the notebook's metadata declares (never a path), or None."""
     ml = sub.metadata.get("mappo_lite")
-    if isinstance(ml, dict) and isinstance(ml.get("assignment"), str):
-        return ml["assignment"], None
-    return (
-        path.stem,
-        f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name",
-    )
+    if not isinstance(ml, dict) or "assignment" not in ml:
+        return None
+    name = ml["assignment"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise MappoLiteError(
+            f"the notebook's metadata names assignment {str(name)[:80]!r}, which is not an "
+            "assignment name (the grader never takes a path from a submission)"
+        )
+    return name
+
+
+def _choose_source(sub, path: Path, assignment, source_dir):
+    """The instructor's source to grade against: ``assignment`` (a name, or a path the instructor gives) if set,
+    else the name the notebook declares, looked up among the instructor's sources only. Returns (path, notes)."""
+    declared = _declared_assignment(sub)
+    notes = []
+    if assignment is not None:
+        src = resolve(assignment, source_dir)
+        if declared is not None and declared != load_assignment(src).name:
+            raise MappoLiteError(
+                f"{path}: the notebook is assignment {declared!r}, not {load_assignment(src).name!r}"
+                " (the one to grade it as)"
+            )
+        return src, notes
+    if declared is None:
+        declared = path.stem
+        notes.append(
+            f"the notebook has no mappo_lite.assignment metadata; assignment {path.stem!r} taken from its file name"
+        )
+    sources = find_sources(source_dir)
+    if declared not in sources:
+        raise MappoLiteError(
+            f"{path}: unknown assignment {declared!r} (known: {', '.join(sources) or 'none'}); "
+            "pass --assignment NAME to choose one"
+        )
+    return sources[declared], notes
 
 
 # --------------------------------------------------------------------------------------------------- assembling
@@ -231,9 +304,19 @@ class CellRun:
         if self.status == "skipped":
             return f"not run: {self.evalue}"
         first = self.evalue.strip().split("\n")[0] if self.evalue else ""
+        first = _printable(first)
         if len(first) > 300:
             first = first[:297] + "..."
-        return f"{self.ename}: {first}" if first else self.ename
+        ename = _printable(self.ename)[:100]
+        return f"{ename}: {first}" if first else ename
+
+
+def _printable(text: str) -> str:
+    """``text`` with every non-printable character escaped: exception names and messages come from the kernel, and
+    a newline or a terminal escape in them could draw fake lines in the text report or hide the real ones."""
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii") for ch in text
+    )
 
 
 def _error_from_outputs(cell):
@@ -259,26 +342,144 @@ def _truncate_outputs(cell) -> None:
     cell["outputs"] = kept
 
 
-async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
+def _is_instructor_cell(cell) -> bool:
+    """Read-only code and tests: the cells the agent runs in its clean room (not answers, not added cells)."""
+    return (
+        cell.cell_type == "code"
+        and cell.metadata.get("mappo_lite_origin") is None
+        and is_nbgrader_cell(cell)
+        and not is_solution(cell)
+    )
+
+
+def _kernel_manager(sandbox, kernel_name, config_path):
+    """A kernel manager that starts ``python -m mappo_lite.course.agent`` inside ``sandbox`` (unix sockets in
+    the scratch folder: the sandbox has no network), with the allow-listed environment and /dev/null streams."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            self.kernel_spec.interrupt_mode = "message"  # a signal cannot cross the sandbox's pid namespace
+            return sandbox.command(
+                [sys.executable, "-m", "mappo_lite.course.agent", str(config_path), "-f", self.connection_file]
+            )
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            sandbox.give(Path(self.connection_file))
+            kw.update(
+                env=sandbox.env(),
+                cwd=str(sandbox.workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        def client(self, **kw):
+            # every socket to the kernel refuses a message above the limit before reading it (a kernel that
+            # buffers a print loop into one 300 MB message grew the grader to 1.1 GB); such an output is lost
+            import zmq
+            import zmq.asyncio
+
+            ctx = zmq.asyncio.Context()
+            ctx.setsockopt(zmq.MAXMSGSIZE, _MAX_MESSAGE_BYTES)
+            kw.setdefault("context", ctx)
+            return super().client(**kw)
+
+    return SandboxedKernelManager(
+        kernel_name=kernel_name,
+        transport="ipc",
+        ip=str(sandbox.rundir / "k"),
+        connection_file=str(sandbox.rundir / "kernel.json"),
+    )
+
+
+def _receipt_problem(reply, key: bytes, nonce: str, code: str):
+    """None if ``reply`` is the agent's genuine receipt for this cell, else what is wrong with it."""
+    if not isinstance(reply, dict) or reply.get("msg_type", reply.get("header", {}).get("msg_type")) != REPLY:
+        return "the kernel answered with something else than the grader's agent"
+    content = reply.get("content") or {}
+    r = content.get("mappo_lite")
+    if not isinstance(r, dict):
+        return "the reply carries no receipt"
+    if r.get("nonce") != nonce or r.get("code_sha256") != code_sha256(code):
+        return "the receipt is for another cell or other code"
+    status, ename = str(r.get("status", "")), str(r.get("ename", ""))
+    if status != content.get("status") or not hmac.compare_digest(
+        str(r.get("mac", "")), mac(key, nonce, r["code_sha256"], status, ename)
+    ):
+        return "the receipt is forged"
+    return None
+
+
+async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
     """One attempt: run ``nb`` top to bottom. Returns (index of the cell that killed the kernel, reason) or None."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    key = secrets.token_bytes(32)
+    config = sandbox.rundir / "agent.json"
+    config.write_text(json.dumps({"key": key.hex(), "preload": sorted(preload)}), encoding="utf-8")
+    sandbox.give(config)
+    replies = {}
     client = NotebookClient(
         nb,
+        km=_kernel_manager(sandbox, kernel_name, config),
         timeout=max(1, int(math.ceil(timeout))),
         interrupt_on_timeout=True,
         allow_errors=True,
         kernel_name=kernel_name,
-        resources={"metadata": {"path": str(workdir)}},
+        resources={"metadata": {"path": str(sandbox.workdir)}},
         startup_timeout=120,
         record_timing=False,
+        on_cell_executed=lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply),
     )
+    # a cell's output beyond the limit is dropped as it arrives (not only in the notebook kept at the end): a print
+    # loop would otherwise grow the grader's memory by several times what the kernel printed
+    sizes = {}
+    plain_output = client.output
+
+    def capped_output(outs, msg, display_id, cell_index):
+        if msg.get("msg_type") != "error":
+            content = msg.get("content") or {}
+            data = content.get("data") if isinstance(content.get("data"), dict) else {}
+            size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in data.values())
+            before = sizes.get(cell_index, 0)
+            sizes[cell_index] = before + size
+            if before + size > _MAX_OUTPUT_CHARS:
+                if before <= _MAX_OUTPUT_CHARS:
+                    import nbformat
+
+                    outs.append(nbformat.v4.new_output("stream", name="stderr", text="[grader: output truncated]\n"))
+                return None
+        return plain_output(outs, msg, display_id, cell_index)
+
+    client.output = capped_output
     hard = timeout + max(3.0, 0.25 * timeout)  # the interrupt at `timeout` normally ends the cell at once
     killer = None
+    current = {}  # what the patched kc.execute sends for the cell being run
+
+    def send(code, **kwargs):
+        if not current:
+            return plain_execute(code, **kwargs)
+        msg = client.kc.session.msg(
+            REQUEST,
+            {
+                "code": current["code"],
+                "nonce": current["nonce"],
+                "test": current["test"],
+                "grade_id": current["grade_id"],
+            },
+        )
+        client.kc.shell_channel.send(msg)
+        return msg["header"]["msg_id"]
+
+    plain_execute = None
     try:
         # the kernel's own stdout/stderr (not the cells' output, which comes through the kernel protocol) is noise
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            plain_execute = client.kc.execute
+            client.kc.execute = send
             count = 0
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or runs[index].status == "skipped":
@@ -292,6 +493,16 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                         if nb.cells[j].cell_type == "code" and runs[j].status not in ("skipped",):
                             runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
                     return None
+                current.clear()
+                nonce = None
+                if _is_instructor_cell(cell):
+                    nonce = secrets.token_hex(16)
+                    current.update(
+                        code=cell.source,
+                        nonce=nonce,
+                        test=is_grade(cell),
+                        grade_id=nbgrader_meta(cell).get("grade_id", "cell"),
+                    )
                 count += 1
                 start = time.monotonic()
                 overall = remaining + 1.0 < hard
@@ -345,6 +556,16 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, workdir):
                 elapsed = time.monotonic() - start
                 _truncate_outputs(cell)
                 err = _error_from_outputs(cell)
+                problem = None if nonce is None else _receipt_problem(replies.get(index), key, nonce, current["code"])
+                if problem is not None:
+                    if err is None or err[0] != "KeyboardInterrupt":
+                        err = ("GraderIntegrityError", f"the cell did not run as the grader sent it ({problem})")
+                elif nonce is not None and err is None:
+                    # the signed outcome decides, not the outputs: a notebook can drop the "error" message from iopub
+                    content = replies[index].get("content") or {}
+                    receipt = content.get("mappo_lite") or {}
+                    if receipt.get("status") != "ok":
+                        err = (str(receipt.get("ename") or "Error"), str(content.get("evalue", "")))
                 if err is None:
                     runs[index] = CellRun("ok", seconds=elapsed)
                 elif err[0] == "KeyboardInterrupt" and elapsed >= timeout * 0.95:
@@ -395,27 +616,38 @@ def _run_async(coro):
 
 
 def execute(
-    nb, timeout: float = DEFAULT_TIMEOUT, total_timeout: float = DEFAULT_TOTAL_TIMEOUT, kernel_name: str = "python3"
+    nb,
+    timeout: float = DEFAULT_TIMEOUT,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
+    kernel_name: str = "python3",
+    isolation=None,
+    hide=(),
+    preload=(),
 ):
     """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
-    for every cell (non-code cells stay ``not-run`` and are not used)."""
+    for every cell (non-code cells stay ``not-run`` and are not used). ``isolation`` is a
+    :class:`~.sandbox.Isolation` (default: the strongest available), ``hide`` the folders the kernel must not
+    see, ``preload`` the modules the agent imports (and protects) before any student code runs."""
     timeout = float(timeout)
     total_timeout = float(total_timeout)
     if not (timeout > 0 and math.isfinite(timeout)) or not (total_timeout > 0 and math.isfinite(total_timeout)):
         raise MappoLiteError("time limits must be positive numbers of seconds")
+    if isolation is None:
+        isolation = choose_isolation("auto")
     deadline = time.monotonic() + total_timeout
     original = copy.deepcopy(nb)
     runs = [CellRun() for _ in nb.cells]
     restarts = 0
-    with tempfile.TemporaryDirectory(prefix="mappo-lite-grade-") as workdir:
-        while True:
-            work = copy.deepcopy(original)
-            for i, r in enumerate(runs):
-                if r.status == "skipped":
-                    work.cells[i].source = "raise RuntimeError('grader: cell not run, see the report')"
-            fresh = [r if r.status == "skipped" else CellRun() for r in runs]
+    preload = set(preload) | {"mappo_lite", "mappo_lite.course.checks", "numpy"}
+    while True:
+        work = copy.deepcopy(original)
+        for i, r in enumerate(runs):
+            if r.status == "skipped":
+                work.cells[i].source = "raise RuntimeError('grader: cell not run, see the report')"
+        fresh = [r if r.status == "skipped" else CellRun() for r in runs]
+        with Sandbox(isolation, hide=tuple(hide)) as sandbox:
             try:
-                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, workdir))
+                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload))
             except MappoLiteError:
                 raise
             except Exception as exc:
@@ -424,28 +656,48 @@ def execute(
                         f"could not start a Python kernel to grade with ({type(exc).__name__}: {exc})"
                     ) from None
                 raise
-            runs = fresh
-            nb.cells = work.cells
-            if killed is None:
-                break
-            index, reason = killed
-            restarts += 1
-            runs[index] = CellRun(
-                "skipped",
-                evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
-                seconds=runs[index].seconds,
-            )
-            for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
-                if r.status == "timeout":
-                    runs[i] = CellRun(
-                        "skipped",
-                        "KeyboardInterrupt",
-                        f"time limit exceeded on attempt {restarts}; not run again",
-                        r.seconds,
-                    )
-            if time.monotonic() >= deadline:
-                break
+        runs = fresh
+        nb.cells = work.cells
+        if killed is None:
+            break
+        index, reason = killed
+        restarts += 1
+        runs[index] = CellRun(
+            "skipped",
+            evalue=f"{reason} on attempt {restarts}; the notebook was rerun without it",
+            seconds=runs[index].seconds,
+        )
+        for i, r in enumerate(runs):  # cells that hit the time limit would only hit it again
+            if r.status == "timeout":
+                runs[i] = CellRun(
+                    "skipped",
+                    "KeyboardInterrupt",
+                    f"time limit exceeded on attempt {restarts}; not run again",
+                    r.seconds,
+                )
+        if time.monotonic() >= deadline:
+            break
     return runs, restarts
+
+
+def _imported_modules(cells) -> set:
+    """The modules the instructor cells import (so the agent can import and protect them first)."""
+    out = set()
+    for c in cells:
+        if not _is_instructor_cell(c):
+            continue
+        src = "\n".join(ln for ln in c.source.split("\n") if not ln.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out.add(node.module)
+                out |= {f"{node.module}.{a.name}" for a in node.names if a.name != "*"}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- scoring
@@ -467,6 +719,7 @@ class GradeReport:
     seconds: float
     restarts: int
     executed: object = field(default=None, repr=False)
+    isolation: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -482,10 +735,14 @@ class GradeReport:
             "notes": self.notes,
             "seconds": round(self.seconds, 2),
             "kernel_restarts": self.restarts,
+            "isolation": self.isolation,
         }
 
     def text(self) -> str:
-        lines = [f"{self.assignment}: {self.title}", f"graded against {_display_path(self.source)}", ""]
+        lines = [f"{self.assignment}: {self.title}", f"graded against {_display_path(self.source)}"]
+        if self.isolation:
+            lines.append(f"sandbox: {self.isolation.get('level')} ({self.isolation.get('detail')})")
+        lines.append("")
         width = max([len(q["id"]) for q in self.questions] + [8])
         for q in self.questions:
             if q["kind"] == "written":
@@ -593,22 +850,19 @@ def grade_notebook(
     timeout: float = DEFAULT_TIMEOUT,
     total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
     kernel_name: str = "python3",
+    isolation: str = "auto",
 ) -> GradeReport:
-    """Grade the notebook at ``path`` against its instructor source (see the module docstring)."""
+    """Grade the notebook at ``path`` against its instructor source (see the module docstring).
+
+    The source is ``assignment`` (a name in ``source_dir``, or a path) when given, else the assignment *name* the
+    notebook's metadata declares, looked up in ``source_dir`` only; a notebook declaring another assignment than
+    ``assignment`` is an error. ``isolation``: ``auto`` | ``bwrap`` | ``user`` | ``none`` (:mod:`.sandbox`).
+    """
     start = time.monotonic()
     path = Path(path)
     sub = read_submission(path)
-    notes = []
-    if assignment is None:
-        name, note = _assignment_name(sub, path)
-        if note:
-            notes.append(note)
-    else:
-        name = str(assignment)
-    try:
-        src_path = resolve(name, source_dir)
-    except MappoLiteError as exc:
-        raise MappoLiteError(f"{path}: {exc}; pass --assignment NAME to choose one") from None
+    iso = choose_isolation(isolation)
+    src_path, notes = _choose_source(sub, path, assignment, source_dir)
     a = load_assignment(src_path)
     ml = sub.metadata.get("mappo_lite")
     if isinstance(ml, dict) and ml.get("source_sha256") not in (None, a.sha256):
@@ -617,7 +871,30 @@ def grade_notebook(
         )
     nb, more, answers = assemble(a, sub)
     notes += more
-    runs, restarts = execute(nb, timeout=timeout, total_timeout=total_timeout, kernel_name=kernel_name)
+    suspicious = _introspection(nb)
+    if suspicious:
+        notes.append(
+            "the student's code uses introspection or dynamic code ("
+            + ", ".join(suspicious)
+            + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
+        )
+    hide = {Path(src_path).resolve().parent}
+    try:
+        hide.add(_source_dir(source_dir).resolve())
+    except MappoLiteError:
+        pass
+    sandbox_note = isolation_note(iso, hide)
+    if sandbox_note:
+        notes.append(sandbox_note)
+    runs, restarts = execute(
+        nb,
+        timeout=timeout,
+        total_timeout=total_timeout,
+        kernel_name=kernel_name,
+        isolation=iso,
+        hide=sorted(hide),
+        preload=_imported_modules(nb.cells),
+    )
     for i, r in enumerate(runs):
         if r.status == "skipped":
             c = nb.cells[i]
@@ -638,4 +915,55 @@ def grade_notebook(
         seconds=time.monotonic() - start,
         restarts=restarts,
         executed=nb,
+        isolation=iso.as_dict(),
     )
+
+
+#: What the in-process attacks on the grader use (frames, the garbage collector, the kernel's and the agent's
+#: objects, code objects, hooks, dynamic code): a heuristic that flags a submission for a look by hand.
+_SUSPICIOUS = re.compile(
+    r"\b(_getframe|f_back|f_locals|f_globals|tb_frame|gc|ctypes|__code__|__self__|__closure__|__globals__"
+    r"|__func__|get_ipython|shell_handlers|kernel|jupyter_client|zmq|ipykernel|addaudithook|setitimer|signal"
+    r"|settrace|setprofile|seterrcall|__del__|__array__|__array_function__|__array_ufunc__|_ref_\w*"
+    r"|assignments|exec|eval|compile|__import__|importlib|marshal|pickle|base64|codecs|getattr|globals)\b"
+)
+
+
+def _introspection(nb) -> list:
+    """The suspicious names (``_SUSPICIOUS``) in the cells that come from the student (answers, added cells)."""
+    found = []
+    for c in nb.cells:
+        if c.cell_type != "code" or _is_instructor_cell(c):
+            continue
+        for m in _SUSPICIOUS.finditer(c.source):
+            if m.group(1) not in found:
+                found.append(m.group(1))
+    return found[:12]
+
+
+def isolation_note(iso, hide) -> str:
+    """A report note when the sandbox is weaker than bubblewrap (see the instructors' threat model)."""
+    if iso.level == "none":
+        return (
+            f"sandbox: {iso.detail}: the student's code could read the sources and hidden tests, signal the grader and "
+            "write the grader's files; use this only for trusted notebooks (see the instructors' page)"
+        )
+    if iso.level == "user":
+        import os
+
+        probe = Sandbox(iso)
+        readable = [str(h) for h in hide if not probe.hidden_from_kernel(h)]
+        out = []
+        if readable:
+            out.append(
+                f"sandbox: isolation 'user' (no bubblewrap): the source folder {', '.join(readable)} is readable "
+                f"by the sandbox user {iso.user!r}; make it private (chmod 700) or install bubblewrap"
+            )
+        stdlib = Path(os.__file__).resolve().parent
+        if probe.hidden_from_kernel(stdlib):
+            out.append(
+                f"sandbox: the sandbox user {iso.user!r} cannot read this Python's standard library ({stdlib}); "
+                "its kernel may run with another one: install Python where other users can read it"
+            )
+        return "; ".join(out)
+    return ""

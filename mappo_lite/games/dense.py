@@ -71,7 +71,9 @@ class CooperativeMarkovGame(MarkovGameBase):
         if P.ndim < 3:
             raise MappoLiteError(f"P must have shape (S, A_1, ..., A_N, S) with N >= 1, got shape {P.shape}")
         S = P.shape[0]
-        if S < 1 or P.shape[-1] != S:
+        if S < 1:
+            raise MappoLiteError(f"P must have shape (S, A_1, ..., A_N, S) with S >= 1 states, got shape {P.shape}")
+        if P.shape[-1] != S:
             raise MappoLiteError(
                 f"P must have shape (S, A_1, ..., A_N, S): first and last axes differ ({P.shape[0]} vs {P.shape[-1]})"
             )

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
 from .._validate import check_gamma
 from ..errors import MappoLiteError
+from ..safe_npz import read_npz
 from .dense import CooperativeMarkovGame
 from .sparse import SparseCooperativeMarkovGame
 
@@ -28,14 +28,8 @@ def load_game(path, name: str | None = None) -> CooperativeMarkovGame:
     :class:`~mappo_lite.errors.MappoLiteError` naming the file.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MappoLiteError(f"game file {path!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            arrays = {k: data[k] for k in keys & (set(NPZ_KEYS) | set(SPARSE_NPZ_KEYS))}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MappoLiteError(f"cannot read game file {path!r}: not a valid .npz archive ({exc})") from None
+    arrays = read_npz(path, "game file", kinds={"next_states": "iuf"})
+    keys = set(arrays)
     sparse = "P" not in keys and {"next_states", "probs"} <= keys
     allowed = set(SPARSE_NPZ_KEYS if sparse else NPZ_KEYS)
     missing = ({"r", "gamma"} | ({"next_states", "probs"} if sparse else {"P"})) - keys

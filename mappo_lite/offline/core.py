@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +56,7 @@ from ..evaluation import evaluate, optimal_value
 from ..games.dense import CooperativeMarkovGame
 from ..kernels import accumulate_bellman_system
 from ..policies.conditional import as_tables
+from ..safe_npz import INTEGER, read_npz  # header checks, size caps, numeric dtypes only
 from ..sampling import cumulative_transitions
 
 DATASET_KEYS = ("states", "actions", "rewards", "next_states", "action_sizes", "n_states")
@@ -147,22 +147,26 @@ class OfflineDataset:
 def load_dataset(path) -> OfflineDataset:
     """Read a dataset written by :meth:`OfflineDataset.save`; every problem raises MappoLiteError naming the file."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise MappoLiteError(f"dataset file {path!r} does not exist")
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise MappoLiteError(f"cannot read dataset file {path!r}: not a valid .npz archive ({exc})") from None
+    # integral floats are accepted for the sample arrays, as OfflineDataset does; the sizes must be integers
+    kinds = {
+        "states": INTEGER + "f",
+        "actions": INTEGER + "f",
+        "next_states": INTEGER + "f",
+        "n_states": INTEGER,
+        "action_sizes": INTEGER,
+    }
+    arrays = read_npz(path, "dataset file", kinds=kinds)
     if set(arrays) != set(DATASET_KEYS):
         raise MappoLiteError(
             f"dataset file {path!r} must have exactly the keys {sorted(DATASET_KEYS)}, has {sorted(arrays)}"
         )
     if arrays["n_states"].shape != () or arrays["action_sizes"].ndim != 1:
         raise MappoLiteError(f"dataset file {path!r}: n_states must be a scalar and action_sizes a vector")
+    if math.prod(max(1, int(a)) for a in [arrays["n_states"].item(), *arrays["action_sizes"].tolist()]) >= 2**62:
+        raise MappoLiteError(
+            f"dataset file {path!r}: n_states x action sizes ({arrays['n_states'].item()}, "
+            f"{arrays['action_sizes'].tolist()}) is too large to index"
+        )
     try:
         return OfflineDataset(
             arrays["states"],

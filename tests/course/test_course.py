@@ -29,7 +29,7 @@ from mappo_lite.course.release import build, student_notebook
 from mappo_lite.course.source import AssignmentSourceError, load_all, load_assignment
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECK_SCRIPT = ROOT / "mappo_lite" / "assignments" / "nbgrader_check.py"
+CHECK_SCRIPT = ROOT / "mappo_lite" / "course" / "nbgrader_check.py"
 NAMES = ("a1_softmax_policies", "a2_localized_q", "a3_sgd_mappo", "a4_ratio_game")
 
 
@@ -256,12 +256,18 @@ def test_no_solution_or_hidden_test_leaks_into_student_folder(built, instructor_
 # ------------------------------------------------------------------------------------------------ grading
 
 
+def _notes(d):
+    """The report's notes about the submission (without the sandbox's own, which depend on the machine: a weaker
+    level than bubblewrap is said in a note starting with 'sandbox:')."""
+    return [n for n in d["notes"] if not n.startswith("sandbox:")]
+
+
 def test_instructor_notebooks_score_full_marks_fast(instructor_reports):
     for name, rep in instructor_reports.items():
         d = rep.as_dict()
         assert d["total"] == d["max"] > 0, (name, rep.text())
         assert all(q["status"] == "passed" for q in d["questions"] if q["kind"] == "code"), rep.text()
-        assert d["kernel_restarts"] == 0 and not d["notes"], rep.text()
+        assert d["kernel_restarts"] == 0 and not _notes(d), rep.text()
         assert d["seconds"] < 30, (name, d["seconds"])
     text = instructor_reports["a1_softmax_policies"].text()
     assert "total: 11 / 11 autograded points" in text and "passed" in text
@@ -279,7 +285,7 @@ def test_untouched_student_notebooks_score_zero_without_crashing(student_reports
                 assert any("NotImplementedError" in f for f in q["feedback"]), q
             else:
                 assert q["status"] == "unanswered" and q["points"] == 0
-        assert d["kernel_restarts"] == 0 and not d["notes"], rep.text()
+        assert d["kernel_restarts"] == 0 and not _notes(d), rep.text()
         assert "needs_manual_grading" in d and d["needs_manual_grading"] == []
 
 

@@ -15,7 +15,16 @@ import pytest
 from mappo_lite import evaluate, make_game
 from mappo_lite.kernels import core as K
 from mappo_lite.kernels import reference as R
-from tests.fixtures import brute_joint, brute_Q, brute_q_local, cond_tables, iterative_V, make_random_game
+from tests.fixtures import (
+    brute_joint,
+    brute_Q,
+    brute_q_local,
+    concat_tables,
+    cond_tables,
+    cumulative_concat,
+    iterative_V,
+    make_random_game,
+)
 
 # Kernel vs NumPy twin: the same formulas in another summation order / with or without FMA, so a few ulps per
 # operation. Inputs are O(1)-O(10) (probabilities, V*10, Q*5, targets*3): TOL is >= 1e4 ulps of that scale; RTOL
@@ -36,22 +45,6 @@ def _random_tables(rng, S, sizes, spiky=False):
         tabs.append(e / e.sum(axis=1, keepdims=True))
         n_ctx *= A
     return tabs
-
-
-def _concat(tabs):
-    offsets = np.zeros(len(tabs) + 1, dtype=np.int64)
-    for m, t in enumerate(tabs):
-        offsets[m + 1] = offsets[m] + t.size
-    return np.ascontiguousarray(np.concatenate([t.ravel() for t in tabs])), offsets
-
-
-def _cum_concat(tabs):
-    cums = []
-    for t in tabs:
-        c = np.cumsum(t, axis=1)
-        c[:, -1] = 1.0
-        cums.append(c)
-    return _concat(cums)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -142,7 +135,7 @@ def test_tabular_softmax_score(n, A):
 def test_joint_policy(S, sizes):
     rng = np.random.default_rng(S + len(sizes))
     tabs = _random_tables(rng, S, sizes)
-    pi_concat, offsets = _concat(tabs)
+    pi_concat, offsets = concat_tables(tabs)
     a = np.asarray(sizes, np.int64)
     got = K.joint_policy(pi_concat, offsets, a, S)
     np.testing.assert_allclose(got, R.joint_policy(pi_concat, offsets, a, S), atol=TOL, rtol=RTOL)
@@ -174,7 +167,7 @@ def test_policy_transition_reward_and_q_from_v(S, sizes):
 def test_backward_sweep_and_level_offsets(S, sizes):
     rng = np.random.default_rng(11 * S + len(sizes))
     tabs = _random_tables(rng, S, sizes, spiky=True)
-    pi_concat, offsets = _concat(tabs)
+    pi_concat, offsets = concat_tables(tabs)
     a = np.asarray(sizes, np.int64)
     Q_flat = rng.standard_normal((S, int(np.prod(sizes)))) * 5
     got = K.backward_sweep(Q_flat, pi_concat, offsets, a)
@@ -297,7 +290,7 @@ def _mc_inputs(game, tabs):
     P_cum = np.cumsum(game.P_flat, axis=-1)
     if game.gamma < 1:
         P_cum[..., -1] = 1.0
-    pi_cum, offsets = _cum_concat([np.asarray(t) for t in tabs])
+    pi_cum, offsets = cumulative_concat([np.asarray(t) for t in tabs])
     return np.ascontiguousarray(P_cum), pi_cum, offsets, np.asarray(game.action_sizes, np.int64)
 
 

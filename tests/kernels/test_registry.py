@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from mappo_lite import evaluate, kernels, make_game
 from mappo_lite.kernels import KERNELS, numpy_twins, numpy_twins_active
 from mappo_lite.policies import context_counts
+from tests.fixtures import concat_tables, cumulative_concat
 
 TOL = 1e-10
 
@@ -30,22 +31,6 @@ def _tables(rng, S, sizes):
     return tabs
 
 
-def _concat(tabs):
-    offsets = np.zeros(len(tabs) + 1, dtype=np.int64)
-    for m, t in enumerate(tabs):
-        offsets[m + 1] = offsets[m] + t.size
-    return np.ascontiguousarray(np.concatenate([t.ravel() for t in tabs])), offsets
-
-
-def _cum(tabs):
-    out = []
-    for t in tabs:
-        c = np.cumsum(t, axis=1)
-        c[:, -1] = 1.0
-        out.append(c)
-    return _concat(out)
-
-
 def _game(rng, S, sizes, gamma=0.8):
     J = int(np.prod(sizes))
     P = rng.dirichlet(np.ones(S), size=(S, J))
@@ -56,7 +41,7 @@ def _mc_args(rng, S, sizes):
     P, r, gamma = _game(rng, S, sizes)
     P_cum = np.cumsum(P, axis=-1)
     P_cum[..., -1] = 1.0
-    pi_cum, offsets = _cum(_tables(rng, S, sizes))
+    pi_cum, offsets = cumulative_concat(_tables(rng, S, sizes))
     return np.ascontiguousarray(P_cum), r, gamma, pi_cum, offsets, np.asarray(sizes, np.int64)
 
 
@@ -85,7 +70,7 @@ def _build(name, rng, S, sizes):
     if name == "softmax_score":
         return rng.standard_normal((S * 2, sizes[0], 4)), rng.standard_normal(4)
     if name == "joint_policy":
-        pi, off = _concat(_tables(rng, S, sizes))
+        pi, off = concat_tables(_tables(rng, S, sizes))
         return pi, off, np.asarray(sizes, np.int64), S
     if name == "policy_transition_reward":
         P, r, _ = _game(rng, S, sizes)
@@ -96,7 +81,7 @@ def _build(name, rng, S, sizes):
     if name == "level_offsets_for":
         return np.asarray(sizes, np.int64), S
     if name == "backward_sweep":
-        pi, off = _concat(_tables(rng, S, sizes))
+        pi, off = concat_tables(_tables(rng, S, sizes))
         return rng.standard_normal((S, J)), pi, off, np.asarray(sizes, np.int64)
     if name == "mc_localized_q":
         n = 3000
