@@ -125,15 +125,17 @@ def memory_size(text):
 
 
 def feature_dim(spec: str):
-    """D of ``--features random:D`` (None for ``tabular``), strictly parsed."""
-    if spec == "tabular":
+    """D of ``--features random:D`` (None for ``tabular`` and the other families), strictly parsed."""
+    from .policies.families import FAMILIES
+
+    if spec in FAMILIES:
         return None
     if spec.startswith("random:"):
         d = _whole(spec.split(":", 1)[1])
         if d is None or not 1 <= d <= MAX_COUNT:
             raise MappoLiteError(f"--features random:D needs a positive integer D, got {spec!r}")
         return d
-    raise MappoLiteError(f"unknown --features {spec!r}: use 'tabular' or 'random:D'")
+    raise MappoLiteError(f"unknown --features {spec!r}: use {', '.join(FAMILIES)}")
 
 
 # ----- built-in game parameters --------------------------------------------------------------------------------------

@@ -755,7 +755,6 @@ OTHER_CASES = {
     "--param on a file": (["solve", "{dense:good}", "--param", "k=1"], "built-in"),
     "sparse file, --algo centralized": (["train", "{sparse:good}", "--algo", "centralized", "--K", "2"], "dense"),
     "sparse file, offline --unit-rewards": (["offline", "{sparse:good}", "--unit-rewards", "--K", "2"], "dense"),
-    "sparse file, --evaluation mc": (["train", "{sparse:good}", "--evaluation", "mc", "--K", "2"], "dense"),
     # parameters of built-in games
     "random n_states=0": (["evaluate", "random", "--param", "n_states=0"], "n_states"),
     "random n_states=-3": (["evaluate", "random", "--param", "n_states=-3"], "n_states"),
@@ -885,3 +884,13 @@ def test_internal_errors_are_one_line_too(monkeypatch, empty_dir):
     assert len(lines) == 1 and lines[0].startswith("mappo_lite: error: internal error (AttributeError: simulated bug)")
     with pytest.raises(AttributeError):
         run_in_process(["evaluate", "climbing"], empty_dir, env={"MAPPO_LITE_DEBUG": "1"})
+
+
+def test_sparse_file_with_sampled_evaluation_now_trains(files, empty_dir):
+    """Monte Carlo Q-hat runs on sparse games (successor-list rollouts), so this is no longer a refused input."""
+    res = run_in_process(
+        _fill(["train", "{sparse:good}", "--evaluation", "mc", "--K", "2", "--json"], files), empty_dir
+    )
+    assert res["status"] == 0, res["err"][-2000:]
+    out = json.loads(res["out"])
+    assert len(out["J"]) == 3 and all(math.isfinite(j) for j in out["J"])
