@@ -111,7 +111,7 @@ def _build(name, rng, S, sizes):
         cum = np.cumsum(pr, axis=-1)
         last = pr.shape[-1] - 1 - np.argmax((pr > 0)[..., ::-1], axis=-1)
         cum = np.where(np.arange(pr.shape[-1]) >= last[..., None], 1.0, cum)  # the library's sparse_rollout_tables
-        pi_cum, offsets = _cum(_tables(rng, S, sizes))
+        pi_cum, offsets = cumulative_concat(_tables(rng, S, sizes))
         head = (nxt, np.ascontiguousarray(cum), r, 0.8, pi_cum, offsets, np.asarray(sizes, np.int64))
         if name == "rollout_steps_sparse":
             return (*head, np.array([0], np.int64), 20_000, 3)
