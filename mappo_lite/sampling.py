@@ -174,37 +174,12 @@ def mc_localized_q(
         prefix[:, :m] = np.asarray(actions, dtype=np.int64)[:, :m]
     pi_cum, offsets = cumulative_tables(tables)
     seed = int(np.random.default_rng(seed).integers(2**31 - 1))
+    # everything after the transitions is the same for both kernels
+    rest = (game.r_flat, game.gamma, pi_cum, offsets, np.asarray(game.action_sizes, np.int64), states, prefix)
+    rest += (int(m), int(n_rollouts), int(max_steps), seed)
     if isinstance(game, SparseCooperativeMarkovGame):  # rollouts over the successor lists
-        nxt, cum = sparse_rollout_tables(game)
-        return kernels.mc_localized_q_sparse(
-            nxt,
-            cum,
-            game.r_flat,
-            game.gamma,
-            pi_cum,
-            offsets,
-            np.asarray(game.action_sizes, np.int64),
-            states,
-            prefix,
-            int(m),
-            int(n_rollouts),
-            int(max_steps),
-            seed,
-        )
-    return kernels.mc_localized_q(
-        rollout_transitions(game),
-        game.r_flat,
-        game.gamma,
-        pi_cum,
-        offsets,
-        np.asarray(game.action_sizes, np.int64),
-        states,
-        prefix,
-        int(m),
-        int(n_rollouts),
-        int(max_steps),
-        seed,
-    )
+        return kernels.mc_localized_q_sparse(*sparse_rollout_tables(game), *rest)
+    return kernels.mc_localized_q(rollout_transitions(game), *rest)
 
 
 def mc_localized_q_table(

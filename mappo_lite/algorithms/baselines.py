@@ -25,12 +25,11 @@ from .._validate import check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import joint_to_tables
 from ..games.base import MarkovGameBase
-from ..improvement import DEFAULT_ETA, compact_ideal_step, improvement_error, policy_improvement_solver
+from ..improvement import DEFAULT_ETA, compact_ideal_step
 from ..policies.conditional import ConditionalLogLinearPolicy, ProductPolicy
 from ..policies.families import resolve_features
 from ..policies.features import all_rows, feature_rows
-from ..sampling import contexts_of, mc_localized_q, rms_error, sample_sigma
-from .loop import TrainingResult, finish, run_iterations
+from .loop import TrainingResult, finish, run_iterations, sampled_improvement
 from .mappo import ma_ppo
 
 
@@ -242,17 +241,24 @@ def independent_npg_features(
                     rows[m], theta, q_true, beta_k, ev.sigma_agent(m), policy.radius
                 )
             else:
-                states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
-                ctx = contexts_of(states, actions, game.action_sizes, m)
-                act = actions[:, m - 1]
-                q_at = q_true[(states,) + tuple(actions[:, i] for i in range(m))]
-                if evaluation == "exact":
-                    q_hat = q_at
-                else:
-                    q_hat = mc_localized_q(game, ev.tables, N, states, actions, n_rollouts, rng, max_steps)
-                    xi[k, m - 1] = rms_error(q_hat, q_at)
-                new = policy_improvement_solver(feats, theta, ctx, act, q_hat, beta_k, eta, policy.radius, sgd_init)
-                eps[k, m - 1] = improvement_error(feats, new, theta, ctx, act, q_hat, beta_k)
+                new, eps[k, m - 1], xi[k, m - 1] = sampled_improvement(
+                    game,
+                    ev,
+                    m,
+                    feats,
+                    theta,
+                    q_true,
+                    N,
+                    beta_k,
+                    T=T,
+                    eta=eta,
+                    radius=policy.radius,
+                    sgd_init=sgd_init,
+                    evaluation=evaluation,
+                    n_rollouts=n_rollouts,
+                    rng=rng,
+                    max_steps=max_steps,
+                )
             new_thetas.append(new)
         return policy.with_thetas(new_thetas)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..evaluation import evaluate, optimal_value
+from ..improvement import improvement_error, policy_improvement_solver
+from ..sampling import contexts_of, mc_localized_q, rms_error, sample_sigma
 
 
 @dataclass
@@ -113,3 +115,40 @@ def finish(algo, game, Js, policies, rng, params, eps=None, xi=None, J_star=None
         params=params,
         final_thetas=thetas,
     )
+
+
+def sampled_improvement(
+    game,
+    ev,
+    m,
+    feats,
+    theta,
+    q_true,
+    level,
+    beta_k,
+    *,
+    T,
+    eta,
+    radius,
+    sgd_init,
+    evaluation,
+    n_rollouts,
+    rng,
+    max_steps,
+):
+    r"""Agent m's step by Algorithm 3 on ``T`` samples :math:`(s, \mathbf a) \sim \sigma_k`: its targets are
+    ``q_true`` (indexed by the state and the actions of agents 1..m) at the samples, or, with ``evaluation="mc"``,
+    Monte Carlo estimates of :math:`Q^{1:\text{level}}`. Returns :math:`(\theta^m_{k+1}, \epsilon^m_k, \xi^m_k)`
+    (:math:`\xi = 0` for exact targets). Shared by MA-PPO and the independent baselines."""
+    states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
+    ctx = contexts_of(states, actions, game.action_sizes, m)
+    act = actions[:, m - 1]
+    q_at = q_true[(states,) + tuple(actions[:, i] for i in range(m))]
+    xi = 0.0
+    if evaluation == "exact":
+        q_hat = q_at
+    else:
+        q_hat = mc_localized_q(game, ev.tables, level, states, actions, n_rollouts, rng, max_steps)
+        xi = rms_error(q_hat, q_at)
+    new = policy_improvement_solver(feats, theta, ctx, act, q_hat, beta_k, eta, radius, sgd_init)
+    return new, improvement_error(feats, new, theta, ctx, act, q_hat, beta_k), xi

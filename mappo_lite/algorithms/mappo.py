@@ -25,14 +25,12 @@ from ..improvement import (
     DEFAULT_ETA,
     compact_ideal_step,
     ideal_mirror_step,
-    improvement_error,
-    policy_improvement_solver,
 )
 from ..policies.conditional import ConditionalLogLinearPolicy
 from ..policies.families import resolve_features
 from ..policies.features import all_rows
-from ..sampling import contexts_of, mc_localized_q, mc_localized_q_table, rms_error, sample_sigma
-from .loop import TrainingResult, finish, run_iterations
+from ..sampling import mc_localized_q_table, rms_error
+from .loop import TrainingResult, finish, run_iterations, sampled_improvement
 
 #: Choices of :func:`ma_ppo`'s ``solver``, ``evaluation`` (besides a callable) and ``sgd_init`` (the CLI reads them).
 SOLVERS = ("ideal", "sgd")
@@ -148,17 +146,24 @@ def ma_ppo(
                     eps_approx[k, m - 1] = compact_ideal_step(
                         rows_of(m), theta, q_true, beta_k, ev.sigma_agent(m), policy.radius
                     )[1]
-                states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
-                ctx = contexts_of(states, actions, game.action_sizes, m)
-                act = actions[:, m - 1]
-                q_at = q_true[(states,) + tuple(actions[:, i] for i in range(m))]
-                if evaluation == "exact":
-                    q_hat = q_at
-                else:
-                    q_hat = mc_localized_q(game, ev.tables, m, states, actions, n_rollouts, rng, max_steps)
-                    xi[k, m - 1] = rms_error(q_hat, q_at)
-                new = policy_improvement_solver(feats, theta, ctx, act, q_hat, beta_k, eta, policy.radius, sgd_init)
-                eps[k, m - 1] = improvement_error(feats, new, theta, ctx, act, q_hat, beta_k)
+                new, eps[k, m - 1], xi[k, m - 1] = sampled_improvement(
+                    game,
+                    ev,
+                    m,
+                    feats,
+                    theta,
+                    q_true,
+                    m,
+                    beta_k,
+                    T=T,
+                    eta=eta,
+                    radius=policy.radius,
+                    sgd_init=sgd_init,
+                    evaluation=evaluation,
+                    n_rollouts=n_rollouts,
+                    rng=rng,
+                    max_steps=max_steps,
+                )
                 new_thetas.append(new)
         return policy.with_thetas(new_thetas)
 
