@@ -87,11 +87,11 @@ test-portable: venv
 	$(BIN)/python tests/portable_env.py -- $(BIN)/python $(WARM_NUMBA)
 	$(BIN)/python tests/portable_env.py -- $(BIN)/python -m pytest -q -p no:cacheprovider \
 	    $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) \
-	    -m "not chapter or portable" $(PYTEST_ARGS)
+	    -m "(not chapter or portable) and not clients" $(PYTEST_ARGS)
 
 # Library tests only (skips executing the chapters).
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not chapter" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not chapter and not clients" $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build .numba_cache .pytest_cache .hypothesis

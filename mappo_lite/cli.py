@@ -1,6 +1,6 @@
 """Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
 
-``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.cli` through
+``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.commands` through
 ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
@@ -29,7 +29,7 @@ EXIT_INTERNAL = 1
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
-PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.cli")
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.commands")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -2,7 +2,7 @@ r"""Course assignments built from the book: instructor and student editions, aut
 
 ``python -m mappo_lite assignments list | build OUTDIR | grade NOTEBOOK [--json]`` (see :mod:`.cli`).
 
-* :mod:`.source`: the instructor sources, MyST notebooks in ``assignments/`` with nbgrader v3 cell metadata and
+* :mod:`.source`: the instructor sources, MyST notebooks in ``sources/`` (package data) with nbgrader v3 cell metadata and
   ``# BEGIN SOLUTION`` / ``# END SOLUTION``, ``# BEGIN HIDDEN TESTS`` / ``# END HIDDEN TESTS`` markers; parsing and
   validation (:func:`load_assignment`, :func:`find_sources`).
 * :mod:`.release`: the student edition by nbgrader's ``generate_assignment`` steps, the instructor edition,

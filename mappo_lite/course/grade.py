@@ -62,7 +62,7 @@ from ..errors import MappoLiteError
 from .agent import REPLY, REQUEST, code_sha256, mac
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
 from .sandbox import Sandbox, choose_isolation
-from .source import Assignment, _source_dir, find_sources, load_assignment, resolve
+from .source import PACKAGED_SOURCES, Assignment, _source_dir, find_sources, load_assignment, resolve
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -878,7 +878,7 @@ def grade_notebook(
             + ", ".join(suspicious)
             + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
         )
-    hide = {Path(src_path).resolve().parent}
+    hide = {Path(src_path).resolve().parent, PACKAGED_SOURCES}  # the packaged sources too, whichever was chosen
     try:
         hide.add(_source_dir(source_dir).resolve())
     except MappoLiteError:

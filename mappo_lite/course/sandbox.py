@@ -392,7 +392,10 @@ class Sandbox:
             if p.is_dir() and not _is_below(p, roots):
                 roots.append(p)
                 visible.append(p)
+        # a private /tmp first: the folders bound below may lie under /tmp (a venv or a checkout there), and a tmpfs
+        # mounted after them would cover them
         args = ["--die-with-parent", "--hostname", "grader", "--ro-bind", "/usr", "/usr", *_system_binds()]
+        args += ["--tmpfs", "/tmp"]
         parents = sorted(
             {q for p in visible + [self.scratch] for q in p.parents if q != Path("/")}, key=lambda q: len(q.parts)
         )
@@ -406,8 +409,6 @@ class Sandbox:
             "/proc",
             "--dev",
             "/dev",
-            "--tmpfs",
-            "/tmp",
             "--bind",
             str(self.scratch),
             str(self.scratch),

@@ -1,6 +1,6 @@
 r"""Instructor sources: MyST notebooks with nbgrader v3 cell metadata and solution / hidden-test markers.
 
-An assignment is one MyST markdown notebook ``assignments/<name>.md`` (or a ``.ipynb``) whose header names it::
+An assignment is one MyST markdown notebook ``mappo_lite/course/sources/<name>.md`` (or a ``.ipynb``) whose header names it::
 
     ---
     jupytext: {text_representation: {extension: .md, format_name: myst, format_version: 0.13}}
@@ -77,6 +77,8 @@ _GRADE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 _ALLOWED_KEYS = {"schema_version", "grade", "solution", "locked", "grade_id", "points"}
 _ENV_SOURCE = "MAPPO_LITE_ASSIGNMENTS"
+#: the instructor sources shipped with the package (package data, in a checkout and in an installed wheel alike)
+PACKAGED_SOURCES = Path(__file__).resolve().parent / "sources"
 
 
 class AssignmentSourceError(MappoLiteError):
@@ -194,11 +196,12 @@ class Assignment:
 
 
 def default_source_dir() -> Path:
-    """``$MAPPO_LITE_ASSIGNMENTS`` if set, else the repository's ``assignments/`` folder."""
+    """``$MAPPO_LITE_ASSIGNMENTS`` if set, else the sources shipped inside the package (``mappo_lite/course/sources/``,
+    package data: present in a checkout and in an installed wheel alike)."""
     env = os.environ.get(_ENV_SOURCE)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "assignments"
+    return PACKAGED_SOURCES
 
 
 def _source_dir(source_dir) -> Path:

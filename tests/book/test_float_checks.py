@@ -4,7 +4,7 @@ Floating point differs between CPUs, SIMD paths and BLAS kernels: a value that i
 out as 1e-32 on another machine (this is how ``book/07_experiment.md`` once failed on an AMD EPYC). So every claim
 is checked with a tolerance stated relative to the scale of the quantity, and an exact comparison is allowed only
 where both sides are exact by construction (integers, counts, strings, values copied or read back without
-arithmetic). This module scans the code cells of every MyST notebook under ``book/`` and ``assignments/``:
+arithmetic). This module scans the code cells of every MyST notebook under ``book/`` and ``mappo_lite/course/sources/``:
 
 * every ``==`` / ``!=`` inside an ``assert`` must have an exact literal on one side (an ``int``, ``str``,
   ``bool``, ``None``, a collection of those, ``len(...)`` or ``.shape``) and no ``float`` literal anywhere;
@@ -25,7 +25,7 @@ import jupytext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "assignments").glob("*.md"))
+SOURCES = sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "mappo_lite" / "course" / "sources").glob("*.md"))
 
 _EXACT_MARK = re.compile(r"#\s*exact:\s*\S")
 _EXACT_CALLS = {"array_equal", "assert_array_equal", "assert_equal", "array_equiv"}

@@ -2,7 +2,7 @@
 
 Each test takes a real assignment (a1, built into a temporary release), adds hostile code cells to the *unsolved*
 student notebook — so any point it scores is a point the attack stole — and grades it. The instructor sources are
-a temporary copy (``SRC``), so a failing test cannot damage the repository's ``assignments/``; the attacks also
+a temporary copy (``SRC``), so a failing test cannot damage the repository's ``mappo_lite/course/sources/``; the attacks also
 aim at the repository's folder and ``$MAPPO_LITE_ASSIGNMENTS``. The bubblewrap tests are skipped (with the reason)
 where bwrap cannot run; the ``user`` and ``none`` levels are tested for what they promise.
 """
@@ -46,13 +46,13 @@ def _digest(folder: Path) -> dict:
 def course(tmp_path_factory):
     base = tmp_path_factory.mktemp("attacks")
     src = base / "src"
-    shutil.copytree(ROOT / "assignments", src)
+    shutil.copytree(ROOT / "mappo_lite" / "course" / "sources", src)
     build(base / "release", source_dir=src)
     return {
         "src": src,
         "release": base / "release",
         "digest": _digest(src),
-        "repo_digest": _digest(ROOT / "assignments"),
+        "repo_digest": _digest(ROOT / "mappo_lite" / "course" / "sources"),
     }
 
 
@@ -119,7 +119,9 @@ def _assert_zero(rep, course):
     assert d["total"] == 0 and d["max"] == 11, rep.text()
     assert all(q["points"] == 0 for q in d["questions"]), rep.text()
     assert _digest(course["src"]) == course["digest"], "the instructor sources were changed"
-    assert _digest(ROOT / "assignments") == course["repo_digest"], "the repository's sources were changed"
+    assert _digest(ROOT / "mappo_lite" / "course" / "sources") == course["repo_digest"], (
+        "the repository's sources were changed"
+    )
 
 
 def _cli(args, env=None, timeout=300):
@@ -418,7 +420,8 @@ READ_SOURCES = """
 import glob, os, pathlib, sys
 import mappo_lite
 candidates = [os.environ.get("MAPPO_LITE_ASSIGNMENTS", ""), "@SRC@",
-              str(pathlib.Path(mappo_lite.__file__).resolve().parents[1] / "assignments")]
+              str(pathlib.Path(mappo_lite.__file__).resolve().parents[1] / "assignments"),
+              str(pathlib.Path(mappo_lite.__file__).resolve().parent / "course" / "sources")]
 try:
     candidates += open(f"/proc/{os.getppid()}/cmdline").read().split("\\0")
 except OSError:
@@ -463,7 +466,8 @@ import glob, os, pathlib
 import mappo_lite
 targets = ["@SRC@", os.environ.get("MAPPO_LITE_ASSIGNMENTS", "/nonexistent"),
            str(pathlib.Path(mappo_lite.__file__).resolve().parents[1] / "assignments"),
-           str(pathlib.Path(mappo_lite.__file__).resolve().parent / "assignments")]
+           str(pathlib.Path(mappo_lite.__file__).resolve().parent / "assignments"),
+           str(pathlib.Path(mappo_lite.__file__).resolve().parent / "course" / "sources")]
 done = []
 for t in targets:
     for f in glob.glob(os.path.join(t, "*.md")) + [os.path.join(t, "a1_softmax_policies.md")]:

@@ -13,6 +13,8 @@ import math
 import os
 import sys
 
+from ..errors import MappoLiteError
+
 
 def _seconds(text: str) -> float:
     try:
@@ -24,10 +26,18 @@ def _seconds(text: str) -> float:
     return v
 
 
+def _source(args):
+    """The source folder, given before the sub-command (``assignments --source DIR build``) or after it."""
+    before, after = getattr(args, "source_before", None), getattr(args, "source", None)
+    if before is not None and after is not None and before != after:
+        raise MappoLiteError(f"--source given twice with different folders ({before!r} and {after!r})")
+    return after if after is not None else before
+
+
 def cmd_list(args):
     from .source import load_all
 
-    items = [a.summary() for a in load_all(args.source)]
+    items = [a.summary() for a in load_all(_source(args))]
     if args.json:
         print(json.dumps({"assignments": items}))
         return
@@ -47,7 +57,7 @@ def cmd_list(args):
 def cmd_build(args):
     from .release import build
 
-    res = build(args.outdir, names=args.names or None, source_dir=args.source)
+    res = build(args.outdir, names=args.names or None, source_dir=_source(args))
     for a, pi, ps in zip(res.info["assignments"], res.instructor, res.student):
         manual = f" + {a['manual_points']:g} by hand" if a["manual_points"] else ""
         print(
@@ -82,7 +92,7 @@ def cmd_grade(args):
     with _stdout_reserved():
         rep = grade_notebook(
             args.notebook,
-            source_dir=args.source,
+            source_dir=_source(args),
             assignment=args.assignment,
             timeout=args.timeout,
             total_timeout=args.total_timeout,
@@ -106,15 +116,20 @@ def add_parser(subparsers) -> None:
         help="course assignments: list, build student/instructor notebooks, grade",
         description="Autograded course assignments on the paper (nbgrader-compatible notebooks).",
     )
-    sub = a.add_subparsers(dest="assignments_command", required=True, parser_class=type(a))
 
-    def source_arg(sp):
+    def source_arg(sp, dest="source"):
         sp.add_argument(
             "--source",
+            dest=dest,
             default=None,
             metavar="DIR",
-            help="folder of instructor sources (default: $MAPPO_LITE_ASSIGNMENTS or the repository's assignments/)",
+            help="folder of instructor sources (default: $MAPPO_LITE_ASSIGNMENTS or the sources shipped in the package)",
         )
+
+    # accepted before the sub-command as well as after it; a separate dest, because a sub-parser's default would
+    # overwrite a value the parent parsed into the same name
+    source_arg(a, dest="source_before")
+    sub = a.add_subparsers(dest="assignments_command", required=True, parser_class=type(a))
 
     ls = sub.add_parser("list", help="the assignments with their questions and points")
     source_arg(ls)
