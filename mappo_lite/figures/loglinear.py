@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
 
 from ..evaluation import evaluate
 from ..games.catalogue import make_game
+from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ConditionalLogLinearPolicy, ConditionalTables, context_counts
 from ..policies.features import random_features
 

@@ -73,7 +73,9 @@ def test_tabular_probs_are_softmax_of_thetas(case):
         n_ctx, A = context_counts(game.n_states, game.action_sizes)[m], game.action_sizes[m]
         logits = pol.thetas[m].reshape(n_ctx, A)
         np.testing.assert_allclose(pol.logits(m + 1), logits, atol=0)  # exact: tabular logits are theta reshaped
-        np.testing.assert_allclose(pol.probs(m + 1), _softmax_by_hand(logits), atol=1e-13)  # probabilities: ~450 ulps of 1
+        np.testing.assert_allclose(
+            pol.probs(m + 1), _softmax_by_hand(logits), atol=1e-13
+        )  # probabilities: ~450 ulps of 1
         np.testing.assert_allclose(pol.log_probs(m + 1), np.log(_softmax_by_hand(logits)), atol=1e-12)
         for c in range(n_ctx):
             # one row vs all rows: maybe another SIMD path
