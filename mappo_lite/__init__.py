@@ -18,10 +18,16 @@ contracts are in ``pyproject.toml``):
 - above the core: :mod:`~mappo_lite.experiments`, :mod:`~mappo_lite.figures`, :mod:`~mappo_lite.course`,
   :mod:`~mappo_lite.bench`, :mod:`~mappo_lite.cli`
 
-Agents are numbered m = 1..N, as in the book, wherever an argument names agent m of the paper's formulas
-(``q_local[m]``, ``advantage(m)``, ``sigma_agent(m)``, ``marginal_q``, ``multi_agent_q``, ``mc_localized_q``);
-per-agent lists and the policy containers' methods (``policy.thetas[i]``, ``probs(i)``, ``table(i)``) and
-permutations of agents use the 0-based position i = m − 1. Version 0.1's module paths (``mappo_lite.solver``,
+**Agents are numbered m = 1..N, as in the book and the paper, in the whole public API**: every function or method
+that takes an agent takes the book's m (``advantage(m)``, ``sigma_agent(m)``, ``ConditionalTables.table(m)`` and
+``.marginal(m)``, ``ConditionalLogLinearPolicy.probs(m)``/``.logits(m)``/``.log_probs(m)``/``.score(m)``/
+``.probs_row(m, c)``, ``ProductPolicy.probs(m)``, ``marginal_q``, ``multi_agent_q``, ``contexts_of``,
+``mc_localized_q``, ``happo_target``, the feature maps' ``m``), and permutations of agents are of 1..N
+(``game.relabel_agents([2, 1])``, HAPPO's ``order``). ``q_local[m]`` is :math:`Q^{1:m}` (``q_local[0]`` = V). An
+index out of range, ``m = 0`` included, raises :class:`MappoLiteError` (:func:`~mappo_lite._validate.check_agent`):
+it never silently means the last agent. Only plain Python lists and tuples of per-agent objects
+(``policy.thetas``, ``policy.features``, ``ConditionalTables.tables``, a result's ``eps[k]``) are indexed by
+position, agent m at ``[m - 1]``. Version 0.1's module paths (``mappo_lite.solver``,
 ``mappo_lite.builtin_games``, …) still import for one release (:mod:`mappo_lite._compat`).
 """
 

@@ -23,6 +23,8 @@ __all__ = [
     "MappoLiteError",
     "as_float_array",
     "as_int_array",
+    "check_agent",
+    "check_agent_order",
     "check_choice",
     "check_count",
     "check_distribution",
@@ -183,6 +185,33 @@ def check_int(value, name: str, low: int, high: int | None = None) -> int:
         bound = f">= {low}" if high is None else f"in {low}..{high}"
         raise MappoLiteError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def check_agent(m, n_agents: int, name: str = "agent index m", allow_zero: bool = False) -> int:
+    """Agent m of the book, an int in ``1..n_agents`` (``0..n_agents`` with ``allow_zero``, for the empty prefix of
+    :math:`Q^{1:0} = V`), else MappoLiteError. Agents are numbered from 1 everywhere in the public API, so ``m = 0``
+    (or ``-1``) never silently means the last agent."""
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral):
+        raise MappoLiteError(f"{name} must be an int, got {m!r}")
+    m, low = int(m), 0 if allow_zero else 1
+    if not low <= m <= n_agents:
+        raise MappoLiteError(f"{name} must be in {low}..{n_agents} (agents are numbered from 1), got {m}")
+    return m
+
+
+def check_agent_order(order, n_agents: int, name: str = "order") -> list[int]:
+    """A permutation of the agents ``1..n_agents`` (book numbering) as a list of ints, else MappoLiteError."""
+    try:
+        items = list(order)
+    except TypeError:
+        raise MappoLiteError(f"{name} must be a permutation of 1..{n_agents}, got {order!r}") from None
+    if any(isinstance(i, bool) or not isinstance(i, numbers.Integral) for i in items) or sorted(
+        int(i) for i in items
+    ) != list(range(1, n_agents + 1)):
+        raise MappoLiteError(
+            f"{name} must be a permutation of 1..{n_agents} (agents are numbered from 1), got {order!r}"
+        )
+    return [int(i) for i in items]
 
 
 def check_real(value, name: str, low: float, high: float, high_open: bool = False) -> float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from ._validate import check_game
+from ._validate import check_agent, check_game
 from .errors import MappoLiteError
 from .games.base import MarkovGameBase
 from .policies.conditional import ConditionalTables, as_tables
@@ -64,8 +64,7 @@ class Evaluation:
 
     def advantage(self, m: int) -> np.ndarray:
         r"""Agent m's (1-based) multi-agent advantage :math:`A^m_\pi(s,\mathbf a^{1:m-1},a^m) = Q^{1:m} - Q^{1:m-1}`."""
-        if not 1 <= m <= self.game.n_agents:
-            raise MappoLiteError(f"agent index m must be in 1..{self.game.n_agents}, got {m}")
+        m = check_agent(m, self.game.n_agents)
         return self.q_local[m] - self.q_local[m - 1][..., None]
 
     @property
@@ -74,7 +73,8 @@ class Evaluation:
         return (self.nu[:, None] * self.pi_joint).reshape(self.Q.shape)
 
     def sigma_agent(self, m: int) -> np.ndarray:
-        r"""The law of :math:`(s,\mathbf a^{1:m})` under :math:`\sigma_\pi`, shape (S, A_1, …, A_m) (1-based m)."""
+        r"""The law of :math:`(s,\mathbf a^{1:m})` under :math:`\sigma_\pi`, shape (S, A_1, …, A_m) (m = 0..N)."""
+        m = check_agent(m, self.game.n_agents, allow_zero=True)  # m = 0: the law of s, nu
         axes = tuple(range(m + 1, self.game.n_agents + 1))
         return self.sigma.sum(axis=axes) if axes else self.sigma
 
@@ -134,9 +134,7 @@ def multi_agent_q(game: MarkovGameBase, policy, agents) -> np.ndarray:
     """
     ev = evaluate(game, policy)
     N = game.n_agents
-    subset = sorted({int(i) for i in agents})
-    if any(i < 1 or i > N for i in subset):
-        raise MappoLiteError(f"agents must be 1-based indices in 1..{N}, got {sorted(agents)}")
+    subset = sorted({check_agent(i, N, "agents (a set of agent indices)") for i in agents})
     if subset == list(range(1, len(subset) + 1)):
         return ev.q_local[len(subset)]
     joint = ev.pi_joint.reshape(ev.Q.shape)
@@ -160,12 +158,12 @@ def performance_difference_terms(game: MarkovGameBase, new_policy, old_policy) -
     terms = np.empty(game.n_agents)
     # law of (s, a^{1:m-1}) under d_{pi'} and pi'^{1:m-1}: built up agent by agent
     prefix_weight = new.occupancy.copy()  # shape (S,) then (S, A_1), ...
-    for m in range(game.n_agents):
+    for m in range(1, game.n_agents + 1):
         new_t = new.tables.table(m)
         old_t = old.tables.table(m)
-        q = old.q_local[m + 1]
-        inner = ((new_t - old_t) * q).sum(axis=-1)  # shape (S, A_1..A_{m})[:-1] = context shape
-        terms[m] = float((prefix_weight * inner).sum())
+        q = old.q_local[m]
+        inner = ((new_t - old_t) * q).sum(axis=-1)  # shape (S, A_1..A_m)[:-1] = context shape
+        terms[m - 1] = float((prefix_weight * inner).sum())
         prefix_weight = prefix_weight[..., None] * new_t
     return terms
 

@@ -24,7 +24,7 @@ import weakref
 import numpy as np
 
 from . import kernels
-from ._validate import check_count
+from ._validate import check_agent, check_count
 from .errors import MappoLiteError
 from .games.dense import CooperativeMarkovGame
 from .games.sparse import SparseCooperativeMarkovGame
@@ -128,9 +128,7 @@ def sample_sigma(nu: np.ndarray, tables: ConditionalTables, n_samples: int, rng)
 
     Actions are drawn sequentially, :math:`a^m\sim\pi^m(\cdot|s,\mathbf a^{1:m-1})`, as agents execute.
     """
-    n = int(n_samples)
-    if n < 1:
-        raise MappoLiteError(f"the number of samples must be at least 1, got {n_samples}")
+    n = check_count(n_samples, "the number of samples")
     rng = np.random.default_rng(rng)
     cum_nu = np.cumsum(nu)
     cum_nu[-1] = 1.0
@@ -146,7 +144,8 @@ def sample_sigma(nu: np.ndarray, tables: ConditionalTables, n_samples: int, rng)
 
 
 def contexts_of(states: np.ndarray, actions: np.ndarray, action_sizes, m: int) -> np.ndarray:
-    r"""Flat context indices of :math:`(s,\mathbf a^{1:m-1})` for agent m (1-based)."""
+    r"""Flat context indices of :math:`(s,\mathbf a^{1:m-1})` for agent m (m = 1..N)."""
+    m = check_agent(m, len(action_sizes))
     ctx = np.asarray(states, dtype=np.int64).copy()
     for i in range(m - 1):
         ctx = ctx * int(action_sizes[i]) + actions[:, i]
@@ -165,8 +164,7 @@ def mc_localized_q(
 ) -> np.ndarray:
     r"""Monte Carlo :math:`\hat Q^{1:m}(s_t,\mathbf a_t^{1:m})` for each sample t (m is 1-based; the estimator is in
     the module docstring). ``actions`` has shape (T, ≥m); only its first m columns are used."""
-    if not 0 <= m <= game.n_agents:
-        raise MappoLiteError(f"agent index m must be in 0..{game.n_agents}, got {m}")
+    m = check_agent(m, game.n_agents, allow_zero=True)  # m = 0: Q^{1:0} = V
     n_rollouts = check_count(n_rollouts, "n_rollouts")
     states = np.ascontiguousarray(states, dtype=np.int64)
     prefix = np.zeros((states.shape[0], game.n_agents), dtype=np.int64)
@@ -190,7 +188,8 @@ def mc_localized_q_table(
     seed=0,
     max_steps: int = 100_000,
 ) -> np.ndarray:
-    r"""Monte Carlo :math:`\hat Q^{1:m}` in *every* context, shape (S, A_1, …, A_m) (n_rollouts each)."""
+    r"""Monte Carlo :math:`\hat Q^{1:m}` in *every* context, shape (S, A_1, …, A_m) (n_rollouts each; m = 0..N)."""
+    m = check_agent(m, game.n_agents, allow_zero=True)
     shape = (game.n_states,) + game.action_sizes[:m]
     grid = np.indices(shape).reshape(len(shape), -1).T
     return mc_localized_q(game, tables, m, grid[:, 0], grid[:, 1:], n_rollouts, seed, max_steps).reshape(shape)
@@ -206,5 +205,6 @@ def rms_error(estimate, truth, weights=None) -> float:
 
 
 def n_contexts(game: CooperativeMarkovGame, m: int) -> int:
-    """Number of contexts of agent m (1-based)."""
+    """Number of contexts of agent m (m = 1..N)."""
+    m = check_agent(m, game.n_agents)
     return context_counts(game.n_states, game.action_sizes)[m - 1]

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ._validate import check_positive, check_real
 from .errors import MappoLiteError
 from .games.base import MarkovGameBase
 
@@ -27,10 +28,7 @@ def effective_gamma(game: MarkovGameBase) -> float:
 
 def theorem1_rate(n_agents: int, gamma: float, n_actions: int, K) -> np.ndarray:
     r""":math:`\frac{N}{1-\gamma}\sqrt{\log|A|/K}` (constant 1); ``K`` may be an array."""
-    if not 0 <= gamma < 1:
-        raise MappoLiteError(
-            f"gamma must be in [0, 1) for the rate, got {gamma} (use effective_gamma for stopping games)"
-        )
+    gamma = check_real(gamma, "gamma (use effective_gamma for stopping games)", 0.0, 1.0, high_open=True)
     if n_actions < 2:
         raise MappoLiteError(f"|A| must be at least 2 for the rate (log|A| > 0), got {n_actions}")
     K = np.asarray(K, dtype=np.float64)
@@ -47,10 +45,8 @@ def explicit_bound(n_agents, gamma, n_actions, K, beta):
               \Big(\beta\log|A| + \frac{1}{8\beta(1-\gamma)^2}\Big).
 
     ``K`` may be an array."""
-    if not 0 <= gamma < 1:
-        raise MappoLiteError(f"gamma must be in [0, 1), got {gamma}")
-    if beta <= 0:
-        raise MappoLiteError(f"beta must be positive, got {beta}")
+    gamma = check_real(gamma, "gamma", 0.0, 1.0, high_open=True)
+    beta = check_positive(beta, "beta")
     K = np.asarray(K, dtype=np.float64)
     return n_agents / ((1 - gamma) * np.sqrt(K)) * (beta * math.log(n_actions) + 1.0 / (8 * beta * (1 - gamma) ** 2))
 

@@ -57,7 +57,7 @@ def setting(request):
     game = make_random_game(case)
     rng = np.random.default_rng(1000 + case[0])
     policy = random_loglinear(game, rng)
-    tabs = cond_tables([policy.probs(m) for m in range(game.n_agents)], game)
+    tabs = cond_tables([policy.probs(m) for m in range(1, game.n_agents + 1)], game)
     joint = brute_joint(game, tabs)
     V = iterative_V(game, joint)
     Q = brute_Q(game, V)
@@ -234,8 +234,8 @@ def test_performance_difference_lemma(case):
     diff = evaluate(game, new).J - evaluate(game, old).J
     assert abs(diff) > 1e-3  # the two policies really differ
     assert terms.sum() == pytest.approx(diff, abs=TOL)
-    old_tabs = cond_tables([old.probs(m) for m in range(game.n_agents)], game)
-    new_tabs = cond_tables([new.probs(m) for m in range(game.n_agents)], game)
+    old_tabs = cond_tables([old.probs(m) for m in range(1, game.n_agents + 1)], game)
+    new_tabs = cond_tables([new.probs(m) for m in range(1, game.n_agents + 1)], game)
     expected_terms, expected_diff = _pdl_by_formula(game, new_tabs, old_tabs)
     assert expected_terms.sum() == pytest.approx(expected_diff, abs=TOL)  # the lemma itself, no library code
     np.testing.assert_allclose(terms, expected_terms, atol=TOL, rtol=0)
@@ -361,7 +361,7 @@ def test_relabel_three_agents_preserves_values(order):
 def _check_relabel(case, order):
     """QuantEcon-style: the same game in two layouts has the same J*, and the same J for the permuted policy."""
     game = make_random_game(case)
-    re = game.relabel_agents(order)
+    re = game.relabel_agents([o + 1 for o in order])  # relabel_agents numbers agents 1..N; order here is 0-based
     assert re.action_sizes == tuple(game.action_sizes[i] for i in order)
     # layout: new agent i is old agent order[i]
     for s in range(game.n_states):
@@ -374,7 +374,7 @@ def _check_relabel(case, order):
     assert optimal_value(re).J_star == pytest.approx(optimal_value(game).J_star, abs=1e-10)
     rng = np.random.default_rng(5)
     policy = random_loglinear(game, rng)
-    joint = brute_joint(game, cond_tables([policy.probs(m) for m in range(game.n_agents)], game))
+    joint = brute_joint(game, cond_tables([policy.probs(m) for m in range(1, game.n_agents + 1)], game))
     joint_re = np.transpose(joint, (0,) + tuple(1 + o for o in order))
     tabs_re = chain_rule_tables(joint_re, re.action_sizes)
     ev, ev_re = evaluate(game, policy), evaluate(re, tabs_re)
@@ -390,7 +390,8 @@ def _check_relabel(case, order):
 
 def test_relabel_rejects_non_permutation():
     game = make_random_game(GAME_CASES[0])
-    for bad in ([0, 0], [0], [0, 1, 2], [1, 2]):
+    assert game.n_agents == 2
+    for bad in ([0, 0], [1, 1], [1], [1, 2, 3], [0, 1], [2, 0]):  # [0, 1]: a 0-based permutation is refused
         with pytest.raises(MappoLiteError, match="permutation"):
             game.relabel_agents(bad)
 

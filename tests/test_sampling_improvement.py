@@ -42,7 +42,7 @@ from tests.fixtures import (
 def _setting(case, seed=0, scale=1.0):
     game = make_random_game(case)
     policy = random_loglinear(game, np.random.default_rng(seed), scale=scale)
-    tabs = cond_tables([policy.probs(m) for m in range(game.n_agents)], game)
+    tabs = cond_tables([policy.probs(m) for m in range(1, game.n_agents + 1)], game)
     joint = brute_joint(game, tabs)
     d = occupancy_series(game, joint)
     sigma = (d / d.sum()).reshape((-1,) + (1,) * game.n_agents) * joint

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .._validate import check_count, check_game, check_positive
+from .._validate import check_agent, check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import joint_to_tables
 from ..games.base import MarkovGameBase
@@ -37,9 +37,11 @@ def marginal_q(Q: np.ndarray, agent_probs, m: int) -> np.ndarray:
     r"""Agent m's (1-based) marginal action value under a product policy,
     :math:`Q^m(s,a^m) = \sum_{\mathbf a^{-m}}\prod_{i\ne m}\pi^i(a^i|s)\,Q(s,\mathbf a)`, shape (S, A_m).
 
-    ``Q`` has shape (S, A_1, …, A_N); ``agent_probs[i]`` is agent i+1's table (S, A_{i+1})."""
+    ``Q`` has shape (S, A_1, …, A_N); ``agent_probs`` lists agent 1..N's tables (position i − 1 holds agent i's,
+    (S, A_i))."""
     out = Q
     N = Q.ndim - 1
+    m = check_agent(m, N)
     for i in range(N - 1, -1, -1):
         if i == m - 1:
             continue
@@ -101,7 +103,7 @@ def independent_npg(
     beta_k = beta * math.sqrt(K)
 
     def step(k, policy, ev):
-        probs = [policy.probs(m) for m in range(game.n_agents)]
+        probs = [policy.probs(m) for m in range(1, game.n_agents + 1)]
         return ProductPolicy.for_game(
             game, [policy.logit_tables[m] + marginal_q(ev.Q, probs, m + 1) / beta_k for m in range(game.n_agents)]
         )
@@ -129,7 +131,7 @@ def independent_pg(
     rng = np.random.default_rng(seed)
 
     def step(k, policy, ev):
-        probs = [policy.probs(m) for m in range(game.n_agents)]
+        probs = [policy.probs(m) for m in range(1, game.n_agents + 1)]
         new = []
         for m in range(game.n_agents):
             adv = marginal_q(ev.Q, probs, m + 1) - ev.V[:, None]
@@ -184,7 +186,10 @@ def marginal_q_table(Q: np.ndarray, tables, m: int) -> np.ndarray:
     r"""Agent m's (1-based) marginal :math:`Q^m(s,a^m)` under the product policy ``tables``, broadcast to agent m's
     context shape (S, A_1, …, A_m)."""
     S, sizes = tables.n_states, tuple(tables.action_sizes)
-    probs = [tables.table(i)[(slice(None),) + (0,) * i] for i in range(len(sizes))]  # (S, A_i): prefix 0's row
+    m = check_agent(m, len(sizes))
+    probs = [
+        tables.table(i)[(slice(None),) + (0,) * (i - 1)] for i in range(1, len(sizes) + 1)
+    ]  # (S, A_i): prefix 0's row
     Qm = marginal_q(Q, probs, m)
     return np.broadcast_to(Qm.reshape((S,) + (1,) * (m - 1) + (sizes[m - 1],)), (S,) + sizes[:m])
 

@@ -38,11 +38,12 @@ import math
 
 import numpy as np
 
-from .._validate import check_count, check_game, check_positive
+from .._validate import check_agent, check_agent_order, check_count, check_game, check_positive
 from ..errors import MappoLiteError
 from ..evaluation import evaluate
 from ..games.base import MarkovGameBase
 from ..improvement import compact_ideal_step
+from ..kernels.softmax import log_softmax
 from ..policies.conditional import ConditionalLogLinearPolicy, ProductPolicy
 from ..policies.families import resolve_features
 from ..policies.features import feature_rows
@@ -52,9 +53,13 @@ from .loop import TrainingResult, finish, run_iterations
 __all__ = ["happo", "happo_features", "happo_target", "happo_iteration"]
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+def _check_order(order, N: int):
+    """``"random"`` (returns None) or a permutation of the agents 1..N (returned as a list)."""
+    if isinstance(order, str):
+        if order != "random":
+            raise MappoLiteError(f"order must be 'random' or a permutation of 1..{N}, got {order!r}")
+        return None
+    return check_agent_order(order, N)
 
 
 def happo_target(A: np.ndarray, old_logp, new_logp, agent: int, predecessors) -> np.ndarray:
@@ -68,20 +73,20 @@ def happo_target(A: np.ndarray, old_logp, new_logp, agent: int, predecessors) ->
         Every agent's log-probabilities at :math:`\pi_k` and after the update (only the predecessors' new ones are
         used).
     agent : int
-        The agent i being updated (0-based).
+        The agent i being updated (1..N, the book's numbering).
     predecessors : iterable of int
-        The agents (0-based) already updated in this iteration.
+        The agents (1..N) already updated in this iteration.
 
     Every joint action :math:`\mathbf a` gets the weight :math:`\prod_{j\ne i}\pi^j_k(a^j|s)\cdot\prod_{l\in\text{pred}}
     \pi^l_{k+1}(a^l|s)/\pi^l_k(a^l|s)`; the weighted sum of ``A`` over :math:`\mathbf a^{-i}` is returned.
     """
     A = np.asarray(A, dtype=np.float64)
     N = A.ndim - 1
-    if not 0 <= agent < N:
-        raise MappoLiteError(f"agent index must be in 0..{N - 1}, got {agent}")
-    pred = [int(p) for p in predecessors]
-    if agent in pred or len(set(pred)) != len(pred) or any(not 0 <= p < N for p in pred):
+    agent = check_agent(agent, N, "agent")
+    pred = [check_agent(p, N, "predecessor") for p in predecessors]
+    if agent in pred or len(set(pred)) != len(pred):
         raise MappoLiteError(f"predecessors must be distinct agents other than {agent}, got {pred}")
+    agent, pred = agent - 1, [p - 1 for p in pred]  # positions in the per-agent lists and axes
     S = A.shape[0]
     old_w = np.ones(A.shape)  # prod_{j != i} pi_k^j(a^j|s): the sampling distribution of a^{-i}
     ratio = np.ones(A.shape)  # prod_{l in pred} pi_{k+1}^l(a^l|s) / pi_k^l(a^l|s): HAPPO's correction
@@ -101,27 +106,26 @@ def happo_target(A: np.ndarray, old_logp, new_logp, agent: int, predecessors) ->
 
 def happo_iteration(game: MarkovGameBase, logits, beta_k: float, order, recompute: bool = False):
     r"""One HAPPO iteration from the product policy with per-agent ``logits`` (list of (S, A_i)) in the given
-    ``order`` (a permutation of 0..N−1): returns the new logits (list)."""
+    ``order`` (a permutation of the agents 1..N): returns the new logits (list, agent m's at position m − 1)."""
     N = game.n_agents
-    order = [int(i) for i in order]
-    if sorted(order) != list(range(N)):
-        raise MappoLiteError(f"order must be a permutation of 0..{N - 1}, got {order}")
+    order = check_agent_order(order, N)
     old = [np.asarray(L, dtype=np.float64) for L in logits]
     ev = evaluate(game, ProductPolicy.for_game(game, old))
     A = ev.Q - ev.V.reshape((-1,) + (1,) * N)
-    old_logp = [_log_softmax(L) for L in old]
+    old_logp = [log_softmax(L) for L in old]
     new = list(old)
     new_logp = list(old_logp)
-    for j, i in enumerate(order):
+    for j, m in enumerate(order):
+        i = m - 1  # agent m's position in the lists
         if recompute and j > 0:
             partial = ProductPolicy.for_game(game, new)
             ev_j = evaluate(game, partial)
-            probs = [partial.probs(a) for a in range(N)]
-            M = marginal_q(ev_j.Q, probs, i + 1) - ev_j.V[:, None]
+            probs = [partial.probs(a) for a in range(1, N + 1)]
+            M = marginal_q(ev_j.Q, probs, m) - ev_j.V[:, None]
         else:
-            M = happo_target(A, old_logp, new_logp, i, order[:j])
+            M = happo_target(A, old_logp, new_logp, m, order[:j])
         new[i] = old[i] + M / beta_k
-        new_logp[i] = _log_softmax(new[i])
+        new_logp[i] = log_softmax(new[i])
     return new
 
 
@@ -144,7 +148,7 @@ def happo(
     ----------
     K, beta
         Iterations and penalty; :math:`\beta_k = \beta\sqrt K` (as in :func:`~mappo_lite.algorithms.ma_ppo`).
-    order : ``"random"`` or a permutation of 0..N−1
+    order : ``"random"`` or a permutation of the agents 1..N
         ``"random"``: a fresh seeded permutation each iteration (HAPPO); a sequence: that fixed order every iteration.
     recompute : bool
         Use the advantage of the partially updated joint policy instead of the ratio-weighted :math:`A_{\pi_k}`.
@@ -159,7 +163,7 @@ def happo(
         onto its features (:func:`happo_features`; ``recompute`` is not available there).
 
     Returns a :class:`~mappo_lite.algorithms.TrainingResult` (``algo`` = ``"happo"`` or ``"happo-recompute"``) with
-    :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used.
+    :math:`J(\pi_0), …, J(\pi_K)`; ``params["orders"]`` lists the K orders used (agents 1..N).
     """
     if features is not None:
         if recompute:
@@ -181,24 +185,14 @@ def happo(
     if not isinstance(recompute, (bool, np.bool_)):
         raise MappoLiteError(f"recompute must be True or False, got {recompute!r}")
     N = game.n_agents
-    if isinstance(order, str):
-        if order != "random":
-            raise MappoLiteError(f"order must be 'random' or a permutation of 0..{N - 1}, got {order!r}")
-        fixed = None
-    else:
-        try:
-            fixed = [int(i) for i in order]
-        except (TypeError, ValueError):
-            raise MappoLiteError(f"order must be 'random' or a permutation of 0..{N - 1}, got {order!r}") from None
-        if sorted(fixed) != list(range(N)):
-            raise MappoLiteError(f"order must be a permutation of 0..{N - 1}, got {order!r}")
+    fixed = _check_order(order, N)
     rng = np.random.default_rng(seed)
     beta_k = beta * math.sqrt(K)
     orders = []
 
     def step(k, policy, ev):
-        o = list(rng.permutation(N)) if fixed is None else fixed
-        orders.append([int(i) for i in o])
+        o = [int(i) + 1 for i in rng.permutation(N)] if fixed is None else fixed
+        orders.append(o)
         return ProductPolicy.for_game(game, happo_iteration(game, policy.logit_tables, beta_k, o, recompute))
 
     Js, policies, _ = run_iterations(game, ProductPolicy.for_game(game), K, step, keep_policies)
@@ -229,8 +223,8 @@ def happo_features(
     ratio-weighted target :math:`M^{i_j}(s,a)` of :func:`happo_target` is projected onto its
     features by the exact σ_k-weighted least squares of :func:`mappo_lite.improvement.compact_ideal_step`, with
     σ_k(s, a) = ν_k(s) π^{i_j}_k(a|s) (the distribution HAPPO samples agent :math:`i_j`'s actions from). The features
-    must ignore the other agents' actions, as for :func:`mappo_lite.algorithms.baselines.independent_npg_features`. ``result.eps[k, i]`` is agent i's
-    projection residual."""
+    must ignore the other agents' actions, as for :func:`mappo_lite.algorithms.baselines.independent_npg_features`.
+    ``result.eps[k, m - 1]`` is agent m's projection residual."""
     game = check_game(game)
     K = check_count(K, "K (number of iterations)")
     beta = check_positive(beta, "beta")
@@ -241,32 +235,24 @@ def happo_features(
     N, S, sizes = game.n_agents, game.n_states, game.action_sizes
     n_pre = [int(np.prod(sizes[:i], dtype=np.int64)) for i in range(N)]
     rows = [_state_rows(policy.features[i], n_pre[i], S) for i in range(N)]
-    if isinstance(order, str):
-        if order != "random":
-            raise MappoLiteError(f"order must be 'random' or a permutation of 0..{N - 1}, got {order!r}")
-        fixed = None
-    else:
-        fixed = [int(i) for i in order]
-        if sorted(fixed) != list(range(N)):
-            raise MappoLiteError(f"order must be a permutation of 0..{N - 1}, got {order!r}")
+    fixed = _check_order(order, N)
     beta_k = beta * math.sqrt(K)
     eps = np.zeros((K, N))
     orders = []
 
     def logp_of(i, theta):
-        L = (rows[i] @ theta).reshape(S, sizes[i])
-        L = L - L.max(axis=1, keepdims=True)
-        return L - np.log(np.exp(L).sum(axis=1, keepdims=True))
+        return log_softmax((rows[i] @ theta).reshape(S, sizes[i]))
 
     def step(k, policy, ev):
-        o = list(rng.permutation(N)) if fixed is None else fixed
-        orders.append([int(i) for i in o])
+        o = [int(i) + 1 for i in rng.permutation(N)] if fixed is None else fixed
+        orders.append(o)
         A_adv = ev.Q - ev.V.reshape((-1,) + (1,) * N)
         old_logp = [logp_of(i, policy.thetas[i]) for i in range(N)]
         new_logp = list(old_logp)
         thetas = list(policy.thetas)
-        for j, i in enumerate(o):
-            M = happo_target(A_adv, old_logp, new_logp, i, o[:j])
+        for j, m in enumerate(o):
+            i = m - 1  # agent m's position in the lists
+            M = happo_target(A_adv, old_logp, new_logp, m, o[:j])
             w = (ev.nu[:, None] * np.exp(old_logp[i])).reshape(-1)
             thetas[i], eps[k, i] = compact_ideal_step(
                 rows[i], policy.thetas[i], M.reshape(-1), beta_k, w, policy.radius

@@ -150,6 +150,7 @@ from .._validate import (
 from ..errors import MappoLiteError
 from ..games.catalogue import RATIO_R, RATIO_S
 from ..kernels import ratio_independent_pg, ratio_sequential
+from ..kernels.softmax import softmax
 
 __all__ = [
     "RATIO_R",
@@ -197,12 +198,6 @@ def _check_target(agent1_target) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- the game
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, shifted by the maximum (no overflow for large logits)."""
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
 
 
 def _value_product(x: np.ndarray, y: np.ndarray) -> float:
@@ -262,7 +257,7 @@ def independent_pg_logit_gradient(theta1, theta2) -> tuple[np.ndarray, np.ndarra
     """
     t1 = as_float_array(theta1, "theta1", (2,))
     t2 = as_float_array(theta2, "theta2", (2,))
-    x, y = _softmax(t1), _softmax(t2)
+    x, y = softmax(t1), softmax(t2)
     gx, gy = _gradient(x, y)
     return x * (gx - x @ gx), y * (gy - y @ gy)
 
@@ -282,8 +277,8 @@ def sequential_direction(theta, z, agent1_target: str = "marginal") -> tuple[np.
 
 
 def _sequential_direction(theta: np.ndarray, z: np.ndarray, agent1_target: str) -> tuple[np.ndarray, np.ndarray]:
-    x = _softmax(theta)
-    cond = _softmax(z)  # row a1: pi^2(. | a1)
+    x = softmax(theta)
+    cond = softmax(z)  # row a1: pi^2(. | a1)
     eye = np.eye(2)
     if agent1_target == "marginal":
         marginal = x @ cond
@@ -351,7 +346,7 @@ def sequential_reference(theta, z, eta: float, iterations: int, agent1_target: s
     agent1_target = _check_target(agent1_target)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        joint = _softmax(th)[:, None] * _softmax(zz)
+        joint = softmax(th)[:, None] * softmax(zz)
         out[k] = _value_joint(joint)
         if k < iterations:
             d_th, d_z = _sequential_direction(th, zz, agent1_target)  # both from iteration-k logits
@@ -368,7 +363,7 @@ def independent_pg_reference(theta1, theta2, eta: float, iterations: int) -> np.
     iterations = check_nonnegative_int(iterations, "iterations")
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        out[k] = _value_product(_softmax(t1), _softmax(t2))
+        out[k] = _value_product(softmax(t1), softmax(t2))
         if k < iterations:
             g1, g2 = independent_pg_logit_gradient(t1, t2)  # simultaneous: both from iteration-k logits
             t1 = t1 + eta * g1

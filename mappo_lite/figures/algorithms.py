@@ -26,12 +26,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
+from ..algorithms.happo import happo, happo_iteration, happo_target
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
 from ..improvement import ideal_mirror_step
+from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
 from ..theory import concentrability as theory_concentrability
@@ -104,8 +105,7 @@ def mirror_step_check(n_actions: int = 4, beta: float = 0.5, seed: int = 0, n_ca
     cands.append(pert / pert.sum(axis=1, keepdims=True))
     best = float(np.max(F(np.vstack(cands))))
     theta_new = ideal_mirror_step(np.log(pi_k), q, beta)
-    lib = np.exp(theta_new - theta_new.max())
-    lib /= lib.sum()
+    lib = softmax(theta_new)
     return {
         "pi_k": pi_k,
         "q": q,
@@ -144,7 +144,7 @@ def run_games(
     results = {}
     for name, game in games.items():
         if reverse_agents:
-            game = game.relabel_agents(list(range(game.n_agents))[::-1])
+            game = game.relabel_agents(list(range(game.n_agents, 0, -1)))
         results[name] = {}
         for label in variants:
             if label not in VARIANTS:
@@ -414,7 +414,7 @@ def pitfall(
         r = ma_ppo(g, K=K, beta=beta, solver="sgd", T=T, eta=eta, sgd_init=sgd_init, seed=seed)
         ideal = ma_ppo(g, K=K, beta=beta, seed=seed, keep_policies=False)
         p1a = np.array([t.tables[0][0, 0] for t in r.policies])
-        p2aa = np.array([t.table(1)[0, 0, 0] for t in r.policies])
+        p2aa = np.array([t.table(2)[0, 0, 0] for t in r.policies])
         runs[beta] = {
             "J": r.J,
             "J_ideal": ideal.J,
@@ -613,11 +613,11 @@ def recompute_difference(
         rng = np.random.default_rng(seed)
         logits = [scale * rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
         worst = 0.0
-        for order in itertools.permutations(range(g.n_agents)):
+        for order in itertools.permutations(range(1, g.n_agents + 1)):
             a = happo_iteration(g, logits, beta_k, order, recompute=False)
             b = happo_iteration(g, logits, beta_k, order, recompute=True)
             pa, pb = ProductPolicy.for_game(g, a), ProductPolicy.for_game(g, b)
-            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(g.n_agents)))
+            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(1, g.n_agents + 1)))
         out[name] = worst
     return out
 
@@ -630,16 +630,17 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     g = chapter_game(game)
     rng = np.random.default_rng(seed)
     N = g.n_agents
-    order = list(rng.permutation(N)) if order is None else list(order)
+    order = [int(i) + 1 for i in rng.permutation(N)] if order is None else list(order)  # agents 1..N
     old = [rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
     new = happo_iteration(g, old, beta_k, order)
     ev = evaluate(g, ProductPolicy.for_game(g, old))
     A = ev.Q - ev.V.reshape((-1,) + (1,) * N)
-    old_lp = [_log_softmax(x) for x in old]
-    new_lp = [_log_softmax(x) for x in new]
+    old_lp = [log_softmax(x) for x in old]
+    new_lp = [log_softmax(x) for x in new]
     terms = []
-    for j, i in enumerate(order):
-        M = happo_target(A, old_lp, new_lp, i, order[:j])
+    for j, m in enumerate(order):
+        M = happo_target(A, old_lp, new_lp, m, order[:j])
+        i = m - 1  # agent m's position in the lists
         terms.append(np.sum(M * (np.exp(new_lp[i]) - np.exp(old_lp[i])), axis=1))
     terms = np.array(terms)  # (N, S)
     new_pol = ProductPolicy.for_game(g, new)

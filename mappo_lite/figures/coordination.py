@@ -260,8 +260,8 @@ def agent1_action_values(data: dict) -> dict:
             if name == "MA-PPO":
                 v.append(ev.q_local[1][0])
             else:
-                v.append(marginal_q(ev.Q, [tabs.marginal(0), tabs.marginal(1)], 1)[0])
-            p.append(tabs.marginal(0)[0])
+                v.append(marginal_q(ev.Q, [tabs.marginal(1), tabs.marginal(2)], 1)[0])
+            p.append(tabs.marginal(1)[0])
         values[name] = np.array(v)
         probs[name] = np.array(p)
     return {"k": data["k"], "values": values, "probs": probs, "game": game}

@@ -57,6 +57,7 @@ from ..experiments.ratio import (
     run_independent_pg,
     run_sequential,
 )
+from ..kernels.softmax import softmax
 from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 
 __all__ = [
@@ -134,11 +135,6 @@ def _check_method(method) -> str:
 # ----------------------------------------------------------------------------------------------------- dynamics
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _ratio_rows(w: np.ndarray, R: np.ndarray, S: np.ndarray) -> np.ndarray:
     """``(R w)_a / (S w)_a`` for a batch of weights ``w`` (B, 2): the value of committing to each row action."""
     return np.einsum("ab,nb->na", R, w) / np.einsum("ab,nb->na", S, w)
@@ -169,8 +165,8 @@ def run_batch(method: str, etas, iterations: int, inits) -> np.ndarray:
     eta = etas[:, None]
     out = np.empty((B, iterations + 1))
     for k in range(iterations + 1):
-        x = _softmax(th)  # (B, 2)
-        c = _softmax(z)  # (B, 2) product, (B, 2, 2) conditional: row a1 = pi^2(. | a1)
+        x = softmax(th)  # (B, 2)
+        c = softmax(z)  # (B, 2) product, (B, 2, 2) conditional: row a1 = pi^2(. | a1)
         cond = c if policy_class == "conditional" else np.broadcast_to(c[:, None, :], (B, 2, 2))
         p = x[:, :, None] * cond  # joint p(a1, a2)
         D = np.einsum("nab,ab->n", p, S)

@@ -252,7 +252,7 @@ def order_sensitivity(K: int = 300, beta: float = 0.02, seeds=range(4), families
     stars = np.empty(len(seeds))
     for i, seed in enumerate(seeds):
         game = make_game("random", n_states=3, n_agents=2, n_actions=3, gamma=0.9, seed=100 + seed)
-        flipped = game.relabel_agents([1, 0])
+        flipped = game.relabel_agents([2, 1])
         stars[i] = optimal_value(game).J_star
         for fam in families:
             for j, g in enumerate((game, flipped)):
@@ -372,7 +372,7 @@ def measured_bound(
     N, A = game.n_agents, max(game.action_sizes)
     # comparator weights w_m(c) = d*(s) pi*^{1:m-1}(prefix | s), total mass 1 / (1 - gamma)
     weights, w = [], star.occupancy.copy()
-    for m in range(N):
+    for m in range(1, N + 1):
         weights.append(w.reshape(-1).copy())
         w = w[..., None] * star.tables.table(m)
     curv = np.zeros(K)

@@ -88,9 +88,9 @@ def _joint_by_broadcast(tables) -> np.ndarray:
     r""":math:`\pi(\mathbf a|s)=\prod_m\pi^m(a^m|s,\mathbf a^{1:m-1})`, shape (S, A_1, …, A_N), by broadcasting."""
     N = tables.n_agents
     joint = np.ones((tables.n_states,) + (1,) * N)
-    for m in range(N):
-        t = tables.table(m)  # (S, A_1..A_{m+1})
-        joint = joint * t.reshape(t.shape + (1,) * (N - m - 1))
+    for m in range(1, N + 1):
+        t = tables.table(m)  # (S, A_1..A_m)
+        joint = joint * t.reshape(t.shape + (1,) * (N - m))
     return joint
 
 
@@ -156,7 +156,7 @@ def trial_violations(game, old, new) -> dict:
         + [float(np.max(np.abs(bf[0] - V))), float(np.max(np.abs(bf[N] - Q)))]
     )
     out["marginalization"] = max(
-        float(np.max(np.abs((t_old.table(m - 1) * bf[m]).sum(axis=-1) - bf[m - 1]))) for m in range(1, N + 1)
+        float(np.max(np.abs((t_old.table(m) * bf[m]).sum(axis=-1) - bf[m - 1]))) for m in range(1, N + 1)
     )
     adv = Q - V.reshape((-1,) + (1,) * N)
     total = np.zeros_like(Q)
@@ -228,7 +228,7 @@ def non_prefix_check(seed: int = 0, action_sizes=(2, 3, 2), n_states: int = 2, g
     S, (A1, A2, A3) = game.n_states, game.action_sizes
     prod = ProductPolicy.for_game(game, [2.0 * rng.standard_normal((S, A)) for A in game.action_sizes])
     ev = evaluate(game, prod)
-    p1, p3 = prod.probs(0), prod.probs(2)
+    p1, p3 = prod.probs(1), prod.probs(3)
     loops = np.zeros((S, A2))
     for s in range(S):
         for a2 in range(A2):
@@ -241,7 +241,7 @@ def non_prefix_check(seed: int = 0, action_sizes=(2, 3, 2), n_states: int = 2, g
     lib_cond = multi_agent_q(game, cond, {2})
     bf_cond = brute_force_q(game, cond, {2})
     ev_c = evaluate(game, cond)
-    naive = (ev_c.tables.table(0)[:, :, None] * ev_c.q_local[2]).sum(axis=1)
+    naive = (ev_c.tables.table(1)[:, :, None] * ev_c.q_local[2]).sum(axis=1)
     return {
         "product_error": float(np.max(np.abs(lib_prod - loops))),
         "conditional_error": float(np.max(np.abs(lib_cond - bf_cond))),

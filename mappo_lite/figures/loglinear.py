@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
 
 from ..evaluation import evaluate
 from ..games.catalogue import make_game
+from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ConditionalLogLinearPolicy, ConditionalTables, context_counts
 from ..policies.features import random_features
 
@@ -54,7 +54,7 @@ def score_check(
     fd_err = mean_err = 0.0
     for m, (c, A) in enumerate(zip(counts, action_sizes)):
         d = pol.features[m].dim
-        score = pol.score(m)
+        score = pol.score(m + 1)
         if pol.features[m].tabular:  # embed the (c, a, b) block into the full gradient (c, a, c'·A + b)
             full = np.zeros((c, A, d))
             for ctx in range(c):
@@ -66,9 +66,9 @@ def score_check(
             e[k] = h
             plus = [th + e if i == m else th for i, th in enumerate(pol.thetas)]
             minus = [th - e if i == m else th for i, th in enumerate(pol.thetas)]
-            fd[:, :, k] = (pol.with_thetas(plus).log_probs(m) - pol.with_thetas(minus).log_probs(m)) / (2 * h)
+            fd[:, :, k] = (pol.with_thetas(plus).log_probs(m + 1) - pol.with_thetas(minus).log_probs(m + 1)) / (2 * h)
         fd_err = max(fd_err, float(np.max(np.abs(fd - score))))
-        mean = (pol.probs(m)[:, :, None] * score).sum(axis=1)
+        mean = (pol.probs(m + 1)[:, :, None] * score).sum(axis=1)
         mean_err = max(mean_err, float(np.max(np.abs(mean))))
     return {"max_fd_error": fd_err, "max_mean_score": mean_err}
 

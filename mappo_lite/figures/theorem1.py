@@ -23,13 +23,13 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
-from scipy.special import logsumexp
 
 from ..algorithms import ma_ppo
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
+from ..kernels.softmax import logsumexp
 from ..theory import best_beta, explicit_bound, explicit_constant, rescale_rewards, reward_range_ok, theorem1_rate  # noqa: F401 (re-exported for chapter 6)
 
 #: K values of the sweeps (log-spaced from 10 to 1000).
@@ -180,13 +180,13 @@ def plot_gap_vs_K(data: dict) -> Figure:
 # the identity behind the proof sketch [ours]
 # ----------------------------------------------------------------------------------------------------------------
 def comparator_weights(game: CooperativeMarkovGame, comparator) -> list:
-    r"""For each agent m (0-based list index), the weight of each context :math:`c=(s,\mathbf a^{1:m-1})` under the
+    r"""For each agent m = 1..N (the list's position m − 1), the weight of each context :math:`c=(s,\mathbf a^{1:m-1})` under the
     comparator π': :math:`w_m(c) = d_{\pi'}(s)\,\pi'^{1:m-1}(\mathbf a^{1:m-1}|s)`, flattened like the policy tables
     (:math:`d_{\pi'}` the unnormalized discounted occupancy, total mass :math:`1/(1-\gamma)`)."""
     ev = evaluate(game, comparator)
     w = ev.occupancy.copy()
     out = []
-    for m in range(game.n_agents):
+    for m in range(1, game.n_agents + 1):
         out.append(w.reshape(-1).copy())
         w = w[..., None] * ev.tables.table(m)
     return out

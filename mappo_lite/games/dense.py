@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import kernels
-from .._validate import as_float_array, check_distribution, check_gamma, check_gamma_rows
+from .._validate import as_float_array, check_agent_order, check_distribution, check_gamma, check_gamma_rows
 from ..errors import MappoLiteError
 from .base import MarkovGameBase
 
@@ -129,11 +129,10 @@ class CooperativeMarkovGame(MarkovGameBase):
 
     # ----- transformations -----------------------------------------------------------------------------------
     def relabel_agents(self, order) -> CooperativeMarkovGame:
-        """The same game with agents listed in ``order`` (a permutation of ``range(N)``): new agent i is old ``order[i]``."""
-        order = [int(i) for i in order]
-        if sorted(order) != list(range(self.n_agents)):
-            raise MappoLiteError(f"order must be a permutation of 0..{self.n_agents - 1}, got {order}")
-        axes_r = [0] + [1 + i for i in order]
+        """The same game with agents listed in ``order``, a permutation of the agents 1..N: the new agent m is the old
+        agent ``order[m - 1]`` (``relabel_agents([2, 1])`` swaps two agents)."""
+        order = check_agent_order(order, self.n_agents)
+        axes_r = [0] + list(order)
         axes_P = axes_r + [self.n_agents + 1]
         return CooperativeMarkovGame(
             np.transpose(self.P, axes_P),

@@ -20,6 +20,8 @@ single-threaded; ``python -m mappo_lite bench`` times each against its twin (:mo
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -133,6 +135,22 @@ def _log_softmax_rows_into(logits, out):
 def log_softmax_rows(logits):
     """Row-wise stable log-softmax of ``logits`` (n, A)."""
     return _log_softmax_rows_into(logits, np.empty(logits.shape))
+
+
+@numba.njit(cache=True)
+def softmax_vector_into(z, out):
+    """``out`` = the stable softmax of the vector ``z`` (scalar loops and libm's exp): the one softmax the other jitted
+    kernels call on short vectors (the ratio game's); its NumPy twin is :func:`mappo_lite.kernels.softmax.softmax`."""
+    m = z[0]
+    for i in range(1, z.shape[0]):
+        if z[i] > m:
+            m = z[i]
+    s = 0.0
+    for i in range(z.shape[0]):
+        out[i] = math.exp(z[i] - m)
+        s += out[i]
+    for i in range(z.shape[0]):
+        out[i] /= s
 
 
 @numba.njit(**_JIT)

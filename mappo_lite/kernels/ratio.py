@@ -3,24 +3,10 @@ of the same names in :mod:`.reference`."""
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
-
-@numba.njit(cache=True)
-def _softmax_into(z, out):
-    m = z[0]
-    for i in range(1, z.shape[0]):
-        if z[i] > m:
-            m = z[i]
-    s = 0.0
-    for i in range(z.shape[0]):
-        out[i] = math.exp(z[i] - m)
-        s += out[i]
-    for i in range(z.shape[0]):
-        out[i] /= s
+from .core import softmax_vector_into as _softmax_into
 
 
 @numba.njit(cache=True)

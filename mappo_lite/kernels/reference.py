@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from .softmax import log_softmax, softmax
+
 
 def softmax_rows(logits):
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(logits, axis=1)
 
 
 def log_softmax_rows(logits):
-    mx = logits.max(axis=1, keepdims=True)
-    return logits - (mx + np.log(np.exp(logits - mx).sum(axis=1, keepdims=True)))
+    return log_softmax(logits, axis=1)
 
 
 def softmax_score(phi, theta):
@@ -215,17 +214,12 @@ def accumulate_bellman_system(psi_flat, rows, psi_pi, next_states, rewards):
 
 
 # ----- the ratio game (kernels/ratio.py) -----------------------------------------------------------------------------
-def _softmax(z):
-    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def ratio_sequential(theta, z, eta, iterations, conditional, R, S):
     """The sequential conditional update on the ratio game (R, S): :math:`V(p_k)`, k = 0..``iterations``."""
     th, zz = np.array(theta, dtype=np.float64), np.array(z, dtype=np.float64)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        x, cond = _softmax(th), _softmax(zz)
+        x, cond = softmax(th), softmax(zz)
         p = x[:, None] * cond
         out[k] = (p * R).sum() / (p * S).sum()
         if k == iterations:
@@ -242,7 +236,7 @@ def ratio_independent_pg(theta1, theta2, eta, iterations, R, S):
     t1, t2 = np.array(theta1, dtype=np.float64), np.array(theta2, dtype=np.float64)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        x, y = _softmax(t1), _softmax(t2)
+        x, y = softmax(t1), softmax(t2)
         den = x @ S @ y
         v = (x @ R @ y) / den
         out[k] = v

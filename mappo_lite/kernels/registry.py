@@ -102,11 +102,12 @@ def active(name: str) -> Callable:
 
 def jitted_functions() -> dict:
     """``"module.name"`` → numba dispatcher, for every jitted function in :data:`KERNEL_MODULES` (public kernels and
-    the ``_…_into`` loops and helpers they run)."""
+    the ``_…_into`` loops and helpers they run), each once, under the module that defines it."""
     out = {}
     for mod_name, mod in KERNEL_MODULES.items():
         for name in dir(mod):
             obj = getattr(mod, name)
-            if hasattr(obj, "signatures") and getattr(obj, "stats", None) is not None:
-                out[f"{mod_name}.{name}"] = obj
+            defined_here = getattr(getattr(obj, "py_func", None), "__module__", None) == mod.__name__
+            if hasattr(obj, "signatures") and getattr(obj, "stats", None) is not None and defined_here:
+                out[f"{mod_name}.{name}"] = obj  # a helper imported from another kernel module is counted there
     return out

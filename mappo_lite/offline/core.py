@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import as_int_array, check_lam_L
+from .._validate import as_int_array, check_count, check_lam_L, check_nonnegative, check_positive, check_real
 from ..algorithms import ma_ppo
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
@@ -189,9 +189,7 @@ def behaviour_policy(game: CooperativeMarkovGame, coverage: float = 1.0) -> np.n
     :math:`C^{d_{\pi^\star}}_\mu` of Theorem 2 is large and no evaluator can be confident about the optimum. Above 1
     the data concentrates on the optimal joint action and covers the others thinly: the regime where pessimism
     helps, because noisy estimates of rarely seen actions are what a plain evaluator over-estimates."""
-    c = float(coverage)
-    if not math.isfinite(c) or c <= 0:
-        raise MappoLiteError(f"coverage must be a positive number, got {coverage!r}")
+    c = check_positive(coverage, "coverage")
     mu = np.ones((game.n_states, game.n_joint_actions))
     greedy = optimal_value(game).greedy
     mu[np.arange(game.n_states), np.ravel_multi_index(tuple(greedy.T), game.action_sizes)] = c
@@ -213,13 +211,9 @@ def collect_dataset(
     form :func:`~mappo_lite.policies.as_tables` accepts, or None for :func:`behaviour_policy` with ``coverage``);
     rewards are :math:`r(s,\mathbf a)` plus Gaussian noise of standard deviation ``reward_noise``; next states from P
     (−1 when the episode stops)."""
-    n = int(n)
-    if n < 1:
-        raise MappoLiteError(f"n (number of transitions) must be at least 1, got {n}")
-    if not 0 < float(state_fraction) <= 1:
-        raise MappoLiteError(f"state_fraction must be in (0, 1], got {state_fraction!r}")
-    if not (math.isfinite(float(reward_noise)) and reward_noise >= 0):
-        raise MappoLiteError(f"reward_noise must be a non-negative number, got {reward_noise!r}")
+    n = check_count(n, "n (number of transitions)")
+    state_fraction = check_real(check_positive(state_fraction, "state_fraction"), "state_fraction", 0.0, 1.0)
+    reward_noise = check_nonnegative(reward_noise, "reward_noise")
     rng = np.random.default_rng(seed)
     if behaviour is None:
         mu = behaviour_policy(game, coverage)
@@ -273,9 +267,10 @@ def critic_features(game: CooperativeMarkovGame, kind: str = "tabular", dim: int
     if kind == "tabular":
         return np.eye(S * J).reshape(S, J, S * J)
     if kind == "random":
-        if dim is None or int(dim) < 1:
+        if dim is None:
             raise MappoLiteError("random critic features need a dimension dim >= 1")
-        psi = np.random.default_rng(seed).standard_normal((S, J, int(dim)))
+        dim = check_count(dim, "dim (dimension of the random critic features)")
+        psi = np.random.default_rng(seed).standard_normal((S, J, dim))
         return psi / np.linalg.norm(psi, axis=-1, keepdims=True)
     raise MappoLiteError(f"unknown critic features {kind!r}: use 'tabular' or 'random'")
 
@@ -320,8 +315,7 @@ def bellman_system(
     """Assemble G, B, c and v for evaluating ``policy`` from ``dataset`` with critic features ``psi``."""
     if (dataset.n_states, dataset.action_sizes) != (game.n_states, game.action_sizes):
         raise MappoLiteError("dataset does not match the game's sizes")
-    if not (math.isfinite(float(ridge)) and ridge > 0):
-        raise MappoLiteError(f"ridge must be a positive number, got {ridge!r}")
+    ridge = check_positive(ridge, "ridge")
     psi = _check_psi(psi, game)
     tables = as_tables(policy, game.n_states, game.action_sizes)
     pi = tables.joint()
@@ -447,8 +441,7 @@ class OfflineEvaluator:
         if kind not in ("plain", "pessimistic"):
             raise MappoLiteError(f"unknown evaluator {kind!r}: use 'plain' or 'pessimistic'")
         lam, L = check_lam_L(lam, L)
-        if not (math.isfinite(float(ridge)) and ridge > 0):
-            raise MappoLiteError(f"ridge must be a positive number, got {ridge!r}")
+        ridge = check_positive(ridge, "ridge")
         self.dataset, self.psi, self.kind, self.lam, self.L, self.ridge = dataset, psi, kind, lam, L, ridge
         self.name = kind
 

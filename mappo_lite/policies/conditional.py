@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
-from .._validate import PROB_ATOL, check_radius
+from .._validate import PROB_ATOL, check_agent, check_int, check_radius
 from ..errors import MappoLiteError
 from .features import ArrayFeatures, CallableFeatures, TabularFeatures
 
@@ -50,7 +50,8 @@ def context_index(state: int, prefix, action_sizes) -> int:
 
 @dataclass(frozen=True)
 class ConditionalTables:
-    """A joint policy as N conditional probability tables, ``tables[m]`` of shape ``(n_ctx_m, A_m)``."""
+    """A joint policy as N conditional probability tables: ``tables`` is the tuple of agent 1..N's flat tables
+    (position ``m - 1`` holds agent m's, shape ``(n_ctx_m, A_m)``); the methods take the book's m = 1..N."""
 
     tables: tuple
     n_states: int
@@ -61,8 +62,9 @@ class ConditionalTables:
         return len(self.action_sizes)
 
     def table(self, m: int) -> np.ndarray:
-        """Agent m's table (0-based m) reshaped to ``(S, A_1, …, A_m)``."""
-        return self.tables[m].reshape((self.n_states,) + tuple(self.action_sizes[: m + 1]))
+        r"""Agent m's table :math:`\pi^m(a^m|s,\mathbf a^{1:m-1})` (m = 1..N) reshaped to ``(S, A_1, …, A_m)``."""
+        m = check_agent(m, self.n_agents)
+        return self.tables[m - 1].reshape((self.n_states,) + tuple(self.action_sizes[:m]))
 
     def concat(self):
         """(pi_concat, offsets) for the kernels."""
@@ -77,9 +79,10 @@ class ConditionalTables:
         return kernels.joint_policy(pi_concat, offsets, np.asarray(self.action_sizes, np.int64), self.n_states)
 
     def marginal(self, m: int) -> np.ndarray:
-        r"""Agent m's marginal :math:`\pi^m(a^m|s) = \sum_{\mathbf a^{-m}} \pi(\mathbf a|s)`, shape ``(S, A_m)``."""
+        r"""Agent m's (m = 1..N) marginal :math:`\pi^m(a^m|s) = \sum_{\mathbf a^{-m}} \pi(\mathbf a|s)`, shape ``(S, A_m)``."""
+        m = check_agent(m, self.n_agents)
         joint = self.joint().reshape((self.n_states,) + tuple(self.action_sizes))
-        axes = tuple(1 + i for i in range(self.n_agents) if i != m)
+        axes = tuple(1 + i for i in range(self.n_agents) if i != m - 1)
         return joint.sum(axis=axes)
 
 
@@ -231,51 +234,57 @@ class ConditionalLogLinearPolicy:
         return len(self.action_sizes)
 
     def logits(self, m: int) -> np.ndarray:
-        r"""Agent m's logits :math:`\phi(c,a)^\top\theta^m`, shape ``(n_ctx_m, A_m)`` (0-based m)."""
-        return np.ascontiguousarray(self.features[m].logits(self.thetas[m]))
+        r"""Agent m's (m = 1..N) logits :math:`\phi(c,a)^\top\theta^m`, shape ``(n_ctx_m, A_m)``."""
+        i = check_agent(m, self.n_agents) - 1
+        return np.ascontiguousarray(self.features[i].logits(self.thetas[i]))
 
     def probs(self, m: int) -> np.ndarray:
-        """Agent m's conditional probabilities, shape ``(n_ctx_m, A_m)`` (stable softmax)."""
+        """Agent m's (m = 1..N) conditional probabilities, shape ``(n_ctx_m, A_m)`` (stable softmax)."""
         return kernels.softmax_rows(self.logits(m))
 
     def log_probs(self, m: int) -> np.ndarray:
-        """Agent m's conditional log-probabilities, shape ``(n_ctx_m, A_m)``."""
+        """Agent m's (m = 1..N) conditional log-probabilities, shape ``(n_ctx_m, A_m)``."""
         return kernels.log_softmax_rows(self.logits(m))
 
     def score(self, m: int) -> np.ndarray:
-        r"""Score :math:`\nabla_{\theta^m}\log\pi(a|c) = \phi(c,a) - \sum_b \pi(b|c)\phi(c,b)` for every (c, a).
+        r"""Agent m's (m = 1..N) score :math:`\nabla_{\theta^m}\log\pi(a|c) = \phi(c,a) - \sum_b \pi(b|c)\phi(c,b)`
+        for every (c, a).
 
         Shape ``(n_ctx_m, A_m, d_m)``; for tabular features the nonzero block only, ``(n_ctx_m, A_m, A_m)``
         (entry ``[c, a, b]`` is the coordinate (c, b) of the score of action a in context c).
         """
-        f = self.features[m]
+        i = check_agent(m, self.n_agents) - 1
+        f = self.features[i]
         if f.tabular:
             return kernels.tabular_softmax_score(self.logits(m))[1]
-        return kernels.softmax_score(np.ascontiguousarray(f.dense()), self.thetas[m])[1]
+        return kernels.softmax_score(np.ascontiguousarray(f.dense()), self.thetas[i])[1]
 
     def tables(self) -> ConditionalTables:
         """The conditional probability tables of all agents."""
-        return ConditionalTables(tuple(self.probs(m) for m in range(self.n_agents)), self.n_states, self.action_sizes)
+        tabs = tuple(self.probs(m) for m in range(1, self.n_agents + 1))
+        return ConditionalTables(tabs, self.n_states, self.action_sizes)
 
     def sample(self, state: int, rng) -> tuple:
         r"""Sample a joint action sequentially: :math:`a^m \sim \pi^m(\cdot|s, \mathbf a^{1:m-1})`, m = 1..N."""
         rng = np.random.default_rng(rng)
         acts = []
-        for m in range(self.n_agents):
+        for m in range(1, self.n_agents + 1):
             c = context_index(state, acts, self.action_sizes)
             p = self.probs_row(m, c)
             acts.append(int(rng.choice(len(p), p=p)))
         return tuple(acts)
 
     def probs_row(self, m: int, c: int) -> np.ndarray:
-        """Agent m's distribution in context c (computed from that context's logits only)."""
-        f = self.features[m]
+        """Agent m's (m = 1..N) distribution in context c (computed from that context's logits only)."""
+        i = check_agent(m, self.n_agents) - 1
+        f = self.features[i]
+        c = check_int(c, "context index c", 0, f.n_contexts - 1)
         if f.tabular:
-            row = self.thetas[m][c * f.n_actions : (c + 1) * f.n_actions]
+            row = self.thetas[i][c * f.n_actions : (c + 1) * f.n_actions]
         elif isinstance(f, ArrayFeatures):
-            row = f.phi[c] @ self.thetas[m]
+            row = f.phi[c] @ self.thetas[i]
         else:
-            row = f.rows(np.full(f.n_actions, c), np.arange(f.n_actions)) @ self.thetas[m]
+            row = f.rows(np.full(f.n_actions, c), np.arange(f.n_actions)) @ self.thetas[i]
         return kernels.softmax_rows(np.ascontiguousarray(row.reshape(1, -1)))[0]
 
     def __repr__(self):
@@ -293,7 +302,8 @@ class ConditionalLogLinearPolicy:
 class ProductPolicy:
     r"""Independent softmax policies :math:`\pi(\mathbf a|s) = \prod_m \mathrm{softmax}(\theta^m(s,\cdot))(a^m)`.
 
-    ``logits[m]`` has shape ``(S, A_m)``. This class cannot represent a policy in which an agent's action depends
+    ``logits`` lists agent 1..N's tables (position ``m - 1`` holds agent m's, shape ``(S, A_m)``); the methods take
+    the book's m = 1..N. This class cannot represent a policy in which an agent's action depends
     on another agent's action in the same step (see the book's chapter on the parametrization).
     """
 
@@ -329,21 +339,21 @@ class ProductPolicy:
         return len(self.action_sizes)
 
     def probs(self, m: int) -> np.ndarray:
-        """Agent m's policy :math:`\\pi^m(a|s)`, shape ``(S, A_m)``."""
-        return kernels.softmax_rows(self.logit_tables[m])
+        """Agent m's (m = 1..N) policy :math:`\\pi^m(a|s)`, shape ``(S, A_m)``."""
+        return kernels.softmax_rows(self.logit_tables[check_agent(m, self.n_agents) - 1])
 
     def tables(self) -> ConditionalTables:
         """As conditional tables: agent m's row is repeated for every prefix of earlier agents' actions."""
         tabs = []
         rep = 1
-        for m, A in enumerate(self.action_sizes):
+        for m, A in enumerate(self.action_sizes, start=1):
             tabs.append(np.ascontiguousarray(np.repeat(self.probs(m), rep, axis=0)))
             rep *= A
         return ConditionalTables(tuple(tabs), self.n_states, self.action_sizes)
 
     def sample(self, state: int, rng) -> tuple:
         rng = np.random.default_rng(rng)
-        return tuple(int(rng.choice(A, p=self.probs(m)[state])) for m, A in enumerate(self.action_sizes))
+        return tuple(int(rng.choice(A, p=self.probs(m)[state])) for m, A in enumerate(self.action_sizes, start=1))
 
     def __repr__(self):
         return f"ProductPolicy(S={self.n_states}, A={self.action_sizes})"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_agent, check_count
 from ..errors import MappoLiteError
 
 NORM_TOL = 1e-9
@@ -104,7 +105,8 @@ CHUNK_ROWS = 65536
 
 
 def decode_contexts(contexts, n_states: int, action_sizes, m: int):
-    r"""``(states, prefix)`` of flat context indices of agent m (1-based): ``prefix`` has shape (T, m-1)."""
+    r"""``(states, prefix)`` of flat context indices of agent m (m = 1..N): ``prefix`` has shape (T, m-1)."""
+    m = check_agent(m, len(action_sizes))
     c = np.asarray(contexts, dtype=np.int64).copy()
     prefix = np.empty((c.shape[0], m - 1), dtype=np.int64)
     for i in range(m - 2, -1, -1):
@@ -142,14 +144,10 @@ class CallableFeatures:
         self.fn = fn
         self.n_states = int(n_states)
         self.action_sizes = tuple(int(a) for a in action_sizes)
-        self.m = int(m)
-        if not 1 <= self.m <= len(self.action_sizes):
-            raise MappoLiteError(f"{name}: agent index m must be in 1..{len(self.action_sizes)}, got {m}")
+        self.m = check_agent(m, len(self.action_sizes), f"{name}: agent index m")
         self.n_contexts = self.n_states * int(np.prod(self.action_sizes[: self.m - 1], dtype=np.int64))
         self.n_actions = self.action_sizes[self.m - 1]
-        self._dim = int(dim)
-        if self._dim < 1:
-            raise MappoLiteError(f"{name}: dimension must be at least 1, got {dim}")
+        self._dim = check_count(dim, f"{name}: dimension")
         self.name = name
         self.scale = 1.0
         largest = self._largest_norm()
@@ -164,7 +162,8 @@ class CallableFeatures:
 
     @classmethod
     def from_function(cls, fn, n_states: int, action_sizes, m: int, normalize: bool = False):
-        """Wrap ``fn`` for agent m, its dimension read off one evaluated row."""
+        """Wrap ``fn`` for agent m (m = 1..N), its dimension read off one evaluated row."""
+        m = check_agent(m, len(tuple(action_sizes)))
         one = np.asarray(fn(np.zeros(1, np.int64), np.zeros((1, int(m) - 1), np.int64), np.zeros(1, np.int64)))
         if one.ndim != 2 or one.shape[0] != 1:
             raise MappoLiteError(f"features of agent {m}: fn must return an array (T, d), got shape {one.shape}")
@@ -230,7 +229,7 @@ class ActionBlockFeatures(CallableFeatures):
     def __init__(self, psi_fn, n_states, action_sizes, m, d_psi, normalize=False, name="block features"):
         self.psi_fn = psi_fn
         self.d_psi = int(d_psi)
-        A = int(tuple(action_sizes)[int(m) - 1])
+        A = int(tuple(action_sizes)[check_agent(m, len(tuple(action_sizes))) - 1])
 
         def fn(s, prefix, a):
             psi = self._psi(s, prefix)

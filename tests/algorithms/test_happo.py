@@ -88,7 +88,7 @@ def test_climbing_from_uniform_reaches_the_b_b_equilibrium(beta, recompute):
         # HAPPO (product policies) ends at the pure equilibrium (b, b) = 7, not at the optimum 11
         assert abs(res.J[-1] - 7.0) < 1e-6
         pol = res.policies[-1]
-        assert pol.marginal(0)[0, 1] > 0.999 and pol.marginal(1)[0, 1] > 0.999
+        assert pol.marginal(1)[0, 1] > 0.999 and pol.marginal(2)[0, 1] > 0.999
     # MA-PPO from the same start reaches the optimum
     assert abs(ma_ppo(g, K=200, beta=beta).J[-1] - 11.0) < 1e-6
 
@@ -145,10 +145,10 @@ def test_fresh_random_orders_and_fixed_order():
     res = happo(g, K=30, beta=0.2, seed=0)
     orders = res.params["orders"]
     assert len(orders) == 30
-    assert all(sorted(o) == [0, 1, 2] for o in orders)
+    assert all(sorted(o) == [1, 2, 3] for o in orders)  # agents are numbered 1..N
     assert len({tuple(o) for o in orders}) > 1
-    fixed = happo(g, K=5, beta=0.2, order=[2, 0, 1])
-    assert fixed.params["orders"] == [[2, 0, 1]] * 5
+    fixed = happo(g, K=5, beta=0.2, order=[3, 1, 2])
+    assert fixed.params["orders"] == [[3, 1, 2]] * 5
 
 
 def test_single_agent_equals_mappo():
@@ -176,7 +176,10 @@ def test_target_matches_enumeration(name):
         others = [j for j in range(N) if j != agent]
         for r in range(len(others) + 1):
             for pred in itertools.combinations(others, r):
-                got = happo_target(A, [np.log(p) for p in old], [np.log(p) for p in new], agent, pred)
+                # happo_target numbers agents 1..N; the naive helper works with list positions 0..N-1
+                got = happo_target(
+                    A, [np.log(p) for p in old], [np.log(p) for p in new], agent + 1, [p + 1 for p in pred]
+                )
                 want = naive_ratio_target(g, A, old, new, agent, list(pred))
                 assert np.max(np.abs(got - want)) < 1e-10
 
@@ -188,7 +191,7 @@ def test_iteration_matches_naive(name, recompute):
     rng = np.random.default_rng(1)
     logits = [rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
     for order in itertools.permutations(range(g.n_agents)):
-        got = happo_iteration(g, logits, 0.7, order, recompute)
+        got = happo_iteration(g, logits, 0.7, [i + 1 for i in order], recompute)  # agents 1..N
         want = naive_iteration(g, logits, 0.7, order, recompute)
         for x, y in zip(got, want):
             assert np.max(np.abs(softmax_rows(x) - softmax_rows(y))) < 1e-9
@@ -226,6 +229,9 @@ def test_recompute_is_identical_in_matrix_games_and_differs_in_markov_games():
         dict(order="sorted"),
         dict(order=[0, 0]),
         dict(order=[0, 1, 2]),
+        dict(order=[0, 1]),  # a 0-based permutation: agents are numbered 1..N
+        dict(order=[1, 1]),
+        dict(order=[True, 2]),
         dict(order=[1]),
         dict(order=["a", "b"]),
         dict(recompute="yes"),
@@ -243,11 +249,11 @@ def test_bad_game_and_helpers():
     g = make_game("climbing")
     A = np.zeros((1, 3, 3))
     lp = [np.log(np.full((1, 3), 1 / 3))] * 2
-    with pytest.raises(MappoLiteError):
-        happo_target(A, lp, lp, 2, [])
-    with pytest.raises(MappoLiteError):
-        happo_target(A, lp, lp, 0, [0])
-    with pytest.raises(MappoLiteError):
-        happo_target(A, lp, lp, 0, [1, 1])
-    with pytest.raises(MappoLiteError):
-        happo_iteration(g, [np.zeros((1, 3))] * 2, 1.0, [0, 0])
+    for agent, pred in [(3, []), (0, []), (-1, []), (1, [1]), (1, [2, 2]), (2, [0]), (2, [3])]:
+        with pytest.raises(MappoLiteError):
+            happo_target(A, lp, lp, agent, pred)
+    for order in ([0, 0], [0, 1], [1, 1], [2]):
+        with pytest.raises(MappoLiteError):
+            happo_iteration(g, [np.zeros((1, 3))] * 2, 1.0, order)
+    # agent 2 of N = 2 is valid (0-based code would have read it as out of range)
+    np.testing.assert_allclose(happo_target(A, lp, lp, 2, [1]), 0.0, atol=0)  # exact: A = 0

@@ -28,7 +28,7 @@ def test_score_check_detects_a_wrong_score(monkeypatch):
     from mappo_lite.policies.conditional import ConditionalLogLinearPolicy
 
     def wrong_score(self, m):
-        return np.broadcast_to(self.features[m].phi, self.features[m].phi.shape).copy()
+        return np.broadcast_to(self.features[m - 1].phi, self.features[m - 1].phi.shape).copy()  # agent m = 1..N
 
     monkeypatch.setattr(ConditionalLogLinearPolicy, "score", wrong_score)
     assert ll.score_check(seed=1, features="random")["max_fd_error"] > 1e-2

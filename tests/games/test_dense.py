@@ -280,7 +280,7 @@ def test_climbing_layout_rows_are_agent_one():
     np.testing.assert_array_equal(g.r[0], CLIMBING)  # exact: the payoff table is copied
     assert CLIMBING[0, 1] == -30 and CLIMBING[1, 2] == 6 and CLIMBING[2, 1] == 0  # the published matrix
     assert "Claus" in g.meta["citation"] and g.meta["optimum"] == 11.0  # exact: a constant
-    swapped = g.relabel_agents([1, 0])
+    swapped = g.relabel_agents([2, 1])
     np.testing.assert_array_equal(swapped.r[0], CLIMBING.T)  # exact: relabel_agents transposes (a copy)
 
 

@@ -564,8 +564,8 @@ def test_load_dataset_errors(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n=0), "at least 1"),
-        (dict(n=-3), "at least 1"),
+        (dict(n=0), "positive integer"),
+        (dict(n=-3), "positive integer"),
         (dict(coverage=0.0), "coverage"),
         (dict(coverage=-1.0), "coverage"),
         (dict(coverage=float("nan")), "coverage"),

@@ -72,12 +72,14 @@ def test_tabular_probs_are_softmax_of_thetas(case):
     for m in range(game.n_agents):
         n_ctx, A = context_counts(game.n_states, game.action_sizes)[m], game.action_sizes[m]
         logits = pol.thetas[m].reshape(n_ctx, A)
-        np.testing.assert_allclose(pol.logits(m), logits, atol=0)  # exact: tabular logits are theta reshaped
-        np.testing.assert_allclose(pol.probs(m), _softmax_by_hand(logits), atol=1e-13)  # probabilities: ~450 ulps of 1
-        np.testing.assert_allclose(pol.log_probs(m), np.log(_softmax_by_hand(logits)), atol=1e-12)
+        np.testing.assert_allclose(pol.logits(m + 1), logits, atol=0)  # exact: tabular logits are theta reshaped
+        np.testing.assert_allclose(
+            pol.probs(m + 1), _softmax_by_hand(logits), atol=1e-13
+        )  # probabilities: ~450 ulps of 1
+        np.testing.assert_allclose(pol.log_probs(m + 1), np.log(_softmax_by_hand(logits)), atol=1e-12)
         for c in range(n_ctx):
             # one row vs all rows: maybe another SIMD path
-            np.testing.assert_allclose(pol.probs_row(m, c), pol.probs(m)[c], atol=1e-13)
+            np.testing.assert_allclose(pol.probs_row(m + 1, c), pol.probs(m + 1)[c], atol=1e-13)
 
 
 def test_compact_probs_are_softmax_of_phi_theta():
@@ -86,7 +88,7 @@ def test_compact_probs_are_softmax_of_phi_theta():
     for m in range(game.n_agents):
         phi = pol.features[m].phi
         logits = np.einsum("cad,d->ca", phi, pol.thetas[m])
-        np.testing.assert_allclose(pol.probs(m), _softmax_by_hand(logits), atol=1e-13)
+        np.testing.assert_allclose(pol.probs(m + 1), _softmax_by_hand(logits), atol=1e-13)
         assert pol.features[m].dim == 3 < phi.shape[0] * phi.shape[1]
         np.testing.assert_allclose(np.linalg.norm(phi, axis=-1), 1.0, atol=1e-12)
 
@@ -96,13 +98,13 @@ def test_zero_theta_is_uniform():
     pol = ConditionalLogLinearPolicy.for_game(game)
     ref = uniform_tables(game.n_states, game.action_sizes)
     for m in range(game.n_agents):
-        np.testing.assert_allclose(pol.probs(m), 1.0 / game.action_sizes[m])
+        np.testing.assert_allclose(pol.probs(m + 1), 1.0 / game.action_sizes[m])
         np.testing.assert_allclose(ref.tables[m], 1.0 / game.action_sizes[m])
 
 
 def test_extreme_logits_stay_finite():
     pol = ConditionalLogLinearPolicy(1, (3,), thetas=[np.array([1e3, -1e3, 999.0])])
-    p, lp = pol.probs(0)[0], pol.log_probs(0)[0]
+    p, lp = pol.probs(1)[0], pol.log_probs(1)[0]
     assert np.all(np.isfinite(p)) and np.all(np.isfinite(lp))
     np.testing.assert_allclose(p, [1 / (1 + math.exp(-1)), 0.0, math.exp(-1) / (1 + math.exp(-1))], atol=1e-13)
     np.testing.assert_allclose(
@@ -121,8 +123,8 @@ def test_score_identity_and_finite_differences(kind):
     pol = random_loglinear(game, np.random.default_rng(0)) if kind == "tabular" else _compact_policy(game, 1)
     h = 1e-6
     for m in range(game.n_agents):
-        score = pol.score(m)
-        probs = pol.probs(m)
+        score = pol.score(m + 1)
+        probs = pol.probs(m + 1)
         n_ctx, A = probs.shape
         # sum_a pi(a|c) score(c, a) = 0
         np.testing.assert_allclose(np.einsum("ca,cad->cd", probs, score), 0.0, atol=1e-13)
@@ -132,7 +134,7 @@ def test_score_identity_and_finite_differences(kind):
             tp, tm = [t.copy() for t in pol.thetas], [t.copy() for t in pol.thetas]
             tp[m][k] += h
             tm[m][k] -= h
-            fd = (pol.with_thetas(tp).log_probs(m) - pol.with_thetas(tm).log_probs(m)) / (2 * h)
+            fd = (pol.with_thetas(tp).log_probs(m + 1) - pol.with_thetas(tm).log_probs(m + 1)) / (2 * h)
             if kind == "tabular":
                 # compact block: coordinate k = (c_k, b_k) is nonzero only for context c_k
                 c_k, b_k = divmod(k, A)
@@ -157,9 +159,9 @@ def test_joint_and_marginals_by_enumeration(case):
     joint = brute_joint(game, raw)
     np.testing.assert_allclose(tabs.joint().reshape(joint.shape), joint, atol=1e-13)  # probabilities: ~450 ulps of 1
     for m in range(game.n_agents):
-        np.testing.assert_array_equal(tabs.table(m), raw[m])  # exact: the same table reshaped
+        np.testing.assert_array_equal(tabs.table(m + 1), raw[m])  # exact: the same table reshaped
         axes = tuple(1 + i for i in range(game.n_agents) if i != m)
-        np.testing.assert_allclose(tabs.marginal(m), joint.sum(axis=axes), atol=1e-13)
+        np.testing.assert_allclose(tabs.marginal(m + 1), joint.sum(axis=axes), atol=1e-13)
 
 
 def test_product_policy_tables_ignore_prefix():
@@ -175,11 +177,11 @@ def test_product_policy_tables_ignore_prefix():
             expect = np.prod([probs[m][s, a[m]] for m in range(game.n_agents)])
             assert joint[(s,) + a] == pytest.approx(expect, abs=1e-13)  # probabilities: ~450 ulps of 1
     for m in range(game.n_agents):
-        np.testing.assert_allclose(tabs.marginal(m), probs[m], atol=1e-13)
+        np.testing.assert_allclose(tabs.marginal(m + 1), probs[m], atol=1e-13)
     # from_probs round trip
     again = ProductPolicy.from_probs(game.n_states, game.action_sizes, probs)
     for m in range(game.n_agents):
-        np.testing.assert_allclose(again.probs(m), probs[m], atol=1e-13)
+        np.testing.assert_allclose(again.probs(m + 1), probs[m], atol=1e-13)
 
 
 @pytest.mark.parametrize("kind", ["conditional", "product"])
