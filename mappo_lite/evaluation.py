@@ -88,10 +88,10 @@ def evaluate(game: MarkovGameBase, policy="uniform") -> Evaluation:
     game = check_game(game)
     tables = as_tables(policy, game.n_states, game.action_sizes)
     pi_joint = tables.joint()
-    V, P_pi, r_pi = solve_values(game, pi_joint)
+    P_pi, r_pi = game.policy_transition_reward(np.ascontiguousarray(pi_joint))
+    V, occ = game.solve_linear_pair(P_pi, r_pi, game.rho)  # one factorization of I - γP_π for both solves
     Q_flat = game.q_from_v(V)
     q_local = localized_values(Q_flat, tables)
-    occ = occupancy_from(game, P_pi)
     return Evaluation(
         game=game,
         tables=tables,
@@ -224,9 +224,8 @@ def optimal_value(
     if method == "policy":
         act = np.argmax(r, axis=1)
         for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-            pi = np.zeros((S, J))
-            pi[np.arange(S), act] = 1.0
-            V, _, _ = solve_values(game, pi)
+            P_pi, r_pi = game.deterministic_transition_reward(act)  # a gather: no one-hot (S, |A|) table
+            V = game.solve_linear(P_pi, r_pi)
             Q = game.q_from_v(V)
             best = Q.max(axis=1)
             keep = Q[np.arange(S), act] >= best - 1e-12 * (1 + np.abs(best))
