@@ -219,7 +219,7 @@ def optimal_value(
     action, so it cannot cycle). ``method="value"``: value iteration until the sup-norm change is below ``tol``.
     """
     game = check_game(game)
-    S, J = game.n_states, game.n_joint_actions
+    S = game.n_states
     r = game.r_flat
     if method == "policy":
         act = np.argmax(r, axis=1)
