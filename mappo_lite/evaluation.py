@@ -88,10 +88,10 @@ def evaluate(game: MarkovGameBase, policy="uniform") -> Evaluation:
     game = check_game(game)
     tables = as_tables(policy, game.n_states, game.action_sizes)
     pi_joint = tables.joint()
-    V, P_pi, r_pi = solve_values(game, pi_joint)
+    P_pi, r_pi = game.policy_transition_reward(np.ascontiguousarray(pi_joint))
+    V, occ = game.solve_linear_pair(P_pi, r_pi, game.rho)  # one factorization of I - γP_π for both solves
     Q_flat = game.q_from_v(V)
     q_local = localized_values(Q_flat, tables)
-    occ = occupancy_from(game, P_pi)
     return Evaluation(
         game=game,
         tables=tables,
@@ -217,14 +217,13 @@ def optimal_value(
     action, so it cannot cycle). ``method="value"``: value iteration until the sup-norm change is below ``tol``.
     """
     game = check_game(game)
-    S, J = game.n_states, game.n_joint_actions
+    S = game.n_states
     r = game.r_flat
     if method == "policy":
         act = np.argmax(r, axis=1)
         for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
-            pi = np.zeros((S, J))
-            pi[np.arange(S), act] = 1.0
-            V, _, _ = solve_values(game, pi)
+            P_pi, r_pi = game.deterministic_transition_reward(act)  # a gather: no one-hot (S, |A|) table
+            V = game.solve_linear(P_pi, r_pi)
             Q = game.q_from_v(V)
             best = Q.max(axis=1)
             keep = Q[np.arange(S), act] >= best - 1e-12 * (1 + np.abs(best))

@@ -49,6 +49,21 @@ class MarkovGameBase(abc.ABC):
         r"""Solve :math:`(I-\gamma P_\pi)x = b` (or the transposed system) for ``P_pi`` from
         :meth:`policy_transition_reward`."""
 
+    def deterministic_transition_reward(self, actions: np.ndarray):
+        r"""``(P_pi, r_pi)`` of the deterministic joint policy :math:`\pi(s) = \mathbf a_s` (``actions``: one flat
+        joint-action index per state): :math:`P_\pi(s'|s) = P(s'|s,\mathbf a_s)`, :math:`r_\pi(s) = r(s,\mathbf a_s)`.
+        Policy iteration (:func:`mappo_lite.evaluation.optimal_value`) evaluates only such policies; dense games
+        override this with a gather that never forms the one-hot (S, |A|) table."""
+        S = self.n_states
+        pi = np.zeros((S, self.n_joint_actions))
+        pi[np.arange(S), np.asarray(actions, dtype=np.int64)] = 1.0
+        return self.policy_transition_reward(pi)
+
+    def solve_linear_pair(self, P_pi, rhs: np.ndarray, rhs_transposed: np.ndarray):
+        r"""Solve :math:`(I-\gamma P_\pi)x = b` and :math:`(I-\gamma P_\pi)^\top y = c` (the values and the
+        occupancy of one policy); dense games factor the matrix once and reuse the LU factors for both."""
+        return self.solve_linear(P_pi, rhs), self.solve_linear(P_pi, rhs_transposed, transpose=True)
+
     @abc.abstractmethod
     def with_rewards(self, r, name: str | None = None, meta: dict | None = None) -> MarkovGameBase:
         """The same game (same form, transitions, γ, ρ) with the reward ``r`` of shape ``(S, A_1, …, A_N)``."""

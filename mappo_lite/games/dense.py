@@ -122,6 +122,23 @@ class CooperativeMarkovGame(MarkovGameBase):
         M = np.eye(self.n_states) - self.gamma * P_pi
         return np.linalg.solve(M.T if transpose else M, rhs)
 
+    def deterministic_transition_reward(self, actions: np.ndarray):
+        r"""``(P_pi, r_pi)`` of the deterministic joint policy ``actions`` (one flat joint action per state): rows
+        gathered from ``P_flat`` and ``r_flat``, :math:`O(S^2)` instead of the :math:`O(S^2|\mathbf A|)` of
+        :meth:`policy_transition_reward` on a one-hot table."""
+        idx = np.arange(self.n_states)
+        actions = np.asarray(actions, dtype=np.int64)
+        return self.P_flat[idx, actions], self.r_flat[idx, actions]
+
+    def solve_linear_pair(self, P_pi, rhs: np.ndarray, rhs_transposed: np.ndarray):
+        r"""Solve :math:`(I-\gamma P_\pi)x = b` and :math:`(I-\gamma P_\pi)^\top y = c` with one LU factorization
+        (SciPy ``lu_factor``; the transposed system reuses the factors, ``lu_solve(..., trans=1)``)."""
+        from scipy.linalg import lu_factor, lu_solve
+
+        M = np.eye(self.n_states) - self.gamma * P_pi
+        lu = lu_factor(M, overwrite_a=True, check_finite=False)
+        return lu_solve(lu, rhs, check_finite=False), lu_solve(lu, rhs_transposed, trans=1, check_finite=False)
+
     @property
     def nbytes(self) -> int:
         """Memory held by the game's arrays."""
