@@ -107,15 +107,24 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)",
     )
+    b.add_argument("--no-interactive", action="store_true", help="skip the book widgets' redraw latencies")
     b.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args) -> None:
     log = sys.stderr
     results = run_benchmarks(
-        quick=args.quick, first_result=not args.no_first_result, n_blas_threads=args.blas_threads or None, progress=log
+        quick=args.quick,
+        first_result=not args.no_first_result,
+        n_blas_threads=args.blas_threads or None,
+        progress=log,
+        interactive=not args.no_interactive,
     )
     text = format_report(results)
+    if "interactive" in results:  # issue 15: the book widgets' redraw latencies
+        from .interactive import format_interactive
+
+        text += "\n\n" + format_interactive(results["interactive"])
     if args.json:
         print(text, file=sys.stderr)
         print(json.dumps(results, indent=1))
@@ -1606,13 +1615,20 @@ def run_benchmarks(
     repeats: int | None = None,
     n_blas_threads: int | None = 1,
     progress=None,
+    interactive: bool = False,
 ) -> dict:
     """Run every case and return the results (see the module docstring for the keys). ``quick=True`` stops at small
     sizes (seconds instead of minutes); ``n_blas_threads`` is the number of BLAS/LAPACK threads during the run (1:
     core for core with the single-threaded numba kernels; ``None``: the process default); ``progress`` is a file to
-    log each case to (e.g. ``sys.stderr``)."""
+    log each case to (e.g. ``sys.stderr``); ``interactive=True`` adds ``"interactive"``, the book widgets' redraw
+    latencies (:func:`mappo_lite.bench.interactive.bench_interactive`; the CLI turns it on)."""
     with blas_threads(n_blas_threads) as used:
         res = _run(quick, first_result, quantecon, repeats, progress)
+    if interactive:
+        from .interactive import bench_interactive
+
+        _log(progress, "interactive latency of the book's widgets")
+        res["interactive"] = bench_interactive(quick, progress)
     res["machine"]["blas_threads_during_run"] = used
     return res
 

@@ -19,6 +19,7 @@ Every function is seeded and deterministic; each returns plain data (dicts of ar
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -26,13 +27,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..algorithms.happo import happo, happo_iteration, happo_target
+from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
 from ..improvement import ideal_mirror_step
-from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
 from ..theory import concentrability as theory_concentrability
@@ -105,7 +105,8 @@ def mirror_step_check(n_actions: int = 4, beta: float = 0.5, seed: int = 0, n_ca
     cands.append(pert / pert.sum(axis=1, keepdims=True))
     best = float(np.max(F(np.vstack(cands))))
     theta_new = ideal_mirror_step(np.log(pi_k), q, beta)
-    lib = softmax(theta_new)
+    lib = np.exp(theta_new - theta_new.max())
+    lib /= lib.sum()
     return {
         "pi_k": pi_k,
         "q": q,
@@ -131,8 +132,16 @@ def run_games(
     reverse_agents: bool = False,
     seed: int = 0,
     variants=tuple(VARIANTS),
+    *,
+    cache: bool = True,
+    progress: bool = False,
 ) -> dict:
     r"""Run Algorithm 1 on each game in ``names`` with each variant of :data:`VARIANTS`.
+
+    ``cache=True`` memoizes each run on the knobs its variant reads (the exact variant ignores T, η, the rollouts
+    and the seed; the Monte Carlo ideal step ignores T, η and θ(0)), so the interactive figure recomputes only the
+    runs a moved slider changes; :math:`J^\star` of each game is computed once. ``progress=True`` shows an
+    ipywidgets progress bar (in a notebook).
 
     ``reverse_agents`` relabels the agents N, …, 1 (agent N acts first and everyone conditions on the earlier
     agents in the new order). Returns ``{"results": {game: {variant: TrainingResult}}, "skipped": [...],
@@ -140,27 +149,39 @@ def run_games(
     """
     if isinstance(names, str):
         names = (names,)
+    for label in variants:
+        if label not in VARIANTS:
+            raise MappoLiteError(f"unknown variant {label!r}; choose from {list(VARIANTS)}")
     games, skipped = available_games(names)
     results = {}
-    for name, game in games.items():
-        if reverse_agents:
-            game = game.relabel_agents(list(range(game.n_agents, 0, -1)))
-        results[name] = {}
-        for label in variants:
-            if label not in VARIANTS:
-                raise MappoLiteError(f"unknown variant {label!r}; choose from {list(VARIANTS)}")
-            results[name][label] = ma_ppo(
-                game,
-                K=K,
-                beta=beta,
-                T=T,
-                eta=eta,
-                n_rollouts=n_rollouts,
-                sgd_init=sgd_init,
-                seed=seed,
-                keep_policies=False,
-                **VARIANTS[label],
+    runs = [(name, label) for name in games for label in variants]
+    bar = _progress_bar(len(runs)) if progress else None
+    for i, (name, label) in enumerate(runs):
+        results.setdefault(name, {})
+        if cache:
+            # only the knobs this variant reads enter the key: moving T redraws Algorithm 3 alone
+            v = VARIANTS[label]
+            mc, sgd = v["evaluation"] == "mc", v["solver"] == "sgd"
+            results[name][label] = _cached_run(
+                name,
+                label,
+                K,
+                float(beta),
+                T if sgd else None,
+                float(eta) if sgd else None,
+                n_rollouts if mc else None,
+                sgd_init if sgd else None,
+                bool(reverse_agents),
+                seed if (mc or sgd) else None,
             )
+        else:
+            results[name][label] = _run_one(
+                games[name], label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed
+            )
+        if bar is not None:
+            bar.value = i + 1
+    if bar is not None:
+        bar.close()
     params = dict(
         K=K, beta=beta, T=T, eta=eta, n_rollouts=n_rollouts, sgd_init=sgd_init, reverse_agents=reverse_agents, seed=seed
     )
@@ -170,6 +191,57 @@ def run_games(
 def final_gaps(data: dict) -> dict:
     r"""``{game: {variant: J* − J(π_K)}}`` from :func:`run_games` output."""
     return {g: {v: float(r.J_star - r.J[-1]) for v, r in runs.items()} for g, runs in data["results"].items()}
+
+
+def _run_one(game, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, J_star=None):
+    if reverse_agents:
+        game = game.relabel_agents(list(range(game.n_agents, 0, -1)))
+    return ma_ppo(
+        game,
+        K=K,
+        beta=beta,
+        T=T if T is not None else 500,
+        eta=eta if eta is not None else 0.25,
+        n_rollouts=n_rollouts if n_rollouts is not None else 4,
+        sgd_init=sgd_init if sgd_init is not None else "zero",
+        seed=seed if seed is not None else 0,
+        keep_policies=False,
+        J_star=J_star,
+        **VARIANTS[label],
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_game(name: str) -> CooperativeMarkovGame:
+    return available_games((name,))[0][name]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_J_star(name: str) -> float:
+    return optimal_value(_cached_game(name)).J_star
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_run(name, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed):
+    # relabelling the agents leaves J* unchanged (the same game)
+    return _run_one(
+        _cached_game(name), label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, _cached_J_star(name)
+    )
+
+
+def _progress_bar(total: int):
+    """An ipywidgets progress bar shown in the current output (``None`` outside a notebook front end)."""
+    try:
+        import ipywidgets as widgets
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover
+        return None
+    if get_ipython() is None:
+        return None
+    bar = widgets.IntProgress(value=0, min=0, max=total, description="runs")
+    display(bar)
+    return bar
 
 
 def plot_games(
@@ -183,10 +255,12 @@ def plot_games(
     reverse_agents: bool = False,
     seed: int = 0,
     data: dict | None = None,
+    progress: bool = False,
 ) -> Figure:
-    r""":math:`J(\pi_k)` against k for every game (one panel each) and variant, :math:`J^\star` dashed."""
+    r""":math:`J(\pi_k)` against k for every game (one panel each) and variant, :math:`J^\star` dashed (the runs
+    are memoized, see :func:`run_games`; ``progress=True``: a progress bar while they run)."""
     if data is None:
-        data = run_games(names, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed)
+        data = run_games(names, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, progress=progress)
     res = data["results"]
     n = len(res)
     if n == 0:
@@ -414,7 +488,7 @@ def pitfall(
         r = ma_ppo(g, K=K, beta=beta, solver="sgd", T=T, eta=eta, sgd_init=sgd_init, seed=seed)
         ideal = ma_ppo(g, K=K, beta=beta, seed=seed, keep_policies=False)
         p1a = np.array([t.tables[0][0, 0] for t in r.policies])
-        p2aa = np.array([t.table(2)[0, 0, 0] for t in r.policies])
+        p2aa = np.array([t.table(1)[0, 0, 0] for t in r.policies])
         runs[beta] = {
             "J": r.J,
             "J_ideal": ideal.J,
@@ -613,11 +687,11 @@ def recompute_difference(
         rng = np.random.default_rng(seed)
         logits = [scale * rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
         worst = 0.0
-        for order in itertools.permutations(range(1, g.n_agents + 1)):
+        for order in itertools.permutations(range(g.n_agents)):
             a = happo_iteration(g, logits, beta_k, order, recompute=False)
             b = happo_iteration(g, logits, beta_k, order, recompute=True)
             pa, pb = ProductPolicy.for_game(g, a), ProductPolicy.for_game(g, b)
-            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(1, g.n_agents + 1)))
+            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(g.n_agents)))
         out[name] = worst
     return out
 
@@ -630,17 +704,16 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     g = chapter_game(game)
     rng = np.random.default_rng(seed)
     N = g.n_agents
-    order = [int(i) + 1 for i in rng.permutation(N)] if order is None else list(order)  # agents 1..N
+    order = list(rng.permutation(N)) if order is None else list(order)
     old = [rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
     new = happo_iteration(g, old, beta_k, order)
     ev = evaluate(g, ProductPolicy.for_game(g, old))
     A = ev.Q - ev.V.reshape((-1,) + (1,) * N)
-    old_lp = [log_softmax(x) for x in old]
-    new_lp = [log_softmax(x) for x in new]
+    old_lp = [_log_softmax(x) for x in old]
+    new_lp = [_log_softmax(x) for x in new]
     terms = []
-    for j, m in enumerate(order):
-        M = happo_target(A, old_lp, new_lp, m, order[:j])
-        i = m - 1  # agent m's position in the lists
+    for j, i in enumerate(order):
+        M = happo_target(A, old_lp, new_lp, i, order[:j])
         terms.append(np.sum(M * (np.exp(new_lp[i]) - np.exp(old_lp[i])), axis=1))
     terms = np.array(terms)  # (N, S)
     new_pol = ProductPolicy.for_game(g, new)

@@ -1,0 +1,407 @@
+r"""Interactive latency: one redraw of every widget of the book, timed as a reader waits for it (issue 15).
+
+The widgets are *derived from the sources*: :func:`book_widgets` parses every ``widgets.interact(...)``,
+``widgets.interact_manual(...)`` and ``widgets.interactive(...)`` call in the code cells of ``book/*.md`` (with
+:mod:`ast`), so a new widget cannot be missed. :data:`REDRAWS` maps each one, keyed ``"<chapter stem>:<function>"``
+(``lambda`` for an anonymous one), to the function the widget calls and to its most expensive corner: a dict
+``control -> "max" | "min" | value``. ``tests/bench/test_interactive.py`` checks that every widget found in the book
+has an entry and that every control named in a corner exists.
+
+One redraw is the widget's function at a point of its ranges plus an Agg draw of the figure it returns (or of the
+pyplot figures it opens), in a warm process: the same point is first computed once with one control moved by one
+step (compiles numba, fills the caches that do not depend on the moved control, as a reader's previous redraw
+would), then timed. :func:`bench_interactive` returns, per widget, the time at the defaults and at the expensive
+corner, the pass/fail against the budget (≤ :data:`BUDGET_DEFAULT_S` at the defaults, ≤ :data:`BUDGET_ANY_S`
+anywhere; aims :data:`AIM_DEFAULT_S` / :data:`AIM_ANY_S`), and whether the control redraws only on release
+(``continuous_update=False``) or behind a Run button (``interact_manual``). ``python -m mappo_lite bench`` writes it
+under ``"interactive"``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BUDGET_DEFAULT_S = 0.5
+BUDGET_ANY_S = 2.0
+AIM_DEFAULT_S = 0.2
+AIM_ANY_S = 1.0
+
+_INTERACT_CALLS = ("interact", "interact_manual", "interactive")
+_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+
+
+@dataclass
+class WidgetCall:
+    """One ``widgets.interact*`` call of a chapter: the function it wraps and the source of each control."""
+
+    chapter: str
+    function: str
+    kind: str  # interact | interact_manual | interactive
+    controls: dict = field(default_factory=dict)  # name -> source of the widget expression
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.chapter}:{self.function}"
+
+
+def default_book_dir() -> Path | None:
+    """``book/`` next to the package in a source checkout (an installed wheel has no book: ``None``)."""
+    d = Path(__file__).resolve().parents[2] / "book"
+    return d if d.is_dir() else None
+
+
+def _strip_magics(src: str) -> str:
+    # cell options (":tags: ...") and IPython magics are not Python
+    return "\n".join("" if line.lstrip().startswith(("%", "!", ":")) else line for line in src.splitlines())
+
+
+def book_widgets(book_dir: Path | str | None = None) -> list[WidgetCall]:
+    """Every ``widgets.interact``/``interact_manual``/``interactive`` call in ``book/*.md``, in chapter order."""
+    book_dir = Path(book_dir) if book_dir is not None else default_book_dir()
+    if book_dir is None:
+        return []
+    out = []
+    for md in sorted(book_dir.glob("*.md")):
+        text = md.read_text(encoding="utf-8")
+        for m in _CELL.finditer(text):
+            src = _strip_magics(m.group(1))
+            if "interact" not in src:
+                continue
+            first_line = text[: m.start(1)].count("\n") + 1
+            for node in ast.walk(ast.parse(src)):
+                if not (isinstance(node, ast.Call) and _call_name(node.func) in _INTERACT_CALLS):
+                    continue
+                target = node.args[0] if node.args else None
+                if isinstance(target, ast.Name):
+                    function = target.id
+                elif isinstance(target, ast.Attribute):
+                    function = ast.unparse(target).split(".")[-1]
+                else:
+                    function = "lambda"
+                controls = {kw.arg: ast.unparse(kw.value) for kw in node.keywords if kw.arg}
+                out.append(WidgetCall(md.stem, function, _call_name(node.func), controls, first_line + node.lineno))
+    return out
+
+
+def _call_name(func) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the functions the widgets call, and their expensive corners
+# ----------------------------------------------------------------------------------------------------------------
+def _fig(module: str, names: str | None = None):
+    """The book's figure module (or names from it), imported when the benchmark runs: the benchmark sits below
+    :mod:`mappo_lite.figures` in the layers, and only this timing harness calls up into it."""
+    import importlib
+
+    mod = importlib.import_module(f"mappo_lite.figures.{module}")
+    if names is None:
+        return mod
+    got = tuple(getattr(mod, n.strip()) for n in names.split(","))
+    return got if len(got) > 1 else got[0]
+
+
+def _ch1():
+    comparison_figure = _fig("coordination", "comparison_figure")
+
+    return comparison_figure, {}
+
+
+def _ch2_visitation():
+    visitation_figure = _fig("setup", "visitation_figure")
+
+    return visitation_figure, {}
+
+
+def _ch2_two_step():
+    two_step_figure = _fig("setup", "two_step_figure")
+
+    return two_step_figure, {}
+
+
+def _ch3():
+    plot_pdl_terms = _fig("identities", "plot_pdl_terms")
+
+    return plot_pdl_terms, {}
+
+
+def _ch4_penalty():
+    plot_penalty_coordination = _fig("loglinear", "plot_penalty_coordination")
+
+    return plot_penalty_coordination, {}
+
+
+def _ch4_heatmap():
+    plot_conditional_heatmap = _fig("loglinear", "plot_conditional_heatmap")
+
+    return plot_conditional_heatmap, {}
+
+
+def _ch5():
+    GAME_NAMES, plot_games = _fig("algorithms", "GAME_NAMES, plot_games")
+
+    return plot_games, {"GAME_NAMES": GAME_NAMES}
+
+
+def _ch5b():
+    fa = _fig("function_approx")
+
+    return (lambda K, beta: fa.plot_climbing_classes(fa.climbing_classes(K=K, beta=beta))), {}
+
+
+def _ch6():
+    t1 = _fig("theorem1")
+
+    def show(beta, seed, n_agents, gamma, n_actions):
+        return t1.explore_gap_vs_K(beta=beta, seed=seed, n_agents=n_agents, gamma=gamma, n_actions=n_actions)
+
+    return show, {}
+
+
+def _ch7():
+    from mappo_lite.experiments.ratio import INITS
+
+    PANEL_METHODS, plot_ratio_panel = _fig("experiment", "PANEL_METHODS, plot_ratio_panel")
+
+    return plot_ratio_panel, {"INITS": INITS, "PANEL_METHODS": PANEL_METHODS}
+
+
+def _ch8():
+    plot_offline_run = _fig("offline", "plot_offline_run")
+    from mappo_lite.offline import POOR_COVERAGE
+
+    return plot_offline_run, {"POOR_COVERAGE": POOR_COVERAGE}
+
+
+def _ch9_benchmark():
+    from .run import PLOT_SECTIONS, load_results, plot_benchmark
+
+    return plot_benchmark, {"PLOT_SECTIONS": PLOT_SECTIONS, "res": load_results()}
+
+
+def _ch9_sparse():
+    from .run import plot_sparse_run, sparse_gridworld_run
+
+    def redraw(width, height, n_agents, K, beta):
+        return plot_sparse_run(sparse_gridworld_run(width, height, n_agents, K, beta))
+
+    return redraw, {}
+
+
+#: widget key -> (builder returning (function, names the control sources use), the most expensive corner)
+REDRAWS = {
+    "01_why_hard:comparison_figure": (_ch1, {"K": "max", "beta": "max", "eta": "max"}),
+    "02_setup:visitation_figure": (_ch2_visitation, {"gamma": "max", "n_states": "max"}),
+    "02_setup:two_step_figure": (_ch2_two_step, {"u": "min"}),
+    "03_definitions:plot_pdl_terms": (_ch3, {"n_agents": 4, "beta": "max", "t": "max"}),
+    "04_loglinear:plot_penalty_coordination": (_ch4_penalty, {"k": "min", "p": "max"}),
+    "04_loglinear:plot_conditional_heatmap": (_ch4_heatmap, {"t": "max", "k": "min"}),
+    "05_algorithms:plot_games": (_ch5, {"K": "max", "T": "max", "n_rollouts": "max", "sgd_init": "previous"}),
+    "05b_function_approximation:_show_climbing": (_ch5b, {"K": "max", "beta": "max"}),
+    "06_theorem1:_show": (_ch6, {"n_agents": "max", "n_actions": "max", "gamma": "max", "beta": "min"}),
+    "07_experiment:plot_ratio_panel": (_ch7, {"iterations": "max", "eta": "min"}),
+    "08_offline:plot_offline_run": (_ch8, {"n": 3000, "lam": "max"}),
+    "09_performance:plot_benchmark": (_ch9_benchmark, {"section": "overview"}),
+    "09_performance:lambda": (_ch9_sparse, {"width": "max", "height": "max", "n_agents": "max", "K": "max"}),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# points of a widget's ranges
+# ----------------------------------------------------------------------------------------------------------------
+def make_controls(call: WidgetCall, names: dict) -> dict:
+    """The ipywidgets objects of ``call``, built from their sources (``names``: the chapter's names they use)."""
+    import ipywidgets as widgets
+
+    return {k: eval(src, {"widgets": widgets, **names}) for k, src in call.controls.items()}  # noqa: S307
+
+
+def _value(w):
+    import ipywidgets as widgets
+
+    if isinstance(w, widgets.fixed):
+        return w.value
+    return w.value
+
+
+def _options(w) -> list:
+    opts = list(getattr(w, "options", ()) or ())
+    return [o[1] if isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) else o for o in opts]
+
+
+def _extreme(w, which):
+    """The control's value at its ``"min"``/``"max"`` end (a log slider's ends are ``base**min``, ``base**max``)."""
+    opts = _options(w)
+    if opts:
+        return opts[0] if which == "min" else opts[-1]
+    end = w.min if which == "min" else w.max
+    base = getattr(w, "base", None)
+    return base**end if base is not None else end
+
+
+def _nudge(w):
+    """A value one step from the control's current one (for the warm-up redraw); the value itself if it has none."""
+    import ipywidgets as widgets
+
+    if isinstance(w, widgets.fixed):
+        return w.value
+    opts = _options(w)
+    if opts:
+        i = [repr(o) for o in opts].index(repr(w.value)) if repr(w.value) in [repr(o) for o in opts] else 0
+        return opts[i + 1] if i + 1 < len(opts) else opts[i - 1] if i > 0 else opts[i]
+    if isinstance(w.value, bool):
+        return not w.value
+    step = getattr(w, "step", None) or 1
+    base = getattr(w, "base", None)
+    if base is not None:
+        import math
+
+        e = math.log(w.value, base)
+        e2 = e + step if e + step <= w.max else e - step
+        return base**e2
+    v = w.value + step if w.value + step <= w.max else w.value - step
+    return type(w.value)(v)
+
+
+def widget_points(controls: dict, corner: dict) -> dict:
+    """``{"defaults": kwargs, "corner": kwargs}`` for one widget."""
+    defaults = {k: _value(w) for k, w in controls.items()}
+    worst = dict(defaults)
+    for k, spec in corner.items():
+        worst[k] = _extreme(controls[k], spec) if spec in ("min", "max") else spec
+    return {"defaults": defaults, "corner": worst}
+
+
+def _draw(out) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figs = [out] if isinstance(out, Figure) else []
+    try:
+        import matplotlib.pyplot as plt
+
+        figs += [plt.figure(n) for n in plt.get_fignums()]
+    except ImportError:  # pragma: no cover
+        plt = None
+    for f in figs:
+        FigureCanvasAgg(f)
+        f.canvas.draw()
+    if plt is not None:
+        plt.close("all")
+
+
+def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None) -> float:
+    """Seconds of ``fn(**kwargs)`` plus the Agg draw, after one warm-up redraw at ``warm_kwargs``."""
+    _draw(fn(**(warm_kwargs if warm_kwargs is not None else kwargs)))
+    t0 = time.perf_counter()
+    _draw(fn(**kwargs))
+    return time.perf_counter() - t0
+
+
+def _moved(controls: dict, point: dict) -> dict:
+    """``point`` with its first non-fixed control moved one step (the reader's previous redraw)."""
+    import ipywidgets as widgets
+
+    for k, w in controls.items():
+        if isinstance(w, widgets.fixed):
+            continue
+        probe = w
+        try:
+            old = probe.value
+            probe.value = point[k]
+            nudged = _nudge(probe)
+            probe.value = old
+        except Exception:  # a value outside the control's trait (e.g. a corner given by value)
+            continue
+        return {**point, k: nudged}
+    return dict(point)
+
+
+def _update_mode(call: WidgetCall, controls: dict) -> str:
+    if call.kind == "interact_manual":
+        return "run button"
+    lazy = [k for k, w in controls.items() if getattr(w, "continuous_update", True) is False]
+    if lazy:
+        return "on release (" + ", ".join(lazy) + ")"
+    return "continuous"
+
+
+def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=None) -> dict:
+    """Time one redraw of every widget of the book at its defaults and at its expensive corner (see the module
+    docstring). ``only``: an iterable of widget keys to restrict to. Widgets without a :data:`REDRAWS` entry are
+    listed under ``"missing"``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import os
+
+    rows, missing = [], []
+    for call in book_widgets(book_dir):
+        if only is not None and call.key not in only:
+            continue
+        if call.key not in REDRAWS:
+            missing.append(call.key)
+            continue
+        build, corner = REDRAWS[call.key]
+        fn, names = build()
+        controls = make_controls(call, names)
+        pts = widget_points(controls, corner)
+        row = {"widget": call.key, "chapter": call.chapter, "function": call.function, "line": call.line}
+        for label, point in pts.items():
+            if progress is not None:
+                print(f"  interactive {call.key} at {label}", file=progress, flush=True)
+            row[f"{label}_s"] = time_redraw(fn, point, _moved(controls, point))
+        row["corner"] = {k: _jsonable(v) for k, v in pts["corner"].items() if k in corner}
+        row["update"] = _update_mode(call, controls)
+        row["pass_defaults"] = row["defaults_s"] <= BUDGET_DEFAULT_S
+        row["pass_anywhere"] = max(row["defaults_s"], row["corner_s"]) <= BUDGET_ANY_S
+        row["aim_met"] = row["defaults_s"] <= AIM_DEFAULT_S and max(row["defaults_s"], row["corner_s"]) <= AIM_ANY_S
+        rows.append(row)
+    return {
+        "budget": {
+            "defaults_s": BUDGET_DEFAULT_S,
+            "anywhere_s": BUDGET_ANY_S,
+            "aim_defaults_s": AIM_DEFAULT_S,
+            "aim_anywhere_s": AIM_ANY_S,
+        },
+        "method": "one redraw = the widget's function + Agg draw, after a warm-up redraw with one control moved one "
+        "step; corner = the REDRAWS entry's most expensive values",
+        "cpus": os.cpu_count(),
+        "widgets": rows,
+        "missing": missing,
+        "lazy_controls": [r["widget"] + ": " + r["update"] for r in rows if r["update"] != "continuous"],
+    }
+
+
+def _jsonable(v):
+    if isinstance(v, tuple | list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, int | float | str | bool) or v is None:
+        return v
+    return repr(v)
+
+
+def format_interactive(res: dict) -> str:
+    """The report table: one line per widget, pass/fail against the budget."""
+    b = res["budget"]
+    lines = [
+        f"interactive latency (one redraw, warm; budget ≤ {b['defaults_s']} s at defaults, ≤ {b['anywhere_s']} s "
+        f"anywhere; aim {b['aim_defaults_s']} / {b['aim_anywhere_s']} s)",
+        f"  {'widget':46s} {'defaults':>9s} {'corner':>9s}  result  update",
+    ]
+    for r in res["widgets"]:
+        ok = "PASS" if r["pass_defaults"] and r["pass_anywhere"] else "FAIL"
+        lines.append(f"  {r['widget']:46s} {r['defaults_s']:8.2f}s {r['corner_s']:8.2f}s  {ok:6s}  {r['update']}")
+    for k in res["missing"]:
+        lines.append(f"  {k:46s} MISSING from mappo_lite.bench.interactive.REDRAWS")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""The interactive-latency benchmark covers every widget of the book (issue 15), and the widgets' readouts resolve
+their steps. No wall times are asserted."""
+
+import math
+import re
+
+import pytest
+
+ipywidgets = pytest.importorskip("ipywidgets")
+
+from mappo_lite.bench import interactive as ia  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def calls():
+    found = ia.book_widgets()
+    if not found:
+        pytest.skip("no book/ next to the package")
+    return found
+
+
+def test_parser_finds_every_interact_call_in_the_book(calls):
+    # an independent count: every textual `interact(` / `interact_manual(` / `interactive(` call in the chapters
+    book = ia.default_book_dir()
+    pattern = re.compile(r"\b(?:interact|interact_manual|interactive)\(")
+    n_text = sum(len(pattern.findall(md.read_text(encoding="utf-8"))) for md in book.glob("*.md"))
+    assert len(calls) == n_text
+    assert len({c.key for c in calls}) == len(calls), "two widgets share a key"
+
+
+def test_every_book_widget_is_in_the_benchmark_table(calls):
+    missing = [c.key for c in calls if c.key not in ia.REDRAWS]
+    assert not missing, f"add these widgets to mappo_lite.bench.interactive.REDRAWS: {missing}"
+    stale = set(ia.REDRAWS) - {c.key for c in calls}
+    assert not stale, f"REDRAWS entries without a widget in the book: {stale}"
+
+
+def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
+    for call in calls:
+        build, corner = ia.REDRAWS[call.key]
+        _fn, names = build()
+        controls = ia.make_controls(call, names)
+        for k in corner:
+            assert k in controls, (call.key, k)
+            assert not isinstance(controls[k], ipywidgets.fixed), (call.key, k)
+        pts = ia.widget_points(controls, corner)
+        for label, point in pts.items():
+            assert set(point) == set(controls)
+            for k, w in controls.items():
+                if isinstance(w, ipywidgets.fixed):
+                    continue
+                if hasattr(w, "min"):
+                    lo, hi = ia._extreme(w, "min"), ia._extreme(w, "max")
+                    assert lo - 1e-12 * abs(lo) <= point[k] <= hi + 1e-12 * abs(hi), (call.key, label, k, point[k])
+                elif isinstance(w, ipywidgets.Checkbox):
+                    assert isinstance(point[k], bool), (call.key, label, k)
+                else:
+                    assert repr(point[k]) in [repr(o) for o in ia._options(w)], (call.key, label, k)
+
+
+def test_points_and_moves_differ_from_the_timed_point(calls):
+    # the warm-up redraw is one control one step away, so the timed redraw is not a repeat of the same call
+    for call in calls:
+        build, corner = ia.REDRAWS[call.key]
+        _fn, names = build()
+        controls = ia.make_controls(call, names)
+        movable = [w for w in controls.values() if not isinstance(w, ipywidgets.fixed)]
+        if not movable:
+            continue
+        for point in ia.widget_points(controls, corner).values():
+            moved = ia._moved(controls, point)
+            assert any(repr(moved[k]) != repr(point[k]) for k in point), call.key
+
+
+def _readout(w, v):
+    fmt = getattr(w, "readout_format", None) or ".3g"
+    return format(v, fmt)
+
+
+def test_float_readouts_show_enough_decimals_for_their_step(calls):
+    # two neighbouring values of a float slider must read differently (0.205 must not show as "0.20")
+    bad = []
+    for call in calls:
+        build, _corner = ia.REDRAWS[call.key]
+        _fn, names = build()
+        for k, w in ia.make_controls(call, names).items():
+            if isinstance(w, ipywidgets.FloatLogSlider):
+                exps = [w.min + i * w.step for i in range(int(round((w.max - w.min) / w.step)) + 1)]
+                vals = [w.base**e for e in exps]
+            elif isinstance(w, ipywidgets.FloatSlider):
+                n = int(round((w.max - w.min) / w.step))
+                vals = [w.min + i * w.step for i in range(n + 1)]
+            else:
+                continue
+            shown = [_readout(w, v) for v in vals]
+            if len(set(shown)) < len(shown):
+                bad.append(f"{call.key}:{k} ({w.readout_format})")
+    assert not bad, bad
+
+
+def test_time_redraw_draws_the_returned_figure():
+    from matplotlib.figure import Figure
+
+    drawn = []
+
+    def fn(x):
+        fig = Figure()
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, x])
+        drawn.append(fig)
+        return fig
+
+    t = ia.time_redraw(fn, {"x": 2.0}, {"x": 1.0})
+    assert t > 0 and len(drawn) == 2
+    assert drawn[1].canvas.get_renderer() is not None
+    assert math.isclose(drawn[1].axes[0].get_lines()[0].get_ydata()[1], 2.0, rel_tol=1e-12)
