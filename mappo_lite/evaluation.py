@@ -263,3 +263,59 @@ def deterministic_policy_values(game: MarkovGameBase) -> dict:
         pi[0, np.ravel_multi_index(a, game.action_sizes)] = 1.0
         out[a] = float(game.rho @ solve_values(game, pi)[0])
     return out
+
+
+def kl_chain(target, policy, n_states: int, action_sizes) -> dict:
+    r"""The chain rule of KL divergence for sequential policies (chapter 3 of the book, used in Theorem 1's proof).
+
+    For two sequential policies :math:`\pi^\star = \prod_m\pi^{\star m}` (``target``) and :math:`\pi = \prod_m\pi^m`
+    (``policy``) and every state s,
+
+    .. math:: \mathrm{KL}\big(\pi^\star(\cdot|s)\,\|\,\pi(\cdot|s)\big) = \sum_{m=1}^N
+              \mathbb E_{\mathbf a^{1:m-1}\sim\pi^{\star,1:m-1}}
+              \mathrm{KL}\big(\pi^{\star m}(\cdot|s,\mathbf a^{1:m-1})\,\|\,\pi^m(\cdot|s,\mathbf a^{1:m-1})\big).
+
+    Returns ``terms`` (S, N), the m-th summand per state, ``joint`` (S,), the left side computed from the two joint
+    policies, and ``max_joint_uniform`` (S,) = :math:`\log|\mathbf A| = \sum_m\log A_m`, the largest KL from any policy
+    to the uniform one (:math:`N\log|A|` for equal sizes: the term of Theorem 1's bound). Contexts of probability 0
+    under :math:`\pi^\star` contribute 0; a context where :math:`\pi^\star` puts mass where π has none gives inf.
+    """
+    tgt = as_tables(target, n_states, action_sizes)
+    pol = as_tables(policy, n_states, action_sizes)
+    S, N = tgt.n_states, tgt.n_agents
+
+    def _kl(p, q):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.where(p > 0, p * (np.log(p) - np.log(q)), 0.0)
+        return val.sum(axis=-1)
+
+    terms = np.empty((S, N))
+    prefix = np.ones(S)  # law of a^{1:m-1} under pi*, shape (S, A_1..A_{m-1})
+    for m in range(N):
+        pt, qt = tgt.table(m), pol.table(m)
+        terms[:, m] = (prefix * _kl(pt, qt)).reshape(S, -1).sum(axis=1)
+        prefix = prefix[..., None] * pt
+    joint = _kl(tgt.joint(), pol.joint())
+    return {
+        "terms": terms,
+        "joint": joint,
+        "max_joint_uniform": np.full(S, float(np.sum(np.log(np.asarray(tgt.action_sizes, np.float64))))),
+    }
+
+
+def local_improvement_gaps(game: MarkovGameBase, policy) -> np.ndarray:
+    r"""How much agent m could gain by improving its conditional policy context by context (chapter 3 of the book):
+
+    .. math:: g^m = \max_{s,\mathbf a^{1:m-1}}\Big(\max_{a}Q^{1:m}_\pi(s,\mathbf a^{1:m-1},a)
+              - \big\langle Q^{1:m}_\pi(s,\mathbf a^{1:m-1},\cdot),\pi^m(\cdot|s,\mathbf a^{1:m-1})\big\rangle\Big)\ \ge 0,
+
+    over *every* context, visited or not. Returns the N gaps. All of them are 0 exactly when π is greedy against its
+    own localized values in every context, which (policy iteration, backward over the agents) makes π greedy
+    against :math:`Q_\pi` jointly, hence optimal: the book's "local ⇒ global" proposition for the conditional class.
+    """
+    ev = evaluate(game, policy)
+    gaps = np.empty(game.n_agents)
+    for m in range(game.n_agents):
+        q = ev.q_local[m + 1]
+        gaps[m] = float(np.max(q.max(axis=-1) - (q * ev.tables.table(m)).sum(axis=-1)))
+    return gaps

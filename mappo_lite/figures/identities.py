@@ -378,3 +378,88 @@ def plot_violations(records) -> Figure:
     ax.set_ylabel("largest absolute violation")
     ax.legend(fontsize=8, ncol=4, loc="upper right")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# local => global: the conditional class against the product class; the KL chain rule
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _product_deviation_gains(payoff: np.ndarray, probs) -> np.ndarray:
+    """Largest gain of a unilateral deviation of each agent in a matrix game under the product policy ``probs``."""
+    gains = []
+    expected = payoff
+    for i in range(payoff.ndim - 1, -1, -1):
+        expected = np.tensordot(expected, probs[i], axes=([i], [0]))
+    value = float(expected)
+    for m in range(payoff.ndim):
+        q = payoff
+        for i in range(payoff.ndim - 1, -1, -1):
+            if i != m:
+                q = np.tensordot(q, probs[i], axes=([i], [0]))
+        gains.append(float(np.max(q)) - value)
+    return np.array(gains)
+
+
+def climbing_counterexample(max_iterations: int = 10) -> dict:
+    r"""The climbing game's (b, b): a Nash equilibrium of the product class below the optimum, escaped by
+    conditional local improvement (the "local ⇒ global" proposition of chapter 3).
+
+    Returns ``J_bb`` (= 7), ``J_star`` (= 11), ``product_gains`` (each agent's best unilateral gain at (b, b) in the
+    product class: both ≤ 0, so (b, b) is a Nash equilibrium), ``conditional_gaps`` (the
+    :func:`mappo_lite.evaluation.local_improvement_gaps` of (b, b) read as a conditional policy: agent 2 gains 41 in
+    the unvisited context a¹ = a), and the run of conditional policy iteration (every agent greedy against
+    :math:`Q^{1:m}_\pi` in every context, simultaneously): ``J_path`` and ``gaps_path`` until all gaps are 0.
+    """
+    from ..evaluation import local_improvement_gaps, optimal_value
+
+    game = make_game("climbing")
+    payoff = game.r[0]
+    A = payoff.shape[0]
+    b = np.eye(A)[1]
+    tables = [b[None, :], np.tile(b, (A, 1))]
+    J_bb = evaluate(game, tables).J
+    product_gains = _product_deviation_gains(payoff, [b, b])
+    conditional_gaps = local_improvement_gaps(game, tables)
+    J_path, gaps_path = [J_bb], [conditional_gaps]
+    for _ in range(max_iterations):
+        ev = evaluate(game, tables)
+        if np.max(gaps_path[-1]) <= 1e-12 * np.max(np.abs(payoff)):
+            break
+        new = []
+        for m in range(game.n_agents):
+            q = ev.q_local[m + 1].reshape(-1, A)
+            greedy = np.eye(A)[np.argmax(q, axis=1)]
+            new.append(greedy)
+        tables = new
+        J_path.append(evaluate(game, tables).J)
+        gaps_path.append(local_improvement_gaps(game, tables))
+    return {
+        "J_bb": float(J_bb),
+        "J_star": float(optimal_value(game).J_star),
+        "product_gains": product_gains,
+        "conditional_gaps": conditional_gaps,
+        "J_path": np.array(J_path),
+        "gaps_path": np.array(gaps_path),
+    }
+
+
+def kl_chain_check(seeds=range(6), n_agents=(2, 3, 4)) -> dict:
+    r"""The KL chain rule of :func:`mappo_lite.evaluation.kl_chain` on the random instances of :func:`random_trial`
+    (π' as π*, π as π_k): returns ``max_rel_violation``, the largest
+    :math:`|\sum_m\text{term}_m - \mathrm{KL}|/\mathrm{KL}` over seeds, agent counts and states, ``n_cases``, and
+    ``uniform_max`` = the largest :math:`\mathrm{KL}(\pi'\|\text{uniform})/\log|\mathbf A|` seen (≤ 1)."""
+    from ..evaluation import kl_chain
+    from ..policies.conditional import uniform_tables
+
+    worst, n_cases, uni = 0.0, 0, 0.0
+    for N in n_agents:
+        for seed in seeds:
+            game, old, new = random_trial(seed, n_agents=N)
+            out = kl_chain(new, old, game.n_states, game.action_sizes)
+            rel = np.abs(out["terms"].sum(axis=1) - out["joint"]) / out["joint"]
+            worst = max(worst, float(rel.max()))
+            n_cases += game.n_states
+            to_uniform = kl_chain(new, uniform_tables(game.n_states, game.action_sizes), game.n_states, game.action_sizes)
+            uni = max(uni, float(np.max(to_uniform["joint"] / to_uniform["max_joint_uniform"])))
+    return {"max_rel_violation": worst, "n_cases": n_cases, "uniform_max": uni}
