@@ -41,7 +41,10 @@ pytestmark = [pytest.mark.jupyterlab, pytest.mark.chapter]
 RAW_MYST = [
     (re.compile(r"^\([A-Za-z0-9_.:-]+\)=\s*$", re.M), "a (label)= target"),
     (re.compile(r"^:(?:label|name|class|nonumber|enumerated):", re.M), "a directive option line"),
-    (re.compile(r"\{(?:prf:[a-z]+|cite(?::[a-z]+)?|ref|numref|eq|doc|math|exercise|solution(?:-start|-end)?)\}"), "a role"),
+    (
+        re.compile(r"\{(?:prf:[a-z]+|cite(?::[a-z]+)?|ref|numref|eq|doc|math|exercise|solution(?:-start|-end)?)\}"),
+        "a role",
+    ),
     (re.compile(r"^(?:`{3,}|:{3,})\s*\{", re.M), "a directive fence"),
 ]
 
