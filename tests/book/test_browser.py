@@ -29,6 +29,8 @@ before it is sent and recorded; then:
 * every theorem-like, algorithm, exercise and solution block of the source is rendered on its page (the
   sphinx-proof / sphinx-exercise classes, a numbered title, the extensions' stylesheets), and the blocks not
   inside a collapsed dropdown are visible;
+* no display equation (``mjx-container[display]``) or code block (``pre``) is wider than its box (a horizontal
+  scrollbar hiding part of it): ``book/_static`` wraps code and scales wide equations to fit;
 * every internal link points to an existing file and anchor;
 * the execution-status page lists every chapter with its run time and a success mark;
 * the search page finds a word of the book, offline;
@@ -395,6 +397,14 @@ COLLECT_JS = r"""
     stylesheets: [...document.querySelectorAll('link[rel~="stylesheet"]')].map(l => ({href: l.href, loaded: !!l.sheet})),
     resources: performance.getEntriesByType('resource').map(e => e.name),
     downloads: [...document.querySelectorAll('a[href$=".ipynb"]')].map(a => a.href),
+    // wider than its own box (a scrollbar, content hidden) or than the box it sits in
+    overflow: [...document.querySelectorAll('mjx-container[display], pre')].filter(el => {
+      if (collapsed(el) || el.clientWidth === 0) return false;
+      const parent = el.parentElement;
+      return el.scrollWidth > el.clientWidth + 1 || (parent && parent.clientWidth > 0 &&
+          el.getBoundingClientRect().width > parent.getBoundingClientRect().width + 1);
+    }).map(el => ({tag: el.tagName.toLowerCase(), scroll: el.scrollWidth, client: el.clientWidth,
+                   text: (el.closest('.math') || el).textContent.trim().slice(0, 100)})),
     tables: [...document.querySelectorAll('table')].map(t => [...t.rows].map(r => [...r.cells].map(c => c.innerText.trim()))),
   };
 })()
@@ -478,6 +488,13 @@ def problems_math(report: dict) -> list[str]:
             context = report["prose"][max(0, match.start() - 40) : match.end() + 40].replace("\n", " ")
             found.append(f"raw TeX ({what}) in the text: ...{context}...")
     return found
+
+
+def problems_overflow(report: dict) -> list[str]:
+    return [
+        f"{o['tag']} overflows its box ({o['scroll']} px of content in {o['client']} px): {o['text']!r}"
+        for o in report["overflow"]
+    ]
 
 
 def problems_images(report: dict, expected_figures: list[str] = ()) -> list[str]:
@@ -939,6 +956,11 @@ def test_every_math_element_is_typeset(visits):
     fail_if({page: problems_math(r) for page, r in visits.items()}, "math that a reader would not see typeset")
 
 
+def test_no_math_or_code_overflows_its_box(visits):
+    """No display equation or code block is clipped behind a horizontal scrollbar (book/_static fits them)."""
+    fail_if({page: problems_overflow(r) for page, r in visits.items()}, "math or code wider than its box")
+
+
 def test_every_figure_image_is_shown(visits):
     expected = {f"{doc}.html": expected_figures(doc) for doc in toc_docs()}
     assert any(expected.values()), "no named figures in the sources?"
@@ -1043,6 +1065,10 @@ BROKEN_PAGE = """<!DOCTYPE html>
 <figure id="fig-good"><img src="good.png"><figcaption>good</figcaption></figure>
 <figure id="fig-bad"><img src="missing.png"><figcaption>bad</figcaption></figure>
 <div class="proof theorem admonition" id="thm-x"><p class="admonition-title">Theorem 1</p><p>ok</p></div>
+<div style="width: 200px"><span class="math notranslate nohighlight">\\[\\sum_{i=1}^{n} a_i b_i c_i d_i e_i f_i g_i h_i
+  + \\sum_{j=1}^{n} a_j b_j c_j d_j e_j f_j g_j h_j + \\sum_{k=1}^{n} a_k b_k c_k d_k e_k f_k g_k h_k\\]</span>
+<pre style="white-space: pre; overflow-x: auto">a_very_long_line_of_code_that_does_not_fit = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]</pre></div>
+<pre>short</pre>
 <a href="page.html#nowhere">bad anchor</a> <a href="gone.html">bad file</a> <a href="page.html#thm-x">good</a>
 <script src="https://cdn.example.invalid/lib.js"></script>
 </body></html>
@@ -1072,6 +1098,9 @@ def test_the_checks_catch_a_broken_page(book, browser, tmp_path):
     assert any("nosuchmacro" in p for p in math), math
     assert any("$x^2$" in p for p in math) and any("\\alpha" in p for p in math), math
     assert not any("x \\in \\R" in p for p in math), math  # the good formula passes
+    overflow = problems_overflow(report)
+    assert len(overflow) == 2, overflow
+    assert any(p.startswith("mjx-container") for p in overflow) and any("a_very_long_line" in p for p in overflow)
     images = problems_images(report, ["fig-good", "fig-bad", "fig-absent"])
     assert any("missing.png" in p for p in images) and any("fig-absent" in p for p in images), images
     assert not any("good.png" in p for p in images), images
