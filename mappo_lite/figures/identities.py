@@ -460,6 +460,8 @@ def kl_chain_check(seeds=range(6), n_agents=(2, 3, 4)) -> dict:
             rel = np.abs(out["terms"].sum(axis=1) - out["joint"]) / out["joint"]
             worst = max(worst, float(rel.max()))
             n_cases += game.n_states
-            to_uniform = kl_chain(new, uniform_tables(game.n_states, game.action_sizes), game.n_states, game.action_sizes)
+            to_uniform = kl_chain(
+                new, uniform_tables(game.n_states, game.action_sizes), game.n_states, game.action_sizes
+            )
             uni = max(uni, float(np.max(to_uniform["joint"] / to_uniform["max_joint_uniform"])))
     return {"max_rel_violation": worst, "n_cases": n_cases, "uniform_max": uni}
