@@ -878,7 +878,9 @@ def grade_notebook(
             + ", ".join(suspicious)
             + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
         )
-    hide = {Path(src_path).resolve().parent, PACKAGED_SOURCES}  # the packaged sources too, whichever was chosen
+    hide = {Path(src_path).resolve().parent}
+    if iso.level == "bwrap":  # the shipped sources too (a tmpfs covers them); below bwrap they are as public as PyPI
+        hide.add(PACKAGED_SOURCES)
     try:
         hide.add(_source_dir(source_dir).resolve())
     except MappoLiteError:

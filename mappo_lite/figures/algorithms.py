@@ -27,12 +27,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..algorithms import centralized_mirror, independent_npg, independent_pg, ma_ppo
-from ..algorithms.happo import _log_softmax, happo, happo_iteration, happo_target
+from ..algorithms.happo import happo, happo_iteration, happo_target
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
 from ..improvement import centralized_mirror_step, ideal_mirror_step
+from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
 from ..theory import concentrability as theory_concentrability
@@ -105,8 +106,7 @@ def mirror_step_check(n_actions: int = 4, beta: float = 0.5, seed: int = 0, n_ca
     cands.append(pert / pert.sum(axis=1, keepdims=True))
     best = float(np.max(F(np.vstack(cands))))
     theta_new = ideal_mirror_step(np.log(pi_k), q, beta)
-    lib = np.exp(theta_new - theta_new.max())
-    lib /= lib.sum()
+    lib = softmax(theta_new)
     return {
         "pi_k": pi_k,
         "q": q,
@@ -709,8 +709,8 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     new = happo_iteration(g, old, beta_k, order)
     ev = evaluate(g, ProductPolicy.for_game(g, old))
     A = ev.Q - ev.V.reshape((-1,) + (1,) * N)
-    old_lp = [_log_softmax(x) for x in old]
-    new_lp = [_log_softmax(x) for x in new]
+    old_lp = [log_softmax(x) for x in old]
+    new_lp = [log_softmax(x) for x in new]
     terms = []
     for j, i in enumerate(order):
         M = happo_target(A, old_lp, new_lp, i, order[:j])
