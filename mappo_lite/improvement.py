@@ -48,8 +48,7 @@ import numpy as np
 from . import kernels
 from ._validate import check_positive, check_radius
 from .errors import MappoLiteError
-from .evaluation import localized_values
-from .policies.conditional import ConditionalTables, project_to_ball
+from .policies.conditional import project_to_ball
 from .policies.features import ArrayFeatures, TabularFeatures
 
 #: Default SGD stepsize η. With ‖φ‖ ≤ 1 every step contracts the residual by a factor in [1−2η, 1], so η = 1/4 is
@@ -254,55 +253,3 @@ def compact_ideal_step(
     resid = rows[pos] @ (theta - theta_k) - y
     eps = float(np.sqrt(np.sum(sw * sw * resid * resid)))
     return theta, eps
-
-
-def centralized_mirror_step(tables, Q, beta_k: float) -> dict:
-    r"""The exact centralized mirror step, factored autoregressively, against MA-PPO's per-agent step (chapter 5).
-
-    The centralized step on the joint policy is :math:`\pi^{\rm c}(\mathbf a|s)\propto\pi_k(\mathbf a|s)
-    \exp(Q(s,\mathbf a)/\beta_k)`. Writing :math:`\pi_k=\prod_m\pi^m_k` and defining the *soft* localized values
-    backward over the agents,
-
-    .. math:: U^{1:N} = Q,\qquad U^{1:m-1}(s,\mathbf a^{1:m-1}) = \beta_k\log\,\mathbb E_{a^m\sim\pi^m_k}
-              \exp\big(U^{1:m}(s,\mathbf a^{1:m})/\beta_k\big),
-
-    its factors are :math:`\pi^{{\rm c},m}(a^m|c)\propto\pi^m_k(a^m|c)\exp(U^{1:m}(c,a^m)/\beta_k)`. MA-PPO's step
-    uses the *mean* :math:`Q^{1:m}` (the backward sweep of :func:`mappo_lite.evaluation.localized_values`) in place
-    of :math:`U^{1:m}`; the two agree for the last agent (:math:`U^{1:N}=Q^{1:N}=Q`). By Jensen and Hoeffding's
-    lemma, :math:`0\le U^{1:m-1}-\mathbb E_{\pi^m_k}U^{1:m}\le \mathrm{range}(U^{1:m})^2/(8\beta_k)`: the gap is the
-    curvature term of Theorem 1's proof and vanishes like :math:`1/\beta_k`.
-
-    ``tables``: :class:`~mappo_lite.policies.conditional.ConditionalTables` of :math:`\pi_k`; ``Q`` its action values
-    (S, A_1, …, A_N). Returns ``centralized`` and ``mappo`` (ConditionalTables), ``soft`` and ``mean`` (lists of
-    :math:`U^{1:m}` and :math:`Q^{1:m}`, m = 0..N) and ``target_gap`` (N,), :math:`\max|U^{1:m}-Q^{1:m}|`.
-    """
-    beta_k = check_positive(beta_k, "beta_k")
-    S, sizes = tables.n_states, tuple(tables.action_sizes)
-    N = len(sizes)
-    Q = np.asarray(Q, dtype=np.float64).reshape((S,) + sizes)
-    mean = localized_values(Q, tables)
-    soft = [None] * (N + 1)
-    soft[N] = Q
-    for m in range(N, 0, -1):
-        z = soft[m] / beta_k + np.log(np.where(tables.table(m - 1) > 0, tables.table(m - 1), 1.0))
-        z = np.where(tables.table(m - 1) > 0, z, -np.inf)
-        top = z.max(axis=-1, keepdims=True)
-        soft[m - 1] = beta_k * (top[..., 0] + np.log(np.exp(z - top).sum(axis=-1)))
-
-    def _step(values):
-        out = []
-        for m in range(N):
-            pi = tables.table(m)
-            logits = np.where(pi > 0, np.log(np.where(pi > 0, pi, 1.0)) + values[m + 1] / beta_k, -np.inf)
-            logits = logits - logits.max(axis=-1, keepdims=True)
-            w = np.exp(logits)
-            out.append((w / w.sum(axis=-1, keepdims=True)).reshape(-1, sizes[m]))
-        return ConditionalTables(tuple(out), S, sizes)
-
-    return {
-        "centralized": _step(soft),
-        "mappo": _step(mean),
-        "soft": soft,
-        "mean": mean,
-        "target_gap": np.array([float(np.max(np.abs(soft[m] - mean[m]))) for m in range(1, N + 1)]),
-    }

@@ -32,7 +32,7 @@ from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
-from ..improvement import centralized_mirror_step, ideal_mirror_step
+from ..improvement import ideal_mirror_step
 from ..kernels.softmax import log_softmax, softmax
 from ..policies.conditional import ProductPolicy
 from ..sampling import mc_localized_q_table, rms_error
@@ -726,70 +726,3 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
         "J_improvement": float(J_new - ev.J),
         "order": [int(i) for i in order],
     }
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# MA-PPO's per-agent step against the exact centralized mirror step
-# ----------------------------------------------------------------------------------------------------------------
-
-
-def mirror_gap_vs_beta(betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), n_agents: int = 3, seed: int = 0) -> dict:
-    r"""MA-PPO's step against the centralized step :math:`\pi_k\exp(Q/\beta_k)` factored autoregressively
-    (:func:`mappo_lite.improvement.centralized_mirror_step`), on a random conditional policy of a random game.
-
-    For each :math:`\beta_k` returns ``target_gap`` (β, N): :math:`\max|U^{1:m}-Q^{1:m}|` (soft minus mean value;
-    0 for the last agent), ``hoeffding`` (β, N): the bound :math:`\mathrm{range}(U^{1:m+1})^2/(8\beta_k)` on agent
-    m's gap, summed backward, and ``kl`` (β,): the largest over states of
-    :math:`\mathrm{KL}(\pi^{\rm c}\|\pi^{\rm MA\text{-}PPO})`. ``slope_gap`` and ``slope_kl`` are the log-log slopes
-    over the largest half of the βs (−1 and −4 expected: a gap of order 1/β in the targets is a logit change of
-    order 1/β², and KL is quadratic in it)."""
-    from ..evaluation import kl_chain
-    from .identities import random_trial
-
-    game, old, _ = random_trial(seed, n_agents=n_agents)
-    ev = evaluate(game, old)
-    betas = np.asarray(betas, dtype=np.float64)
-    gaps, bounds, kls = [], [], []
-    for beta in betas:
-        out = centralized_mirror_step(ev.tables, ev.Q, beta)
-        gaps.append(out["target_gap"])
-        # Hoeffding bound on agent m's gap, accumulated from agent N backwards: U^{1:m-1} - Q^{1:m-1} is the
-        # one-step Jensen gap at level m plus the mean of the gap already at level m
-        b, acc = np.zeros(game.n_agents), 0.0
-        for m in range(game.n_agents, 0, -1):
-            b[m - 1] = acc
-            u = out["soft"][m]
-            acc += float(np.max(u.max(axis=-1) - u.min(axis=-1)) ** 2 / (8 * beta))
-        bounds.append(b)
-        kls.append(float(np.max(kl_chain(out["centralized"], out["mappo"], game.n_states, game.action_sizes)["joint"])))
-    gaps, bounds, kls = np.array(gaps), np.array(bounds), np.array(kls)
-    half = slice(len(betas) // 2, None)
-    lb = np.log(betas[half])
-    return {
-        "betas": betas,
-        "target_gap": gaps,
-        "hoeffding": bounds,
-        "kl": kls,
-        "slope_gap": float(np.polyfit(lb, np.log(gaps[half, 0]), 1)[0]),
-        "slope_kl": float(np.polyfit(lb, np.log(kls[half]), 1)[0]),
-    }
-
-
-def plot_mirror_gap(data: dict | None = None, **kwargs) -> Figure:
-    """Log-log plot of :func:`mirror_gap_vs_beta`: the soft-minus-mean target gap of each agent and its Hoeffding
-    bound (left), the KL between the centralized and MA-PPO steps (right), against β_k."""
-    data = data if data is not None else mirror_gap_vs_beta(**kwargs)
-    fig = Figure(figsize=(10, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    N = data["target_gap"].shape[1]
-    for m in range(N - 1):
-        (line,) = ax1.loglog(data["betas"], data["target_gap"][:, m], "o-", label=f"agent {m + 1}: max|U - Q|")
-        ax1.loglog(data["betas"], data["hoeffding"][:, m], "--", color=line.get_color(), label=f"agent {m + 1}: bound")
-    ax1.set_xlabel(r"$\beta_k$")
-    ax1.set_title(r"soft value $U^{1:m}$ minus mean $Q^{1:m}$")
-    ax1.legend(fontsize=8)
-    ax2.loglog(data["betas"], data["kl"], "o-", color="k")
-    ax2.set_xlabel(r"$\beta_k$")
-    ax2.set_title(r"$\max_s$ KL(centralized $\|$ MA-PPO)")
-    fig.tight_layout()
-    return fig

@@ -105,23 +105,3 @@ def test_plots_return_figures():
     assert isinstance(ids.plot_violations(recs), Figure)
     with pytest.raises(ValueError):
         ids.pdl_setup(2, 0, target="nonsense")
-
-
-def test_climbing_counterexample_numbers():
-    from mappo_lite.figures.identities import climbing_counterexample
-
-    out = climbing_counterexample()
-    np.testing.assert_allclose([out["J_bb"], out["J_star"]], [7.0, 11.0], rtol=1e-12)
-    assert np.all(out["product_gains"] <= 1e-12 * 30)  # (b, b) is a Nash equilibrium of the product class
-    np.testing.assert_allclose(out["conditional_gaps"], [0.0, 41.0], atol=1e-12 * 41)
-    assert np.all(np.diff(out["J_path"]) >= -1e-12 * 11)  # conditional policy iteration never goes down
-    np.testing.assert_allclose(out["J_path"][-1], 11.0, rtol=1e-12)
-    assert np.max(out["gaps_path"][-1]) <= 1e-12 * 41
-
-
-def test_kl_chain_check_holds_and_uniform_bound():
-    from mappo_lite.figures.identities import kl_chain_check
-
-    out = kl_chain_check(seeds=range(3), n_agents=(2, 3))
-    assert out["max_rel_violation"] < 1e-10
-    assert 0 < out["uniform_max"] <= 1 + 1e-12
