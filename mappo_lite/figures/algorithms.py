@@ -488,7 +488,7 @@ def pitfall(
         r = ma_ppo(g, K=K, beta=beta, solver="sgd", T=T, eta=eta, sgd_init=sgd_init, seed=seed)
         ideal = ma_ppo(g, K=K, beta=beta, seed=seed, keep_policies=False)
         p1a = np.array([t.tables[0][0, 0] for t in r.policies])
-        p2aa = np.array([t.table(1)[0, 0, 0] for t in r.policies])
+        p2aa = np.array([t.table(2)[0, 0, 0] for t in r.policies])
         runs[beta] = {
             "J": r.J,
             "J_ideal": ideal.J,
@@ -687,11 +687,11 @@ def recompute_difference(
         rng = np.random.default_rng(seed)
         logits = [scale * rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
         worst = 0.0
-        for order in itertools.permutations(range(g.n_agents)):
+        for order in itertools.permutations(range(1, g.n_agents + 1)):
             a = happo_iteration(g, logits, beta_k, order, recompute=False)
             b = happo_iteration(g, logits, beta_k, order, recompute=True)
             pa, pb = ProductPolicy.for_game(g, a), ProductPolicy.for_game(g, b)
-            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(g.n_agents)))
+            worst = max(worst, *(float(np.max(np.abs(pa.probs(m) - pb.probs(m)))) for m in range(1, g.n_agents + 1)))
         out[name] = worst
     return out
 
@@ -704,7 +704,7 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     g = chapter_game(game)
     rng = np.random.default_rng(seed)
     N = g.n_agents
-    order = list(rng.permutation(N)) if order is None else list(order)
+    order = [int(i) + 1 for i in rng.permutation(N)] if order is None else list(order)  # agents 1..N
     old = [rng.standard_normal((g.n_states, A)) for A in g.action_sizes]
     new = happo_iteration(g, old, beta_k, order)
     ev = evaluate(g, ProductPolicy.for_game(g, old))
@@ -712,8 +712,9 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
     old_lp = [log_softmax(x) for x in old]
     new_lp = [log_softmax(x) for x in new]
     terms = []
-    for j, i in enumerate(order):
-        M = happo_target(A, old_lp, new_lp, i, order[:j])
+    for j, m in enumerate(order):
+        M = happo_target(A, old_lp, new_lp, m, order[:j])
+        i = m - 1  # agent m's position in the lists
         terms.append(np.sum(M * (np.exp(new_lp[i]) - np.exp(old_lp[i])), axis=1))
     terms = np.array(terms)  # (N, S)
     new_pol = ProductPolicy.for_game(g, new)
