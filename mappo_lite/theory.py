@@ -272,7 +272,7 @@ def theorem1_chain(
             A = p_k.shape[1]
             Q = ev.q_local[m + 1].reshape(-1, A)
             Qh = q_hats[m].reshape(-1, A)
-            f = beta_k * (nxt.logits(m) - pol.logits(m))
+            f = beta_k * (nxt.logits(m + 1) - pol.logits(m + 1))
             e = (f - Qh) / beta_k
             eps[k, m] = t["eps"] * math.sqrt(float(np.sum(sig * e**2)))
             xi[k, m] = t["xi"] * math.sqrt(float(np.sum(sig * (Qh - Q) ** 2)))
