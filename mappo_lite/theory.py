@@ -65,10 +65,12 @@ def best_beta(gamma, n_actions) -> float:
     return 1.0 / ((1 - gamma) * math.sqrt(8 * math.log(n_actions)))
 
 
-def concentrability(target, data) -> float:
+def concentrability(target, data, norm: str = "sup") -> float:
     r"""The concentrability coefficient of a distribution ``target`` with respect to ``data`` (arrays of the same
-    shape): :math:`\max_x \mathrm{target}(x)/\mathrm{data}(x)` over the support of ``target``; ``inf`` when ``data``
-    misses a point of it.
+    shape): with ``norm="sup"`` :math:`\max_x \mathrm{target}(x)/\mathrm{data}(x)` over the support of ``target``,
+    with ``norm="l2"`` the density-ratio norm in :math:`L^2(\mathrm{data})`,
+    :math:`\|d\,\mathrm{target}/d\,\mathrm{data}\|_{L^2(\mathrm{data})}=[\sum_x \mathrm{target}(x)^2/\mathrm{data}(x)]^{1/2}`
+    (the φ^m_k of chapter 6's proof, :func:`theorem1_chain`); ``inf`` when ``data`` misses a point of the support.
 
     Chapter 5 uses it online with target = :math:`\sigma^\star`, the law of (state, first m actions) under
     :math:`\pi^\star`, and data = the same law under :math:`\pi_k` (our version of the paper's :math:`\phi^m_k`);
@@ -77,11 +79,15 @@ def concentrability(target, data) -> float:
     target, data = np.asarray(target, dtype=np.float64), np.asarray(data, dtype=np.float64)
     if target.shape != data.shape:
         raise MappoLiteError(f"target and data must have the same shape, got {target.shape} and {data.shape}")
+    if norm not in ("sup", "l2"):
+        raise MappoLiteError(f"norm must be 'sup' or 'l2', got {norm!r}")
     support = target > 0
     star, cur = target[support], data[support]
     if np.any(cur <= 0):
         return math.inf
     with np.errstate(over="ignore"):
+        if norm == "l2":
+            return float(math.sqrt(np.sum(star**2 / cur)))
         return float(np.max(star / cur))
 
 
@@ -150,16 +156,6 @@ def _kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - np.log(q)), 0.0)
     return t.sum(axis=1)
-
-
-def _ratio_norm(target: np.ndarray, data: np.ndarray) -> float:
-    r""":math:`\|d\,\mathrm{target}/d\,\mathrm{data}\|_{L^2(\mathrm{data})}=[\sum_x \mathrm{target}(x)^2/\mathrm{data}(x)]^{1/2}`
-    (inf when ``data`` misses a point of the target's support)."""
-    t, d = target.ravel(), data.ravel()
-    on = t > 0
-    if np.any(d[on] <= 0):
-        return math.inf
-    return float(math.sqrt(np.sum(t[on] ** 2 / d[on])))
 
 
 def theorem1_chain(
@@ -264,7 +260,7 @@ def theorem1_chain(
         laws = [ev.nu.copy()]
         for m in range(N):
             laws.append((laws[-1][:, None] * ev.tables.tables[m]).ravel())
-        phi[k] = t["phi"] * np.array([_ratio_norm(star_laws[m], laws[m]) for m in range(N + 1)])
+        phi[k] = t["phi"] * np.array([concentrability(star_laws[m], laws[m], norm="l2") for m in range(N + 1)])
         for m in range(N):
             p_k, p_next, p_star = ev.tables.tables[m], nxt.tables().tables[m], star.tables.tables[m]
             w, sig_ctx = star_laws[m], laws[m]

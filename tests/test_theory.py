@@ -15,6 +15,16 @@ def test_concentrability_is_the_largest_density_ratio_on_the_target_support():
     assert concentrability(target, target) == pytest.approx(1.0, rel=1e-15)
     assert concentrability(target, np.array([0.0, 0.5, 0.5])) == math.inf  # exact: data misses the support
     assert concentrability(np.ones(2), np.array([0.25, 0.75])) == pytest.approx(4.0, rel=1e-15)
+    # the L2(data) density-ratio norm: sqrt(sum target^2 / data) = sqrt(0.25/0.25 + 0.25/0.5 + 0) for this pair
+    assert concentrability(target, np.array([0.25, 0.5, 0.25]), norm="l2") == pytest.approx(
+        math.sqrt(float(np.sum(target**2 / np.array([0.25, 0.5, 0.25])))), rel=1e-15
+    )
+    assert concentrability(target, target, norm="l2") == pytest.approx(1.0, rel=1e-15)
+    assert concentrability(target, np.array([0.0, 0.5, 0.5]), norm="l2") == math.inf  # exact: misses the support
+    data = np.array([0.25, 0.5, 0.25])
+    assert concentrability(target, data, norm="l2") < concentrability(target, data)  # sqrt(1.5) < 2: L2 below sup
+    with pytest.raises(MappoLiteError):
+        concentrability(target, target, norm="l1")
     with pytest.raises(MappoLiteError):
         concentrability(np.ones(2), np.ones(3))
 

@@ -99,86 +99,49 @@ def _call_name(func) -> str | None:
 # ----------------------------------------------------------------------------------------------------------------
 # the functions the widgets call, and their expensive corners
 # ----------------------------------------------------------------------------------------------------------------
-def _fig(module: str, names: str | None = None):
-    """The book's figure module (or names from it), imported when the benchmark runs: the benchmark sits below
-    :mod:`mappo_lite.figures` in the layers, and only this timing harness calls up into it."""
-    import importlib
+def _plain(module: str, name: str):
+    """A builder for a widget that calls ``mappo_lite.figures.<module>.<name>`` and whose controls use no other name
+    of the chapter. The figure modules are imported when the benchmark runs, not when :mod:`mappo_lite.bench` is."""
 
-    mod = importlib.import_module(f"mappo_lite.figures.{module}")
-    if names is None:
-        return mod
-    got = tuple(getattr(mod, n.strip()) for n in names.split(","))
-    return got if len(got) > 1 else got[0]
+    def build():
+        import importlib
 
+        return getattr(importlib.import_module(f"mappo_lite.figures.{module}"), name), {}
 
-def _ch1():
-    comparison_figure = _fig("coordination", "comparison_figure")
-
-    return comparison_figure, {}
-
-
-def _ch2_visitation():
-    visitation_figure = _fig("setup", "visitation_figure")
-
-    return visitation_figure, {}
-
-
-def _ch2_two_step():
-    two_step_figure = _fig("setup", "two_step_figure")
-
-    return two_step_figure, {}
-
-
-def _ch3():
-    plot_pdl_terms = _fig("identities", "plot_pdl_terms")
-
-    return plot_pdl_terms, {}
-
-
-def _ch4_penalty():
-    plot_penalty_coordination = _fig("loglinear", "plot_penalty_coordination")
-
-    return plot_penalty_coordination, {}
-
-
-def _ch4_heatmap():
-    plot_conditional_heatmap = _fig("loglinear", "plot_conditional_heatmap")
-
-    return plot_conditional_heatmap, {}
+    return build
 
 
 def _ch5():
-    GAME_NAMES, plot_games = _fig("algorithms", "GAME_NAMES, plot_games")
+    from ..figures.algorithms import GAME_NAMES, plot_games
 
     return plot_games, {"GAME_NAMES": GAME_NAMES}
 
 
 def _ch5b():
-    fa = _fig("function_approx")
+    from ..figures import function_approx as fa
 
     return (lambda K, beta: fa.plot_climbing_classes(fa.climbing_classes(K=K, beta=beta))), {}
 
 
 def _ch6():
-    t1 = _fig("theorem1")
+    from ..figures.theorem1 import explore_gap_vs_K
 
     def show(beta, seed, n_agents, gamma, n_actions):
-        return t1.explore_gap_vs_K(beta=beta, seed=seed, n_agents=n_agents, gamma=gamma, n_actions=n_actions)
+        return explore_gap_vs_K(beta=beta, seed=seed, n_agents=n_agents, gamma=gamma, n_actions=n_actions)
 
     return show, {}
 
 
 def _ch7():
-    from mappo_lite.experiments.ratio import INITS
-
-    PANEL_METHODS, plot_ratio_panel = _fig("experiment", "PANEL_METHODS, plot_ratio_panel")
+    from ..experiments.ratio import INITS
+    from ..figures.experiment import PANEL_METHODS, plot_ratio_panel
 
     return plot_ratio_panel, {"INITS": INITS, "PANEL_METHODS": PANEL_METHODS}
 
 
 def _ch8():
-    plot_offline_run = _fig("offline", "plot_offline_run")
-    from mappo_lite.offline import POOR_COVERAGE
+    from ..figures.offline import plot_offline_run
+    from ..offline import POOR_COVERAGE
 
     return plot_offline_run, {"POOR_COVERAGE": POOR_COVERAGE}
 
@@ -200,12 +163,24 @@ def _ch9_sparse():
 
 #: widget key -> (builder returning (function, names the control sources use), the most expensive corner)
 REDRAWS = {
-    "01_why_hard:comparison_figure": (_ch1, {"K": "max", "beta": "max", "eta": "max"}),
-    "02_setup:visitation_figure": (_ch2_visitation, {"gamma": "max", "n_states": "max"}),
-    "02_setup:two_step_figure": (_ch2_two_step, {"u": "min"}),
-    "03_definitions:plot_pdl_terms": (_ch3, {"n_agents": 4, "beta": "max", "t": "max"}),
-    "04_loglinear:plot_penalty_coordination": (_ch4_penalty, {"k": "min", "p": "max"}),
-    "04_loglinear:plot_conditional_heatmap": (_ch4_heatmap, {"t": "max", "k": "min"}),
+    "01_why_hard:comparison_figure": (
+        _plain("coordination", "comparison_figure"),
+        {"K": "max", "beta": "max", "eta": "max"},
+    ),
+    "02_setup:visitation_figure": (_plain("setup", "visitation_figure"), {"gamma": "max", "n_states": "max"}),
+    "02_setup:two_step_figure": (_plain("setup", "two_step_figure"), {"u": "min"}),
+    "03_definitions:plot_pdl_terms": (
+        _plain("identities", "plot_pdl_terms"),
+        {"n_agents": 4, "beta": "max", "t": "max"},
+    ),
+    "04_loglinear:plot_penalty_coordination": (
+        _plain("loglinear", "plot_penalty_coordination"),
+        {"k": "min", "p": "max"},
+    ),
+    "04_loglinear:plot_conditional_heatmap": (
+        _plain("loglinear", "plot_conditional_heatmap"),
+        {"t": "max", "k": "min"},
+    ),
     "05_algorithms:plot_games": (_ch5, {"K": "max", "T": "max", "n_rollouts": "max", "sgd_init": "previous"}),
     "05b_function_approximation:_show_climbing": (_ch5b, {"K": "max", "beta": "max"}),
     "06_theorem1:_show": (_ch6, {"n_agents": "max", "n_actions": "max", "gamma": "max", "beta": "min"}),
