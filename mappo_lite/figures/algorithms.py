@@ -194,19 +194,17 @@ def final_gaps(data: dict) -> dict:
 
 
 def _run_one(game, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, J_star=None):
+    """One MA-PPO run of ``label``; a knob given as ``None`` (one the variant does not read) is left to ``ma_ppo``."""
     if reverse_agents:
         game = game.relabel_agents(list(range(game.n_agents, 0, -1)))
+    knobs = dict(T=T, eta=eta, n_rollouts=n_rollouts, sgd_init=sgd_init, seed=seed)
     return ma_ppo(
         game,
         K=K,
         beta=beta,
-        T=T if T is not None else 500,
-        eta=eta if eta is not None else 0.25,
-        n_rollouts=n_rollouts if n_rollouts is not None else 4,
-        sgd_init=sgd_init if sgd_init is not None else "zero",
-        seed=seed if seed is not None else 0,
         keep_policies=False,
         J_star=J_star,
+        **{k: v for k, v in knobs.items() if v is not None},
         **VARIANTS[label],
     )
 
