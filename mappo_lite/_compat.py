@@ -24,6 +24,9 @@ ALIASES = {
     "mappo_lite.reference": "mappo_lite.kernels.reference",
     "mappo_lite.happo": "mappo_lite.algorithms.happo",
     "mappo_lite.ratio_experiment": "mappo_lite.experiments.ratio",
+    # the assignments sub-commands, whose module was course/cli.py (more specific paths first: the first match wins)
+    "mappo_lite.course.cli": "mappo_lite.course.commands",
+    "mappo_lite.assignments.cli": "mappo_lite.course.commands",
     "mappo_lite.assignments": "mappo_lite.course",
 }
 

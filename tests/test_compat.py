@@ -18,6 +18,8 @@ OLD_NAMES = {
     "mappo_lite.checks": "check_positive",
     "mappo_lite.assignments": "load_assignment",
     "mappo_lite.assignments.checks": "assert_close",
+    "mappo_lite.course.cli": "add_parser",
+    "mappo_lite.assignments.cli": "add_parser",
     # packages that kept their name and re-export the old module's names
     "mappo_lite.games": "load_game",
     "mappo_lite.policies": "ConditionalLogLinearPolicy",
