@@ -47,11 +47,17 @@ PROB_ATOL = 1e-9
 
 # ----- arrays ------------------------------------------------------------------------------------------------------
 def as_float_array(x, name: str, shape: tuple | None = None) -> np.ndarray:
-    """A C-contiguous float64 copy of ``x`` with finite entries (and the given ``shape``), else MappoLiteError."""
+    """A C-contiguous float64 copy of ``x`` with finite entries (and the given ``shape``), else MappoLiteError.
+
+    Only real numbers are accepted: complex values (whose imaginary part a cast would drop), strings, bytes,
+    booleans, datetimes and other objects are refused rather than converted."""
     try:
-        arr = np.array(x, dtype=np.float64, order="C", copy=True)
+        raw = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise MappoLiteError(f"{name} must be an array of numbers ({exc})") from None
+    if raw.dtype.kind not in "iuf":
+        raise MappoLiteError(f"{name} must be an array of numbers (real ones; got dtype {raw.dtype})")
+    arr = np.array(raw, dtype=np.float64, order="C", copy=True)
     if shape is not None and arr.shape != shape:
         raise MappoLiteError(f"{name} must have shape {shape}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -159,9 +165,15 @@ def check_nonnegative(value, name: str) -> float:
 
 
 def check_count(value, name: str) -> int:
-    """A positive whole number (an int, or a float with no fractional part), else MappoLiteError naming ``name``."""
+    """A positive whole number (an int, or a float with no fractional part; not a bool or a string), else
+    MappoLiteError naming ``name``."""
     try:
-        ok = not isinstance(value, bool) and float(value).is_integer() and int(value) >= 1
+        ok = (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and float(value).is_integer()
+            and int(value) >= 1
+        )
     except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:

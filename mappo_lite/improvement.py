@@ -46,7 +46,7 @@ import math
 import numpy as np
 
 from . import kernels
-from ._validate import check_positive, check_radius
+from ._validate import as_float_array, as_int_array, check_choice, check_positive, check_radius
 from .errors import MappoLiteError
 from .policies.conditional import project_to_ball
 from .policies.features import ArrayFeatures, TabularFeatures
@@ -67,12 +67,10 @@ def ideal_mirror_step(
     if check:
         beta_k = check_positive(beta_k, "beta_k")
         radius = check_radius(radius)
-        q = np.asarray(q_local, dtype=np.float64).reshape(-1)
-        if q.shape != np.shape(theta_k):
-            raise MappoLiteError(f"Q^(1:m) has {q.size} entries but theta has {np.size(theta_k)}")
-        if not np.all(np.isfinite(q)):
-            raise MappoLiteError("Q^(1:m) contains NaN or infinite values")
-        theta_k = np.asarray(theta_k, dtype=np.float64)
+        q = as_float_array(q_local, "Q^(1:m)").reshape(-1)
+        theta_k = as_float_array(theta_k, "theta_k")
+        if q.shape != theta_k.shape:
+            raise MappoLiteError(f"Q^(1:m) has {q.size} entries but theta has {theta_k.size}")
     else:
         q = q_local.reshape(-1)
     return project_to_ball(theta_k + q / beta_k, radius)
@@ -101,10 +99,11 @@ def policy_improvement_solver(
     beta_k = check_positive(beta_k, "beta_k")
     eta = check_positive(eta, "eta")
     radius = check_radius(radius)
-    theta_k = np.ascontiguousarray(theta_k, dtype=np.float64)
-    ctx = np.ascontiguousarray(contexts, dtype=np.int64)
-    act = np.ascontiguousarray(actions, dtype=np.int64)
-    q = np.ascontiguousarray(q_hat, dtype=np.float64)
+    init = check_choice(init, "init ('zero' is Algorithm 3's)", ("zero", "previous"))
+    theta_k = as_float_array(theta_k, "theta_k")
+    ctx = np.ascontiguousarray(as_int_array(contexts, "contexts"))
+    act = np.ascontiguousarray(as_int_array(actions, "actions"))
+    q = as_float_array(q_hat, "q_hat")
     if not (ctx.ndim == act.ndim == q.ndim == 1 and ctx.shape == act.shape == q.shape):
         raise MappoLiteError(
             f"contexts, actions and q_hat must be vectors of one length, got {ctx.shape}, {act.shape}, {q.shape}"
@@ -115,16 +114,12 @@ def policy_improvement_solver(
         ctx.min() < 0 or ctx.max() >= features.n_contexts or act.min() < 0 or act.max() >= features.n_actions
     ):
         raise MappoLiteError("sample contexts or actions out of range for the feature map")
-    if not np.all(np.isfinite(q)):
-        raise MappoLiteError("q_hat contains NaN or infinite values")
     if init == "zero":
         theta0 = np.zeros_like(theta_k)
-    elif init == "previous":
+    else:
         theta0 = theta_k.copy()
         if np.linalg.norm(theta0) > radius:
             theta0 *= radius / np.linalg.norm(theta0)
-    else:
-        raise MappoLiteError(f"unknown init {init!r}: use 'zero' (Algorithm 3) or 'previous'")
     targets = q / beta_k
     if isinstance(features, TabularFeatures):
         return kernels.projected_sgd_tabular(ctx, act, features.n_actions, targets, theta_k, theta0, eta, radius)

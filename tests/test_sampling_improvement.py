@@ -267,7 +267,7 @@ def test_algorithm3_bad_input():
     th = np.zeros(6)
     ctx, act, q = np.array([0, 1]), np.array([1, 0]), np.array([1.0, 2.0])
     policy_improvement_solver(feats, th, ctx, act, q, 1.0)
-    with pytest.raises(MappoLiteError, match="unknown init"):
+    with pytest.raises(MappoLiteError, match="init .* must be one of"):
         policy_improvement_solver(feats, th, ctx, act, q, 1.0, init="random")
     for bad in (0.0, -1.0, float("nan"), float("inf"), "x"):
         with pytest.raises(MappoLiteError, match="beta_k"):

@@ -19,10 +19,12 @@ gridworld      two goals, all agents must meet on the same one             compu
 from __future__ import annotations
 
 import inspect
+import math
 import os
 
 import numpy as np
 
+from .._validate import check_count, check_positive, check_real
 from ..errors import MappoLiteError
 from .base import MarkovGameBase
 from .dense import CooperativeMarkovGame
@@ -72,9 +74,7 @@ def climbing() -> CooperativeMarkovGame:
 
 def penalty(k: float = -10.0) -> CooperativeMarkovGame:
     """The penalty game of Claus & Boutilier (1998) with penalty ``k <= 0``."""
-    k = float(k)
-    if not np.isfinite(k) or k > 0:
-        raise MappoLiteError(f"penalty k must be a finite number <= 0, got {k}")
+    k = check_real(k, "penalty k", -math.inf, 0.0)
     payoff = np.array([[10.0, 0.0, k], [0.0, 2.0, 0.0], [k, 0.0, 10.0]])
     return matrix_game(
         payoff,
@@ -147,14 +147,14 @@ def random_game(
 
     ``n_actions`` is an int (every agent) or a list of per-agent sizes; ``seed`` an int or ``numpy.random.Generator``.
     """
-    S, N = int(n_states), int(n_agents)
-    if S < 1 or N < 1:
-        raise MappoLiteError(f"random_game needs n_states >= 1 and n_agents >= 1, got {n_states}, {n_agents}")
-    sizes = [int(n_actions)] * N if np.ndim(n_actions) == 0 else [int(a) for a in n_actions]
-    if len(sizes) != N or min(sizes) < 1:
-        raise MappoLiteError(f"n_actions must be a positive int or one positive int per agent, got {n_actions}")
-    if not concentration > 0:
-        raise MappoLiteError(f"concentration must be positive, got {concentration}")
+    S, N = check_count(n_states, "n_states"), check_count(n_agents, "n_agents")
+    if np.ndim(n_actions) == 0:
+        sizes = [check_count(n_actions, "n_actions")] * N
+    else:
+        sizes = [check_count(a, "n_actions of each agent") for a in n_actions]
+        if len(sizes) != N:
+            raise MappoLiteError(f"n_actions must be one positive int or one per agent ({N}), got {n_actions}")
+    concentration = check_positive(concentration, "concentration")
     rng = np.random.default_rng(seed)
     shape = (S, *sizes)
     P = rng.dirichlet(np.full(S, float(concentration)), size=shape)

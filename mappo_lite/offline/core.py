@@ -49,7 +49,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validate import as_int_array, check_count, check_lam_L, check_nonnegative, check_positive, check_real
+from .._validate import (
+    as_float_array,
+    as_int_array,
+    check_count,
+    check_lam_L,
+    check_nonnegative,
+    check_positive,
+    check_real,
+)
 from ..algorithms import ma_ppo
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
@@ -80,21 +88,14 @@ class OfflineDataset:
     def __post_init__(self):
         s = as_int_array(self.states, "dataset states")
         a = as_int_array(self.actions, "dataset actions")
-        try:
-            r = np.asarray(self.rewards, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise MappoLiteError("dataset rewards must be numbers") from None
+        r = as_float_array(self.rewards, "dataset rewards")
         nx = as_int_array(self.next_states, "dataset next_states")
-        try:
-            sizes = tuple(int(x) for x in self.action_sizes)
-            S = int(self.n_states)
-        except (TypeError, ValueError):
-            raise MappoLiteError(
-                f"dataset n_states must be an integer and action_sizes a sequence of integers, got "
-                f"{self.n_states!r} and {self.action_sizes!r}"
-            ) from None
-        if S < 1 or not sizes or min(sizes) < 1:
-            raise MappoLiteError(f"dataset needs n_states >= 1 and action sizes >= 1, got {S} and {sizes}")
+        S = check_count(self.n_states, "dataset n_states")
+        if isinstance(self.action_sizes, (str, bytes)) or not np.iterable(self.action_sizes):
+            raise MappoLiteError(f"dataset action_sizes must be a sequence of integers, got {self.action_sizes!r}")
+        sizes = tuple(check_count(x, "dataset action size") for x in self.action_sizes)
+        if not sizes:
+            raise MappoLiteError("dataset action_sizes is empty: a game has at least one agent")
         n = s.shape[0] if s.ndim == 1 else -1
         if s.ndim != 1 or n < 1:
             raise MappoLiteError(f"dataset states must be a non-empty vector, got shape {s.shape}")
@@ -107,8 +108,6 @@ class OfflineDataset:
             raise MappoLiteError(f"dataset states must lie in 0..{S - 1} (next_states may be -1 for 'stopped')")
         if np.any(a < 0) or np.any(a >= np.asarray(sizes)):
             raise MappoLiteError(f"dataset actions out of range for action sizes {sizes}")
-        if not np.all(np.isfinite(r)):
-            raise MappoLiteError("dataset rewards contain NaN or infinite values")
         joint = np.ravel_multi_index(tuple(a.T), sizes).astype(np.int64)
         for name, arr in (("states", s), ("actions", a), ("rewards", r), ("next_states", nx), ("_joint", joint)):
             arr.flags.writeable = False
@@ -288,13 +287,11 @@ def tabular_L(game: CooperativeMarkovGame) -> float:
 
 
 def _check_psi(psi, game) -> np.ndarray:
-    psi = np.ascontiguousarray(psi, dtype=np.float64)
+    psi = as_float_array(psi, "critic features")
     if psi.ndim != 3 or psi.shape[:2] != (game.n_states, game.n_joint_actions):
         raise MappoLiteError(
             f"critic features must have shape (S, |A|, d) = ({game.n_states}, {game.n_joint_actions}, d), got {psi.shape}"
         )
-    if not np.all(np.isfinite(psi)):
-        raise MappoLiteError("critic features contain NaN or infinite values")
     return psi
 
 

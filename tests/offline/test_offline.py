@@ -507,6 +507,12 @@ def _good():
         dict(n_states=0),
         dict(action_sizes=(2, 0)),
         dict(action_sizes="xy"),
+        dict(action_sizes=()),
+        dict(action_sizes=(2, 1.5)),  # would have been truncated to 1
+        dict(n_states=3.5),
+        dict(n_states="3"),
+        dict(rewards=np.array([0.1, 0.2 + 1j, 0.3])),  # the imaginary part must not be dropped
+        dict(rewards=np.array(["0.1", "0.2", "0.3"])),
     ],
 )
 def test_dataset_rejects_bad_arrays(change):
