@@ -12,6 +12,9 @@ r"""Chapter 5 (Algorithms 1 and 3): experiments and figures.
   makes agent 1 deterministic before agent 2 has seen the context (a, ·).
 * :func:`compare_methods`, :func:`plot_comparison`, :func:`recompute_difference`,
   :func:`happo_decomposition_check`: MA-PPO against HAPPO (:mod:`mappo_lite.happo`) and independent learners.
+* :func:`mirror_gap_vs_beta`, :func:`plot_mirror_gap`: MA-PPO's per-agent step against the exact centralized mirror
+  step factored autoregressively (soft values :math:`U^{1:m}` against means :math:`Q^{1:m}`), against :math:`\beta_k`.
+* :func:`two_step_visitation`: the visitation :math:`\nu` of the two-step game that the chapter quotes.
 
 Every function is seeded and deterministic; each returns plain data (dicts of arrays) or a
 :class:`matplotlib.figure.Figure` built without pyplot.
