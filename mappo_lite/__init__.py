@@ -50,6 +50,8 @@ from .evaluation import (
     Evaluation,
     evaluate,
     joint_to_tables,
+    kl_chain_terms,
+    local_improvement_gaps,
     multi_agent_q,
     optimal_value,
     performance_difference_terms,
@@ -57,7 +59,7 @@ from .evaluation import (
 from .games.catalogue import GAMES, get_game, make_game, matrix_game
 from .games.dense import CooperativeMarkovGame
 from .games.io import load_game
-from .improvement import ideal_mirror_step, improvement_error, policy_improvement_solver
+from .improvement import centralized_mirror_step, ideal_mirror_step, improvement_error, policy_improvement_solver
 from .policies.conditional import (
     ConditionalLogLinearPolicy,
     ConditionalTables,
@@ -86,6 +88,7 @@ __all__ = [
     "TrainingResult",
     "as_tables",
     "centralized_mirror",
+    "centralized_mirror_step",
     "evaluate",
     "get_game",
     "ideal_mirror_step",
@@ -93,7 +96,9 @@ __all__ = [
     "independent_npg",
     "independent_pg",
     "joint_to_tables",
+    "kl_chain_terms",
     "load_game",
+    "local_improvement_gaps",
     "ma_ppo",
     "make_game",
     "marginal_q",

@@ -263,3 +263,62 @@ def deterministic_policy_values(game: MarkovGameBase) -> dict:
         pi[0, np.ravel_multi_index(a, game.action_sizes)] = 1.0
         out[a] = float(game.rho @ solve_values(game, pi)[0])
     return out
+
+
+def kl_chain_terms(game: MarkovGameBase, target, policy) -> dict:
+    r"""The chain rule of the KL divergence for sequential policies (chapter 3 of the book; the step of Theorem 1's
+    proof that splits :math:`\mathrm{KL}(\pi^\star\|\pi_k)` into one term per agent).
+
+    For two sequential policies :math:`\pi^\star = \prod_m\pi^{\star m}` (``target``) and :math:`\pi = \prod_m\pi^m`
+    (``policy``) and every state s,
+
+    .. math:: \mathrm{KL}\big(\pi^\star(\cdot|s)\,\|\,\pi(\cdot|s)\big) = \sum_{m=1}^N
+              \mathbb E_{\mathbf a^{1:m-1}\sim\pi^{\star,1:m-1}}
+              \mathrm{KL}\big(\pi^{\star m}(\cdot|s,\mathbf a^{1:m-1})\,\|\,\pi^m(\cdot|s,\mathbf a^{1:m-1})\big).
+
+    Returns a dict: ``terms`` (S, N), the m-th summand per state (column m - 1 for agent m); ``joint`` (S,), the
+    left side computed from the two joint policies; ``log_joint_actions`` = :math:`\log|\mathbf A| = \sum_m\log A_m`,
+    the largest KL from any policy to the uniform one (:math:`N\log|A|` when every agent has |A| actions: the term
+    of Theorem 1's bound). Contexts of probability 0 under :math:`\pi^\star` contribute 0; where :math:`\pi^\star`
+    puts mass on an action π excludes, the term is ``inf``.
+    """
+    game = check_game(game)
+    tgt = as_tables(target, game.n_states, game.action_sizes)
+    pol = as_tables(policy, game.n_states, game.action_sizes)
+    S, N = game.n_states, game.n_agents
+
+    def _kl(p, q):  # KL along the last axis, with 0 log 0 = 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            val = np.where(p > 0, p * (np.log(np.where(p > 0, p, 1.0)) - np.log(q)), 0.0)
+        return val.sum(axis=-1)
+
+    terms = np.empty((S, N))
+    prefix = np.ones(S)  # the law of a^{1:m-1} under pi* given s, shape (S, A_1, ..., A_{m-1})
+    for m in range(1, N + 1):
+        pt, qt = tgt.table(m), pol.table(m)
+        terms[:, m - 1] = (prefix * _kl(pt, qt)).reshape(S, -1).sum(axis=1)
+        prefix = prefix[..., None] * pt
+    return {
+        "terms": terms,
+        "joint": _kl(tgt.joint(), pol.joint()),
+        "log_joint_actions": float(np.sum(np.log(np.asarray(game.action_sizes, dtype=np.float64)))),
+    }
+
+
+def local_improvement_gaps(game: MarkovGameBase, policy) -> np.ndarray:
+    r"""How much each agent could gain by improving its own conditional policy context by context against its
+    localized values (chapter 3 of the book, the "local ⇒ global" proposition):
+
+    .. math:: g^m = \max_{s,\mathbf a^{1:m-1}}\Big(\max_{a}Q^{1:m}_\pi(s,\mathbf a^{1:m-1},a)
+              - \big\langle Q^{1:m}_\pi(s,\mathbf a^{1:m-1},\cdot),\pi^m(\cdot|s,\mathbf a^{1:m-1})\big\rangle\Big)\ \ge 0,
+
+    the maximum over *every* context, visited or not. Returns the N gaps (agent m at position m - 1). All of them
+    are 0 exactly when every :math:`\pi^m` is greedy against :math:`Q^{1:m}_\pi` in every context; then
+    :math:`V_\pi(s) = \max_{\mathbf a}Q_\pi(s,\mathbf a)` (backward over the agents), so π is optimal.
+    """
+    ev = evaluate(game, policy)
+    gaps = np.empty(game.n_agents)
+    for m in range(1, game.n_agents + 1):
+        q = ev.q_local[m]
+        gaps[m - 1] = float(np.max(q.max(axis=-1) - (q * ev.tables.table(m)).sum(axis=-1)))
+    return gaps

@@ -46,9 +46,11 @@ import math
 import numpy as np
 
 from . import kernels
-from ._validate import as_float_array, as_int_array, check_choice, check_positive, check_radius
+from ._validate import as_float_array, as_int_array, check_choice, check_game, check_positive, check_radius
 from .errors import MappoLiteError
-from .policies.conditional import project_to_ball
+from .evaluation import evaluate
+from .kernels.softmax import log_softmax, logsumexp
+from .policies.conditional import ConditionalTables, project_to_ball
 from .policies.features import ArrayFeatures, TabularFeatures
 
 #: Default SGD stepsize η. With ‖φ‖ ≤ 1 every step contracts the residual by a factor in [1−2η, 1], so η = 1/4 is
@@ -248,3 +250,67 @@ def compact_ideal_step(
     resid = rows[pos] @ (theta - theta_k) - y
     eps = float(np.sqrt(np.sum(sw * sw * resid * resid)))
     return theta, eps
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the exact centralized mirror step, factored autoregressively, against MA-PPO's per-agent step
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def centralized_mirror_step(game, policy, beta_k: float) -> dict:
+    r"""The exact centralized mirror step :math:`\pi^{\rm c}(\mathbf a|s)\propto\pi_k(\mathbf a|s)
+    \exp(Q_{\pi_k}(s,\mathbf a)/\beta_k)`, factored autoregressively, against MA-PPO's per-agent step (chapter 5 of
+    the book; our derivation, not in the paper).
+
+    With :math:`\pi_k=\prod_m\pi^m_k`, define the *soft* localized values backward over the agents,
+
+    .. math:: U^{1:N} = Q_{\pi_k},\qquad U^{1:m-1}(s,\mathbf a^{1:m-1}) = \beta_k\log\,
+              \mathbb E_{a^m\sim\pi^m_k(\cdot|s,\mathbf a^{1:m-1})}\exp\big(U^{1:m}(s,\mathbf a^{1:m})/\beta_k\big).
+
+    The factors of the centralized step are :math:`\pi^{{\rm c},m}(\cdot|s,\mathbf a^{1:m-1})\propto
+    \pi^m_k(\cdot|s,\mathbf a^{1:m-1})\exp(U^{1:m}(s,\mathbf a^{1:m-1},\cdot)/\beta_k)`. MA-PPO's ideal step
+    (:func:`ideal_mirror_step`) uses the *mean* :math:`Q^{1:m}_{\pi_k}` (the backward sweep of
+    :func:`mappo_lite.evaluation.localized_values`) in place of :math:`U^{1:m}`; the two agree for the last agent
+    (:math:`U^{1:N} = Q^{1:N}_{\pi_k} = Q_{\pi_k}`). By Jensen's inequality and Hoeffding's lemma, in every context
+    :math:`0\le U^{1:m-1} - \mathbb E_{\pi^m_k}U^{1:m}\le\mathrm{range}_{a^m}(U^{1:m})^2/(8\beta_k)`: the
+    curvature term of the mirror-descent step in Theorem 1's proof, of order :math:`1/\beta_k`.
+
+    ``policy``: :math:`\pi_k` in any form :func:`mappo_lite.policies.as_tables` accepts. Returns a dict with
+    ``centralized`` and ``mappo`` (:class:`~mappo_lite.policies.conditional.ConditionalTables` of the two steps),
+    ``soft`` and ``mean`` (the lists :math:`[U^{1:0},\dots,U^{1:N}]` and :math:`[Q^{1:0},\dots,Q^{1:N}]`, the m-th of
+    shape (S, A_1, …, A_m)), ``target_gap`` (N,): :math:`\max|U^{1:m}-Q^{1:m}|` for agent m at position m - 1, and
+    ``hoeffding`` (N,): the bound on it, :math:`\sum_{l>m}\max\mathrm{range}_{a^l}(U^{1:l})^2/(8\beta_k)`.
+    """
+    game = check_game(game)
+    beta_k = check_positive(beta_k, "beta_k")
+    ev = evaluate(game, policy)
+    tables, N = ev.tables, game.n_agents
+    mean = ev.q_local
+    with np.errstate(divide="ignore"):
+        log_pi = [None] + [np.log(tables.table(m)) for m in range(1, N + 1)]  # -inf where pi^m_k = 0
+    soft = [None] * (N + 1)
+    soft[N] = ev.Q
+    hoeffding = np.zeros(N)
+    for m in range(N, 0, -1):
+        soft[m - 1] = beta_k * logsumexp(log_pi[m] + soft[m] / beta_k, axis=-1)
+        if m > 1:  # the one-level Jensen gap of U^{1:m-1}, added to every agent before m
+            width = np.where(tables.table(m) > 0, soft[m], np.nan)
+            hoeffding[: m - 1] += float(np.nanmax(np.nanmax(width, axis=-1) - np.nanmin(width, axis=-1))) ** 2 / (
+                8 * beta_k
+            )
+
+    def _step(values):
+        out = [
+            np.exp(log_softmax(log_pi[m] + values[m] / beta_k, axis=-1)).reshape(-1, game.action_sizes[m - 1])
+            for m in range(1, N + 1)
+        ]
+        return ConditionalTables(tuple(np.ascontiguousarray(t) for t in out), game.n_states, game.action_sizes)
+
+    return {
+        "centralized": _step(soft),
+        "mappo": _step(mean),
+        "soft": soft,
+        "mean": mean,
+        "target_gap": np.array([float(np.max(np.abs(soft[m] - mean[m]))) for m in range(1, N + 1)]),
+        "hoeffding": hoeffding,
+    }

@@ -12,6 +12,9 @@ r"""Chapter 5 (Algorithms 1 and 3): experiments and figures.
   makes agent 1 deterministic before agent 2 has seen the context (a, ·).
 * :func:`compare_methods`, :func:`plot_comparison`, :func:`recompute_difference`,
   :func:`happo_decomposition_check`: MA-PPO against HAPPO (:mod:`mappo_lite.happo`) and independent learners.
+* :func:`mirror_gap_vs_beta`, :func:`plot_mirror_gap`: MA-PPO's per-agent step against the exact centralized mirror
+  step factored autoregressively (soft values :math:`U^{1:m}` against means :math:`Q^{1:m}`), against :math:`\beta_k`.
+* :func:`two_step_visitation`: the visitation :math:`\nu` of the two-step game that the chapter quotes.
 
 Every function is seeded and deterministic; each returns plain data (dicts of arrays) or a
 :class:`matplotlib.figure.Figure` built without pyplot.
@@ -724,4 +727,90 @@ def happo_decomposition_check(game="random", beta_k: float = 1.0, seed: int = 0,
         "min_term": float(terms.min()),
         "J_improvement": float(J_new - ev.J),
         "order": [int(i) for i in order],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# MA-PPO's per-agent step against the exact centralized mirror step
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def mirror_gap_vs_beta(betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0), n_agents: int = 3, seed: int = 0) -> dict:
+    r"""MA-PPO's step against the centralized step :math:`\pi_k\exp(Q_{\pi_k}/\beta_k)` factored autoregressively
+    (:func:`mappo_lite.improvement.centralized_mirror_step`), at the random conditional policy π of
+    :func:`mappo_lite.figures.identities.random_trial` (a random game with ``n_agents`` agents).
+
+    For each :math:`\beta_k` (rows) returns ``target_gap`` (β, N): :math:`\max|U^{1:m}-Q^{1:m}|` (soft minus mean
+    value, agent m in column m - 1; 0 for the last agent), ``hoeffding`` (β, N): its bound
+    :math:`\sum_{l>m}\max\mathrm{range}(U^{1:l})^2/(8\beta_k)`, ``kl`` (β,): the largest over states of
+    :math:`\mathrm{KL}(\pi^{\rm c}\|\pi^{\rm MA\text{-}PPO})`, and ``delta_J`` (β,): :math:`J(\pi^{\rm c}) -
+    J(\pi^{\rm MA\text{-}PPO})`. ``slope_gap`` and ``slope_kl`` are the log-log slopes over the largest half of the
+    βs (agent 1's gap; −1 and −4 expected [ours]: a gap of order :math:`1/\beta_k` in the targets is a logit change of
+    order :math:`1/\beta_k^2`, and the KL is quadratic in it)."""
+    from ..evaluation import kl_chain_terms
+    from ..improvement import centralized_mirror_step
+    from .identities import random_trial
+
+    game, old, _ = random_trial(seed, n_agents=n_agents)
+    betas = np.asarray(betas, dtype=np.float64)
+    gaps, bounds, kls, dJ = [], [], [], []
+    for beta in betas:
+        out = centralized_mirror_step(game, old, float(beta))
+        gaps.append(out["target_gap"])
+        bounds.append(out["hoeffding"])
+        kls.append(float(np.max(kl_chain_terms(game, out["centralized"], out["mappo"])["joint"])))
+        dJ.append(evaluate(game, out["centralized"]).J - evaluate(game, out["mappo"]).J)
+    gaps, kls = np.array(gaps), np.array(kls)
+    half = slice(len(betas) // 2, None)
+    lb = np.log(betas[half])
+    return {
+        "betas": betas,
+        "target_gap": gaps,
+        "hoeffding": np.array(bounds),
+        "kl": kls,
+        "delta_J": np.array(dJ),
+        "slope_gap": float(np.polyfit(lb, np.log(gaps[half, 0]), 1)[0]),
+        "slope_kl": float(np.polyfit(lb, np.log(kls[half]), 1)[0]),
+    }
+
+
+def plot_mirror_gap(data: dict | None = None, **kwargs) -> Figure:
+    """Log-log plot of :func:`mirror_gap_vs_beta`: the soft-minus-mean target gap of each agent before the last and
+    its Hoeffding bound (left), the KL between the centralized and MA-PPO steps (right), against β_k."""
+    data = data if data is not None else mirror_gap_vs_beta(**kwargs)
+    fig = Figure(figsize=(10, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
+    N = data["target_gap"].shape[1]
+    for m in range(1, N):
+        (line,) = ax1.loglog(
+            data["betas"], data["target_gap"][:, m - 1], "o-", label=rf"agent {m}: $\max|U^{{1:{m}}}-Q^{{1:{m}}}|$"
+        )
+        ax1.loglog(
+            data["betas"],
+            data["hoeffding"][:, m - 1],
+            "--",
+            color=line.get_color(),
+            label=f"agent {m}: Hoeffding bound",
+        )
+    ax1.set_xlabel(r"$\beta_k$")
+    ax1.set_title(r"soft value $U^{1:m}$ minus mean $Q^{1:m}$")
+    ax1.legend(fontsize=8)
+    ax2.loglog(data["betas"], data["kl"], "o-", color="k")
+    ax2.set_xlabel(r"$\beta_k$")
+    ax2.set_title(r"$\max_s\,\mathrm{KL}(\pi^{\rm c}\,\|\,\pi^{\rm MA\text{-}PPO})$")
+    fig.tight_layout()
+    return fig
+
+
+def two_step_visitation() -> dict:
+    r"""The normalized visitation :math:`\nu_\pi` of the two-step game (states start, 2A, 2B, end) at the uniform
+    policy :math:`\pi_0` and at the optimal :math:`\pi^\star`, with γ: the numbers chapter 5 quotes
+    (:math:`\nu(\text{end}) = \gamma^2`, :math:`\nu_{\pi^\star}(\text{2B}) = (1-\gamma)\gamma`,
+    :math:`\nu_{\pi_0}(\text{2B}) = (1-\gamma)\gamma/2`)."""
+    game = make_game("two_step")
+    return {
+        "gamma": float(game.gamma),
+        "labels": ("start", "2A", "2B", "end"),
+        "uniform": evaluate(game, "uniform").nu,
+        "optimal": evaluate(game, optimal_value(game).policy_tables(game)).nu,
     }

@@ -20,7 +20,9 @@ backward sweep:
 
 Functions: :func:`random_trial` (a seeded random game and two random conditional log-linear policies),
 :func:`brute_force_q`, :func:`trial_violations`, :func:`identity_trials`, :func:`identity_violations`,
-:func:`non_prefix_check`, :func:`pdl_curves`, :func:`plot_pdl_terms`, :func:`plot_violations`.
+:func:`non_prefix_check`, :func:`pdl_curves`, :func:`plot_pdl_terms`, :func:`plot_violations`; for "local ⇒
+global" and the KL chain rule: :func:`conditional_policy_iteration`, :func:`climbing_counterexample`,
+:func:`local_global_check`, :func:`kl_chain_check`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ import itertools
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..evaluation import evaluate, multi_agent_q, performance_difference_terms
+from ..evaluation import (
+    evaluate,
+    kl_chain_terms,
+    local_improvement_gaps,
+    multi_agent_q,
+    optimal_value,
+    performance_difference_terms,
+)
 from ..games.catalogue import make_game
 from ..improvement import ideal_mirror_step
 from ..policies.conditional import ConditionalLogLinearPolicy, ProductPolicy, as_tables, context_counts
@@ -378,3 +387,125 @@ def plot_violations(records) -> Figure:
     ax.set_ylabel("largest absolute violation")
     ax.legend(fontsize=8, ncol=4, loc="upper right")
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# local => global: the conditional class against the product class; the KL chain rule
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def conditional_policy_iteration(game, policy="uniform", max_iterations: int = 50) -> dict:
+    r"""Conditional policy iteration [ours]: every agent m at once becomes greedy against its localized values
+    :math:`Q^{1:m}_{\pi}` in *every* context (ties to the first action), until no agent can improve locally (the
+    "local ⇒ global" proposition of chapter 3; the :math:`\beta_k\to0` limit of the ideal mirror step).
+
+    Returns ``J_path`` (J of the iterates, the start included), ``V_path`` (their values, one row per iterate),
+    ``gaps_path`` (:func:`mappo_lite.evaluation.local_improvement_gaps` of each iterate), ``tables`` (the last
+    iterate) and ``J_star``. Stops when every gap is below ``1e-12`` times the largest ``|Q|`` (or after
+    ``max_iterations`` steps)."""
+    tables = as_tables(policy, game.n_states, game.action_sizes)
+    J_path, V_path, gaps_path = [], [], []
+    for _ in range(max_iterations + 1):
+        ev = evaluate(game, tables)
+        gaps = local_improvement_gaps(game, tables)
+        J_path.append(ev.J)
+        V_path.append(ev.V)
+        gaps_path.append(gaps)
+        if np.max(gaps) <= 1e-12 * max(1.0, float(np.max(np.abs(ev.Q)))):
+            break
+        greedy = []
+        for m in range(1, game.n_agents + 1):
+            A = game.action_sizes[m - 1]
+            greedy.append(np.eye(A)[np.argmax(ev.q_local[m].reshape(-1, A), axis=1)])
+        tables = as_tables(greedy, game.n_states, game.action_sizes)
+    return {
+        "J_path": np.array(J_path),
+        "V_path": np.array(V_path),
+        "gaps_path": np.array(gaps_path),
+        "tables": tables,
+        "J_star": float(optimal_value(game).J_star),
+    }
+
+
+def climbing_counterexample() -> dict:
+    r"""The climbing game's (b, b) (chapter 3's counterexample): a Nash equilibrium of the product class below the
+    optimum, which conditional local improvement escapes.
+
+    Returns ``J_bb`` (7) and ``J_star`` (11); ``deviations`` (2, 3): the value when agent m (row m - 1) plays each of
+    its actions while the other keeps b (the product class's unilateral deviations); ``product_gains`` (2,): each
+    agent's best unilateral gain, :math:`\max_a Q^{\{m\}}_\pi(a) - J` (both 0: a Nash equilibrium);
+    ``conditional_gaps``: the :func:`mappo_lite.evaluation.local_improvement_gaps` of (b, b) read as a conditional
+    policy (agent 2 gains 41 in the unvisited context :math:`a^1 = a`); and the run of
+    :func:`conditional_policy_iteration` from (b, b) (``J_path``, ``gaps_path``)."""
+    game = make_game("climbing")
+    A = game.action_sizes[0]
+    b = np.eye(A)[1]
+    tables = as_tables([b[None, :], np.tile(b, (A, 1))], game.n_states, game.action_sizes)  # (b, b), any context
+    ev = evaluate(game, tables)
+    J_bb, Q = ev.J, ev.Q[0]  # gamma = 0: Q(a^1, a^2) is the payoff matrix
+    # the product class's Q^{m}: agent m plays a, the other agent keeps its (product) policy b
+    deviations = np.array([Q @ b, b @ Q])
+    run = conditional_policy_iteration(game, tables)
+    return {
+        "J_bb": float(J_bb),
+        "J_star": run["J_star"],
+        "deviations": deviations,
+        "product_gains": deviations.max(axis=1) - J_bb,
+        "conditional_gaps": run["gaps_path"][0],
+        "J_path": run["J_path"],
+        "gaps_path": run["gaps_path"],
+    }
+
+
+def local_global_check(seeds=range(6), n_agents=(2, 3, 4)) -> dict:
+    r"""Conditional policy iteration from the random π of :func:`random_trial` (chapter 3's "local ⇒ global"
+    proposition): returns ``worst_value_drop`` (the largest :math:`\max_s(V_{\pi_t}-V_{\pi_{t+1}})(s)` relative to
+    :math:`\max|V|`: ≤ 0 up to rounding, every step improves every state), ``worst_final_gap`` (the largest
+    :math:`(J^\star - J(\pi_{\rm last}))/\max(1,|J^\star|)`), ``worst_local_gap`` (the largest remaining local
+    improvement gap relative to max|Q|), ``iterations`` (steps of each run) and ``n_runs``."""
+    drops, finals, local, iters = [], [], [], []
+    for N in n_agents:
+        for seed in seeds:
+            game, old, _ = random_trial(seed, n_agents=N)
+            run = conditional_policy_iteration(game, old)
+            V = run["V_path"]
+            scale = max(1.0, float(np.max(np.abs(V))))
+            drops.append(float(np.max(V[:-1] - V[1:])) / scale if len(V) > 1 else -np.inf)
+            finals.append((run["J_star"] - run["J_path"][-1]) / max(1.0, abs(run["J_star"])))
+            q_scale = max(1.0, float(np.max(np.abs(evaluate(game, run["tables"]).Q))))
+            local.append(float(np.max(run["gaps_path"][-1])) / q_scale)
+            iters.append(len(run["J_path"]) - 1)
+    return {
+        "worst_value_drop": max(drops),
+        "worst_final_gap": max(finals),
+        "worst_local_gap": max(local),
+        "iterations": iters,
+        "n_runs": len(iters),
+    }
+
+
+def kl_chain_check(seeds=range(6), n_agents=(2, 3, 4)) -> dict:
+    r"""The KL chain rule (:func:`mappo_lite.evaluation.kl_chain_terms`) on the random instances of
+    :func:`random_trial`, with π' as :math:`\pi^\star` and π as :math:`\pi_k`. Returns ``max_rel_violation``, the
+    largest :math:`|\sum_m\mathrm{term}_m - \mathrm{KL}|/\mathrm{KL}` over seeds, agent counts and states,
+    ``n_cases`` (states checked), ``kl_range`` (the smallest and largest KL seen), ``min_term`` (the smallest
+    per-agent term, ≥ 0) and ``uniform_max``, the largest :math:`\mathrm{KL}(\pi'\|\text{uniform})/\log|\mathbf A|`
+    seen (≤ 1)."""
+    worst, n_cases, uni, lo, hi, min_term = 0.0, 0, 0.0, np.inf, 0.0, np.inf
+    for N in n_agents:
+        for seed in seeds:
+            game, old, new = random_trial(seed, n_agents=N)
+            out = kl_chain_terms(game, new, old)
+            worst = max(worst, float(np.max(np.abs(out["terms"].sum(axis=1) - out["joint"]) / out["joint"])))
+            lo, hi = min(lo, float(out["joint"].min())), max(hi, float(out["joint"].max()))
+            min_term = min(min_term, float(out["terms"].min()))
+            n_cases += game.n_states
+            to_uniform = kl_chain_terms(game, new, "uniform")
+            uni = max(uni, float(np.max(to_uniform["joint"])) / to_uniform["log_joint_actions"])
+    return {
+        "max_rel_violation": worst,
+        "n_cases": n_cases,
+        "kl_range": (lo, hi),
+        "min_term": min_term,
+        "uniform_max": uni,
+    }

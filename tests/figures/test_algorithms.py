@@ -140,3 +140,23 @@ def test_recompute_difference_and_decomposition():
             assert c["violation"] < 1e-11
             assert c["min_term"] >= -1e-11
             assert c["J_improvement"] >= -1e-11
+
+
+def test_mirror_gap_slopes_and_hoeffding_bound():
+    from mappo_lite.figures.algorithms import mirror_gap_vs_beta, plot_mirror_gap
+
+    d = mirror_gap_vs_beta(betas=(1.0, 2.0, 4.0, 8.0, 16.0))
+    assert abs(d["slope_gap"] + 1) < 0.05
+    assert abs(d["slope_kl"] + 4) < 0.2
+    assert np.all(d["target_gap"][:, :-1] <= d["hoeffding"][:, :-1] * (1 + 1e-12))
+    assert np.all(d["target_gap"][:, -1] <= 1e-12 * np.max(d["target_gap"]))
+    assert plot_mirror_gap(d).axes
+
+
+def test_two_step_visitation_numbers():
+    from mappo_lite.figures.algorithms import two_step_visitation
+
+    v = two_step_visitation()
+    g = v["gamma"]
+    np.testing.assert_allclose(v["uniform"], [1 - g, (1 - g) * g / 2, (1 - g) * g / 2, g * g], rtol=1e-12)
+    np.testing.assert_allclose(v["optimal"], [1 - g, 0, (1 - g) * g, g * g], rtol=1e-12, atol=1e-15)

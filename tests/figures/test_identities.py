@@ -105,3 +105,33 @@ def test_plots_return_figures():
     assert isinstance(ids.plot_violations(recs), Figure)
     with pytest.raises(ValueError):
         ids.pdl_setup(2, 0, target="nonsense")
+
+
+def test_climbing_counterexample_numbers():
+    from mappo_lite.figures.identities import climbing_counterexample
+
+    out = climbing_counterexample()
+    np.testing.assert_allclose([out["J_bb"], out["J_star"]], [7.0, 11.0], rtol=1e-12)
+    np.testing.assert_allclose(out["deviations"], [[-30, 7, 0], [-30, 7, 6]], atol=1e-12 * 30)
+    assert np.all(out["product_gains"] <= 1e-12 * 30)  # (b, b) is a Nash equilibrium of the product class
+    np.testing.assert_allclose(out["conditional_gaps"], [0.0, 41.0], atol=1e-12 * 41)
+    assert np.all(np.diff(out["J_path"]) >= -1e-12 * 11)  # conditional policy iteration never goes down
+    np.testing.assert_allclose(out["J_path"][-1], 11.0, rtol=1e-12)
+    assert np.max(out["gaps_path"][-1]) <= 1e-12 * 41
+
+
+def test_local_global_check_reaches_the_optimum():
+    from mappo_lite.figures.identities import local_global_check
+
+    out = local_global_check(seeds=range(3), n_agents=(2, 3))
+    assert out["n_runs"] == 6  # exact: a count
+    assert out["worst_value_drop"] <= 1e-12 and out["worst_final_gap"] <= 1e-10 and out["worst_local_gap"] <= 1e-12
+    assert max(out["iterations"]) >= 2  # not a trivial one-step case everywhere
+
+
+def test_kl_chain_check_holds_and_uniform_bound():
+    from mappo_lite.figures.identities import kl_chain_check
+
+    out = kl_chain_check(seeds=range(3), n_agents=(2, 3))
+    assert out["max_rel_violation"] < 1e-10 and out["min_term"] > 0
+    assert 0 < out["uniform_max"] <= 1 + 1e-12
