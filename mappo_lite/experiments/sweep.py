@@ -94,6 +94,28 @@ def _is_dask_client(backend) -> bool:
     return type(backend).__name__ == "Client" and hasattr(backend, "map") and hasattr(backend, "gather")
 
 
+class _NoProgress:
+    """The progress bar of ``quiet=True``: does nothing, and needs no tqdm (so serial quiet sweeps run without the
+    ``sweeps`` extra)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    if quiet:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
+
+
 def run_sweep(
     configs,
     fn=train_summary,
@@ -123,9 +145,7 @@ def run_sweep(
         n_jobs = check_int(n_jobs, "n_jobs", 1)
     if not configs:
         return []
-    from tqdm.auto import tqdm
-
-    with tqdm(total=len(configs), desc=desc, disable=quiet) as bar:
+    with _progress(len(configs), desc, quiet) as bar:
         if backend == "serial":
             out = []
             for c in configs:
