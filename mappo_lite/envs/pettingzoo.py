@@ -126,7 +126,9 @@ class CooperativeParallelEnv(ParallelEnv):
         if seed is not None or self.np_random is None:
             self.np_random = np.random.default_rng(seed)
         self.agents = list(self.possible_agents)
-        self._state = int(min(np.searchsorted(self._cum_rho, self.np_random.random(), side="right"), len(self._cum_rho) - 1))
+        self._state = int(
+            min(np.searchsorted(self._cum_rho, self.np_random.random(), side="right"), len(self._cum_rho) - 1)
+        )
         self._turn, self._prefix, self._steps = 1, [], 0
         return self._observations(), {a: {} for a in self.agents}
 
