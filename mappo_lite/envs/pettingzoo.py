@@ -231,7 +231,8 @@ def policy_returns(env: CooperativeParallelEnv, policy, n_episodes: int, seed: i
         G = 0.0
         while env.agents:
             if env.conditional:
-                m = env._turn
+                # whose turn it is, read from the observations as an outside learner would: the one unmasked agent
+                m = next(i for i in range(1, N + 1) if obs[names[i - 1]]["action_mask"].any())
                 o = obs[names[m - 1]]["observation"]
                 row = cums[m - 1][context_index(o[0], o[1:], sizes)]
                 a = min(int(np.searchsorted(row, rng.random() * row[-1], side="right")), sizes[m - 1] - 1)
