@@ -14,6 +14,11 @@ is not known to us, so everything here compares *measured* gaps with the rate ta
 * :func:`gap_vs_factor`, :func:`plot_gap_vs_factor`: dependence on N, γ and |A|.
 * :func:`error_sweep`, :func:`plot_error_sweep`: Monte Carlo evaluation (ξ) and SGD improvement (ε).
 * :func:`explore_gap_vs_K`: one random game, every knob a keyword (the chapter's interactive figure).
+
+Every sweep runs its grid of trainings through :func:`mappo_lite.experiments.sweep.run_sweep`: the keywords
+``backend`` (``"serial"``, ``"joblib"`` or a ``distributed.Client``), ``n_jobs`` and ``quiet`` (default ``True``:
+no progress bar on the book's pages) are passed on; each run's seed comes from its configuration, so the results do
+not depend on the backend.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullForma
 from ..algorithms import ma_ppo
 from ..errors import MappoLiteError
 from ..evaluation import evaluate, optimal_value
+from ..experiments.sweep import run_sweep
 from ..games.catalogue import make_game
 from ..games.dense import CooperativeMarkovGame
 from ..kernels.softmax import logsumexp
@@ -109,25 +115,42 @@ def fit_loglog(x, y) -> tuple:
 # ----------------------------------------------------------------------------------------------------------------
 # (1) gap against K
 # ----------------------------------------------------------------------------------------------------------------
-def gap_vs_K(games=None, Ks=DEFAULT_KS, beta: float = DEFAULT_BETA, seed: int = 0) -> dict:
+def _sweep_gaps(configs, backend, n_jobs, quiet, desc) -> np.ndarray:
+    """The average gap of each configuration (:func:`~mappo_lite.experiments.sweep.train_summary`), in order."""
+    return np.array(
+        [r["average_gap"] for r in run_sweep(configs, backend=backend, n_jobs=n_jobs, quiet=quiet, desc=desc)]
+    )
+
+
+def gap_vs_K(
+    games=None,
+    Ks=DEFAULT_KS,
+    beta: float = DEFAULT_BETA,
+    seed: int = 0,
+    *,
+    backend="serial",
+    n_jobs: int = -1,
+    quiet: bool = True,
+) -> dict:
     r"""Exact MA-PPO (ideal step, exact :math:`Q^{1:m}`) on each game for each K, :math:`\beta_k=\beta\sqrt K`.
 
     Returns a dict of arrays: ``Ks`` (nK,), ``gaps`` (G, nK) the measured average gap
     :math:`\frac1K\sum_{k<K}(J^\star-J(\pi_k))` (= the expected gap of the uniformly drawn output),
     ``rates`` (G, nK) :math:`\frac{N}{1-\gamma}\sqrt{\log|A|/K}`, ``bounds`` (G, nK) our :func:`explicit_bound`,
     ``factors`` (G,) :math:`\frac{N}{1-\gamma}\sqrt{\log|A|}`, ``slopes`` and ``constants`` (G,) of a log-log fit
-    ``gap ≈ C K^p``, ``max_ratio`` (G,) the largest gap/rate, ``labels``, ``beta``, ``games``."""
+    ``gap ≈ C K^p``, ``max_ratio`` (G,) the largest gap/rate, ``labels``, ``beta``, ``games``. The G × nK runs are
+    one sweep (``backend``, ``n_jobs``, ``quiet``: :func:`~mappo_lite.experiments.sweep.run_sweep`)."""
     games = default_games() if games is None else [unit_game(g) for g in games]
     Ks = np.asarray(Ks, dtype=np.int64)
     if Ks.ndim != 1 or Ks.size < 2 or np.any(Ks < 1):
         raise MappoLiteError("Ks must be at least two positive integers")
     G, nK = len(games), Ks.size
-    gaps, rates, bounds = np.empty((G, nK)), np.empty((G, nK)), np.empty((G, nK))
+    configs = [dict(game=g, K=int(K), beta=beta, seed=seed) for g in games for K in Ks]
+    gaps = _sweep_gaps(configs, backend, n_jobs, quiet, "gap vs K").reshape(G, nK)
+    rates, bounds = np.empty((G, nK)), np.empty((G, nK))
     factors, slopes, consts = np.empty(G), np.empty(G), np.empty(G)
     for i, game in enumerate(games):
         N, gamma, A = _sizes(game)
-        for j, K in enumerate(Ks):
-            gaps[i, j] = ma_ppo(game, K=int(K), beta=beta, seed=seed, keep_policies=False).average_gap
         rates[i] = theorem1_rate(N, gamma, A, Ks)
         bounds[i] = explicit_bound(N, gamma, A, Ks, beta)
         factors[i] = N / (1 - gamma) * math.sqrt(math.log(A))
@@ -306,21 +329,24 @@ def plot_decomposition(dec: dict) -> Figure:
 # ----------------------------------------------------------------------------------------------------------------
 # the constant as a function of beta
 # ----------------------------------------------------------------------------------------------------------------
-def beta_sweep(games=None, betas=None, K: int = 300, seed: int = 0) -> dict:
+def beta_sweep(
+    games=None, betas=None, K: int = 300, seed: int = 0, *, backend="serial", n_jobs: int = -1, quiet: bool = True
+) -> dict:
     r"""Measured gap / rate (constant 1) at fixed K for each game and β; with our constant :math:`c(\beta)`
     (:func:`explicit_constant`) and the KL-part prediction :math:`\beta\sqrt{\log|A|}`.
 
     Returns ``betas`` (nb,), ``ratios`` (G, nb), ``ours`` (G, nb), ``kl_line`` (G, nb), ``best_betas`` (G,),
-    ``labels``, ``K``."""
+    ``labels``, ``K``. The G × nb runs are one sweep (``backend``, ``n_jobs``, ``quiet``:
+    :func:`~mappo_lite.experiments.sweep.run_sweep`)."""
     games = default_games()[:3] if games is None else [unit_game(g) for g in games]
     betas = np.logspace(-2, 0.7, 7) if betas is None else np.asarray(betas, dtype=np.float64)
     G, nb = len(games), betas.size
+    configs = [dict(game=g, K=K, beta=float(b), seed=seed) for g in games for b in betas]
+    gaps = _sweep_gaps(configs, backend, n_jobs, quiet, "beta sweep").reshape(G, nb)
     ratios, ours, kl_line, best = np.empty((G, nb)), np.empty((G, nb)), np.empty((G, nb)), np.empty(G)
     for i, game in enumerate(games):
         N, gamma, A = _sizes(game)
-        rate = float(theorem1_rate(N, gamma, A, K))
-        for j, b in enumerate(betas):
-            ratios[i, j] = ma_ppo(game, K=K, beta=float(b), seed=seed, keep_policies=False).average_gap / rate
+        ratios[i] = gaps[i] / float(theorem1_rate(N, gamma, A, K))
         ours[i] = explicit_constant(gamma, A, betas)
         kl_line[i] = betas * math.sqrt(math.log(A))
         best[i] = best_beta(gamma, A)
@@ -388,22 +414,36 @@ VARY_DEFAULTS = {"n_agents": (1, 2, 3), "gamma": (0.0, 0.5, 0.8, 0.9, 0.95), "n_
 BASE_GAME = {"n_states": 5, "n_agents": 2, "n_actions": 3, "gamma": 0.9}
 
 
-def gap_vs_factor(vary: str, values=None, K: int = 300, beta: float = DEFAULT_BETA, seeds=(0, 1, 2), base=None) -> dict:
+def gap_vs_factor(
+    vary: str,
+    values=None,
+    K: int = 300,
+    beta: float = DEFAULT_BETA,
+    seeds=(0, 1, 2),
+    base=None,
+    *,
+    backend="serial",
+    n_jobs: int = -1,
+    quiet: bool = True,
+) -> dict:
     r"""Vary one of ``"n_agents"``, ``"gamma"``, ``"n_actions"`` in random games (others from ``base``), run exact
     MA-PPO with K iterations and record the average gap. Returns ``values``, ``factors``
     :math:`\frac{N}{1-\gamma}\sqrt{\log|A|}`, ``gaps`` (n_values, n_seeds), ``slope``/``constant`` of the fit
-    ``mean gap ≈ C·factor^p``, ``K``, ``beta``, ``vary``."""
+    ``mean gap ≈ C·factor^p``, ``K``, ``beta``, ``vary``. The runs are one sweep (``backend``, ``n_jobs``,
+    ``quiet``: :func:`~mappo_lite.experiments.sweep.run_sweep`); seed s draws the game, the runs are exact."""
     if vary not in VARY_DEFAULTS:
         raise MappoLiteError(f"vary must be one of {sorted(VARY_DEFAULTS)}, got {vary!r}")
     values = VARY_DEFAULTS[vary] if values is None else tuple(values)
     base = dict(BASE_GAME if base is None else base)
-    gaps = np.empty((len(values), len(seeds)))
+    configs = [
+        dict(game=unit_game(dict(name="random", seed=s, **dict(base, **{vary: v}))), K=K, beta=beta)
+        for v in values
+        for s in seeds
+    ]
+    gaps = _sweep_gaps(configs, backend, n_jobs, quiet, f"gap vs {vary}").reshape(len(values), len(seeds))
     factors = np.empty(len(values))
     for i, v in enumerate(values):
         params = dict(base, **{vary: v})
-        for j, s in enumerate(seeds):
-            game = unit_game(dict(name="random", seed=s, **params))
-            gaps[i, j] = ma_ppo(game, K=K, beta=beta, keep_policies=False).average_gap
         N, gamma, A = params["n_agents"], params["gamma"], max(params["n_actions"], 2)
         factors[i] = N / (1 - gamma) * math.sqrt(math.log(A))
     p, C = fit_loglog(factors, gaps.mean(axis=1))
@@ -481,6 +521,10 @@ def error_sweep(
     Ts=(10, 30, 100, 300, 1000, 3000),
     seeds=(0, 1, 2),
     sgd_init: str = "previous",
+    *,
+    backend="serial",
+    n_jobs: int = -1,
+    quiet: bool = True,
 ) -> dict:
     r"""MA-PPO with errors on one game (default: random S=5, N=2, |A|=3, γ=0.5).
 
@@ -490,22 +534,21 @@ def error_sweep(
       ``gap_sgd``.
 
     Also ``exact_gap``, ``uniform_gap`` (:math:`J^\star-J(\pi_0)`), ``beta_k``, ``rate`` and ``bound_floor`` (the
-    Theorem 1 curve with constant 1 at this K)."""
+    Theorem 1 curve with constant 1 at this K). The Monte Carlo and SGD runs are one sweep (``backend``,
+    ``n_jobs``, ``quiet``: :func:`~mappo_lite.experiments.sweep.run_sweep`)."""
     if game is None:
         game = dict(name="random", n_states=5, n_agents=2, n_actions=3, gamma=0.5, seed=0)
     game = unit_game(game)
     exact = ma_ppo(game, K=K, beta=beta, keep_policies=False)
     n_rollouts, Ts = tuple(n_rollouts), tuple(Ts)
-    xi, gap_mc = np.empty((len(n_rollouts), len(seeds))), np.empty((len(n_rollouts), len(seeds)))
-    eps, gap_sgd = np.empty((len(Ts), len(seeds))), np.empty((len(Ts), len(seeds)))
-    for i, nr in enumerate(n_rollouts):
-        for j, s in enumerate(seeds):
-            r = ma_ppo(game, K=K, beta=beta, evaluation="mc", n_rollouts=nr, seed=s, keep_policies=False)
-            xi[i, j], gap_mc[i, j] = r.xi.mean(), r.average_gap
-    for i, T in enumerate(Ts):
-        for j, s in enumerate(seeds):
-            r = ma_ppo(game, K=K, beta=beta, solver="sgd", T=T, sgd_init=sgd_init, seed=s, keep_policies=False)
-            eps[i, j], gap_sgd[i, j] = r.eps.mean(), r.average_gap
+    mc = [dict(game=game, K=K, beta=beta, evaluation="mc", n_rollouts=nr, seed=s) for nr in n_rollouts for s in seeds]
+    sgd = [dict(game=game, K=K, beta=beta, solver="sgd", T=T, sgd_init=sgd_init, seed=s) for T in Ts for s in seeds]
+    runs = run_sweep(mc + sgd, backend=backend, n_jobs=n_jobs, quiet=quiet, desc="error sweep")
+    shape_mc, shape_sgd = (len(n_rollouts), len(seeds)), (len(Ts), len(seeds))
+    xi = np.array([r["xi_mean"] for r in runs[: len(mc)]]).reshape(shape_mc)
+    gap_mc = np.array([r["average_gap"] for r in runs[: len(mc)]]).reshape(shape_mc)
+    eps = np.array([r["eps_mean"] for r in runs[len(mc) :]]).reshape(shape_sgd)
+    gap_sgd = np.array([r["average_gap"] for r in runs[len(mc) :]]).reshape(shape_sgd)
     N, gamma, A = _sizes(game)
     return {
         "n_rollouts": np.asarray(n_rollouts),
