@@ -13,6 +13,8 @@ and, with a small ridge α,
 
 .. math:: G = \Psi^\top\Psi + \alpha I,\quad U = \Psi^\top(\Psi-\gamma\Psi'_\pi) + \alpha I,\quad c = \Psi^\top r.
 
+(chapter 8 calls the second matrix U, not B, which is Theorem 1's problem constant.)
+
 **Plain evaluation** (LSTD): :math:`w = U^{-1}c`.
 
 **Pessimistic evaluation** [ours: the regularized form of Bellman-consistent pessimism, Xie et al. 2021, which the
@@ -34,7 +36,7 @@ then κ solves :math:`\|w(\kappa)\| = L`, found by bisection on the eigen-decomp
 :math:`J(\pi)` is lowered by :math:`\tfrac1{2\lambda}v_\pi^\top U^{-1}GU^{-\top}v_\pi \ge 0`, most where the data
 constrains :math:`v_\pi`'s direction least, and λ → ∞ recovers LSTD.
 
-**Norm bound.** For a tabular critic and rewards in [0, 1], :func:`tabular_L` = :math:`\sqrt{S|\mathbf A|}/(1-\gamma)` bounds
+**Norm bound.** For a tabular critic and mean rewards in [0, 1], :func:`tabular_L` = :math:`\sqrt{S|\mathbf A|}/(1-\gamma)` bounds
 the true Q at no cost and keeps the weights of unseen (s, **a**) finite (the shipped example uses it).
 
 **Algorithm.** :func:`offline_ma_ppo` runs Algorithm 1's local mirror steps on these estimates, through the same
@@ -209,7 +211,8 @@ def collect_dataset(
     r"""Collect n transitions. States come from the behaviour policy's visitation :math:`\nu_\mu` restricted to a
     seeded random subset of ``ceil(state_fraction·S)`` states; joint actions from μ (``behaviour``: a policy in any
     form :func:`~mappo_lite.policies.as_tables` accepts, or None for :func:`behaviour_policy` with ``coverage``);
-    rewards are :math:`r(s,\mathbf a)` plus Gaussian noise of standard deviation ``reward_noise``; next states from P
+    rewards are :math:`r(s,\mathbf a)` plus Gaussian noise of standard deviation ``reward_noise`` (ζ in chapter 8; the
+    mean reward is in [0, 1] for the book's games, the observed rewards may leave it); next states from P
     (−1 when the episode stops)."""
     n = check_count(n, "n (number of transitions)")
     state_fraction = check_real(check_positive(state_fraction, "state_fraction"), "state_fraction", 0.0, 1.0)
