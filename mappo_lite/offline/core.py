@@ -11,30 +11,32 @@ states appear in the data.
 the episode stopped), :math:`v_\pi = \sum_s\rho(s)\sum_{\mathbf a}\pi(\mathbf a|s)\psi(s,\mathbf a)` (so :math:`J_w = v_\pi^\top w`),
 and, with a small ridge α,
 
-.. math:: G = \Psi^\top\Psi + \alpha I,\quad B = \Psi^\top(\Psi-\gamma\Psi'_\pi) + \alpha I,\quad c = \Psi^\top r.
+.. math:: G = \Psi^\top\Psi + \alpha I,\quad U = \Psi^\top(\Psi-\gamma\Psi'_\pi) + \alpha I,\quad c = \Psi^\top r.
 
-**Plain evaluation** (LSTD): :math:`w = B^{-1}c`.
+(chapter 8 calls the second matrix U, not B, which is Theorem 1's problem constant.)
+
+**Plain evaluation** (LSTD): :math:`w = U^{-1}c`.
 
 **Pessimistic evaluation** [ours: the regularized form of Bellman-consistent pessimism, Xie et al. 2021, which the
 paper's "pessimism via regularization" points to]:
 
 .. math:: w_\pi = \arg\min_{\|w\|\le L}\; v_\pi^\top w + \lambda\,\mathcal E_D(w),\qquad
-          \mathcal E_D(w) = \|\Psi w - \Pi_\Psi(r+\gamma\Psi'_\pi w)\|^2 = (Bw-c)^\top G^{-1}(Bw-c),
+          \mathcal E_D(w) = \|\Psi w - \Pi_\Psi(r+\gamma\Psi'_\pi w)\|^2 = (Uw-c)^\top G^{-1}(Uw-c),
 
 the squared projected Bellman error summed over the data (the second form holds because
 :math:`\Pi_\Psi = \Psi G^{-1}\Psi^\top` and Ψw lies in the span of Ψ; with the ridge it is exact in the form of Xie et al.:
 :math:`\mathcal E_D(w) = \ell(w;w) - \min_u \ell(u;w)`, :math:`\ell(u;w) = \sum_i(\psi_i^\top u - r_i - \gamma\psi'^\top_{\pi,i}w)^2 + \alpha\|u\|^2`,
 whose minimizer is :math:`u = G^{-1}(c + \gamma\Psi^\top\Psi'_\pi w)` and whose excess is a quadratic in G). It is a convex quadratic with
-:math:`M = B^\top G^{-1}B`, :math:`b = B^\top G^{-1}c`; setting the gradient to zero,
+:math:`M = U^\top G^{-1}U`, :math:`b = U^\top G^{-1}c`; setting the gradient to zero,
 
-.. math:: w_\pi = (2\lambda M + 2\kappa I)^{-1}(2\lambda b - v_\pi) = B^{-1}c - \tfrac{1}{2\lambda}B^{-1}GB^{-\top}v_\pi \quad(\kappa = 0),
+.. math:: w_\pi = (2\lambda M + 2\kappa I)^{-1}(2\lambda b - v_\pi) = U^{-1}c - \tfrac{1}{2\lambda}U^{-1}GU^{-\top}v_\pi \quad(\kappa = 0),
 
 with κ ≥ 0 the multiplier of the norm constraint (κ > 0 only when the unconstrained solution has norm above L;
 then κ solves :math:`\|w(\kappa)\| = L`, found by bisection on the eigen-decomposition of M). The estimate of
-:math:`J(\pi)` is lowered by :math:`\tfrac1{2\lambda}v_\pi^\top B^{-1}GB^{-\top}v_\pi \ge 0`, most where the data
+:math:`J(\pi)` is lowered by :math:`\tfrac1{2\lambda}v_\pi^\top U^{-1}GU^{-\top}v_\pi \ge 0`, most where the data
 constrains :math:`v_\pi`'s direction least, and λ → ∞ recovers LSTD.
 
-**Norm bound.** For a tabular critic and rewards in [0, 1], :func:`tabular_L` = :math:`\sqrt{S|\mathbf A|}/(1-\gamma)` bounds
+**Norm bound.** For a tabular critic and mean rewards in [0, 1], :func:`tabular_L` = :math:`\sqrt{S|\mathbf A|}/(1-\gamma)` bounds
 the true Q at no cost and keeps the weights of unseen (s, **a**) finite (the shipped example uses it).
 
 **Algorithm.** :func:`offline_ma_ppo` runs Algorithm 1's local mirror steps on these estimates, through the same
@@ -208,7 +210,8 @@ def collect_dataset(
     r"""Collect n transitions. States come from the behaviour policy's visitation :math:`\nu_\mu` restricted to a
     seeded random subset of ``ceil(state_fraction·S)`` states; joint actions from μ (``behaviour``: a policy in any
     form :func:`~mappo_lite.policies.as_tables` accepts, or None for :func:`behaviour_policy` with ``coverage``);
-    rewards are :math:`r(s,\mathbf a)` plus Gaussian noise of standard deviation ``reward_noise``; next states from P
+    rewards are :math:`r(s,\mathbf a)` plus Gaussian noise of standard deviation ``reward_noise`` (ζ in chapter 8; the
+    mean reward is in [0, 1] for the book's games, the observed rewards may leave it); next states from P
     (−1 when the episode stops)."""
     n = check_count(n, "n (number of transitions)")
     state_fraction = check_real(check_positive(state_fraction, "state_fraction"), "state_fraction", 0.0, 1.0)
@@ -297,10 +300,10 @@ def _check_psi(psi, game) -> np.ndarray:
 
 @dataclass
 class BellmanSystem:
-    r"""The matrices of the module docstring for one policy: G, B, c (d×d, d×d, d) and :math:`v_\pi` (d)."""
+    r"""The matrices of the module docstring for one policy: G, U, c (d×d, d×d, d) and :math:`v_\pi` (d)."""
 
     G: np.ndarray
-    B: np.ndarray
+    U: np.ndarray
     c: np.ndarray
     v: np.ndarray
     psi: np.ndarray
@@ -309,7 +312,7 @@ class BellmanSystem:
 def bellman_system(
     game: CooperativeMarkovGame, dataset: OfflineDataset, psi, policy, ridge: float = 1e-3
 ) -> BellmanSystem:
-    """Assemble G, B, c and v for evaluating ``policy`` from ``dataset`` with critic features ``psi``."""
+    """Assemble G, U, c and v for evaluating ``policy`` from ``dataset`` with critic features ``psi``."""
     if (dataset.n_states, dataset.action_sizes) != (game.n_states, game.action_sizes):
         raise MappoLiteError("dataset does not match the game's sizes")
     ridge = check_positive(ridge, "ridge")
@@ -322,13 +325,13 @@ def bellman_system(
     G0, C, c = accumulate_bellman_system(psi_flat, rows, psi_pi, dataset.next_states, dataset.rewards)
     d = psi.shape[-1]
     eye = np.eye(d) * float(ridge)
-    return BellmanSystem(G=G0 + eye, B=G0 - game.gamma * C + eye, c=c, v=game.rho @ psi_pi, psi=psi)
+    return BellmanSystem(G=G0 + eye, U=G0 - game.gamma * C + eye, c=c, v=game.rho @ psi_pi, psi=psi)
 
 
 def plain_weights(system: BellmanSystem) -> np.ndarray:
-    """LSTD: :math:`w = B^{-1}c`."""
+    """LSTD: :math:`w = U^{-1}c`."""
     try:
-        w = np.linalg.solve(system.B, system.c)
+        w = np.linalg.solve(system.U, system.c)
     except np.linalg.LinAlgError:
         raise MappoLiteError("the LSTD system is singular: increase the ridge") from None
     if not np.all(np.isfinite(w)):
@@ -339,23 +342,23 @@ def plain_weights(system: BellmanSystem) -> np.ndarray:
 def _ball_solve(M: np.ndarray, rhs: np.ndarray, L: float) -> np.ndarray:
     r"""Minimize :math:`\tfrac12 w^\top Mw - \mathrm{rhs}^\top w` (M symmetric PSD) over :math:`\|w\|\le L`.
 
-    KKT: :math:`(M+\kappa I)w = \mathrm{rhs}`, κ ≥ 0, κ(‖w‖ − L) = 0. With the eigen-decomposition :math:`M=U\,\mathrm{diag}(e)U^\top`,
-    :math:`\|w(\kappa)\|^2=\sum_i (U^\top\mathrm{rhs})_i^2/(e_i+\kappa)^2` decreases in κ, so the active-constraint κ is found by
+    KKT: :math:`(M+\kappa I)w = \mathrm{rhs}`, κ ≥ 0, κ(‖w‖ − L) = 0. With the eigen-decomposition :math:`M=O\,\mathrm{diag}(e)O^\top`,
+    :math:`\|w(\kappa)\|^2=\sum_i (O^\top\mathrm{rhs})_i^2/(e_i+\kappa)^2` decreases in κ, so the active-constraint κ is found by
     bisection (to machine precision)."""
-    evals, U = np.linalg.eigh(0.5 * (M + M.T))
+    evals, O = np.linalg.eigh(0.5 * (M + M.T))
     evals = np.maximum(evals, 0.0)
-    proj = U.T @ rhs
+    proj = O.T @ rhs
     scale = max(1.0, float(evals.max()))
 
     def w_of(kappa):
-        return U @ (proj / (evals + kappa))
+        return O @ (proj / (evals + kappa))
 
     if evals.min() > 1e-13 * scale:
         w = w_of(0.0)
         if np.linalg.norm(w) <= L:
             return w
     elif math.isinf(L):
-        raise MappoLiteError("the pessimistic problem is unbounded (singular B): use a finite L or a larger ridge")
+        raise MappoLiteError("the pessimistic problem is unbounded (singular U): use a finite L or a larger ridge")
     lo, hi = 0.0, scale
     while np.linalg.norm(w_of(hi)) > L:
         lo, hi = hi, 2.0 * hi
@@ -371,20 +374,20 @@ def _ball_solve(M: np.ndarray, rhs: np.ndarray, L: float) -> np.ndarray:
 
 
 def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) -> np.ndarray:
-    r"""The minimizer of :math:`v^\top w + \lambda(Bw-c)^\top G^{-1}(Bw-c)` over :math:`\|w\|\le L`.
+    r"""The minimizer of :math:`v^\top w + \lambda(Uw-c)^\top G^{-1}(Uw-c)` over :math:`\|w\|\le L`.
 
-    Unconstrained (κ = 0): :math:`w = B^{-1}\big(c - \tfrac1{2\lambda}GB^{-\top}v\big)`, two solves with B. If that w
+    Unconstrained (κ = 0): :math:`w = U^{-1}\big(c - \tfrac1{2\lambda}GU^{-\top}v\big)`, two solves with U. If that w
     is longer than L, the norm constraint is active: :math:`(M+\tfrac{\kappa}{\lambda}I)w = b-\tfrac1{2\lambda}v` with
-    :math:`M=B^\top G^{-1}B`, :math:`b=B^\top G^{-1}c` and the κ > 0 that puts w on the sphere (:func:`_ball_solve`).
+    :math:`M=U^\top G^{-1}U`, :math:`b=U^\top G^{-1}c` and the κ > 0 that puts w on the sphere (:func:`_ball_solve`).
     ``lam=inf`` is LSTD (or, if LSTD is longer than L, the smallest Bellman error on the ball)."""
     lam, L = check_lam_L(lam, L)
-    B, G, c, v = system.B, system.G, system.c, system.v
+    U, G, c, v = system.U, system.G, system.c, system.v
     w = None
     try:
         if math.isinf(lam):
-            w = np.linalg.solve(B, c)
+            w = np.linalg.solve(U, c)
         else:
-            w = np.linalg.solve(B, c - (G @ np.linalg.solve(B.T, v)) / (2.0 * lam))
+            w = np.linalg.solve(U, c - (G @ np.linalg.solve(U.T, v)) / (2.0 * lam))
         if not np.all(np.isfinite(w)):
             w = None
     except np.linalg.LinAlgError:
@@ -395,30 +398,30 @@ def pessimistic_weights(system: BellmanSystem, lam: float, L: float = math.inf) 
         chol = np.linalg.cholesky(G)
     except np.linalg.LinAlgError:
         raise MappoLiteError("G is not positive definite: use a positive ridge") from None
-    X = np.linalg.solve(chol, B)  # C^{-1} B with G = C C^T, so M = X^T X = B^T G^{-1} B
+    X = np.linalg.solve(chol, U)  # C^{-1} U with G = C C^T, so M = X^T X = U^T G^{-1} U
     y = np.linalg.solve(chol, c)
     rhs = X.T @ y if math.isinf(lam) else X.T @ y - v / (2.0 * lam)
     return _ball_solve(X.T @ X, rhs, L)
 
 
 def pessimistic_objective(system: BellmanSystem, w, lam: float) -> float:
-    r""":math:`v^\top w + \lambda\,\mathcal E_D(w)` with :math:`\mathcal E_D(w) = (Bw-c)^\top G^{-1}(Bw-c)` (for tests and figures)."""
+    r""":math:`v^\top w + \lambda\,\mathcal E_D(w)` with :math:`\mathcal E_D(w) = (Uw-c)^\top G^{-1}(Uw-c)` (for tests and figures)."""
     return float(system.v @ w) + float(lam) * bellman_error(system, w)
 
 
 def bellman_error(system: BellmanSystem, w) -> float:
-    r""":math:`\mathcal E_D(w) = (Bw-c)^\top G^{-1}(Bw-c)`: the (ridge-)projected squared Bellman error summed over the data."""
-    res = system.B @ np.asarray(w, dtype=np.float64) - system.c
+    r""":math:`\mathcal E_D(w) = (Uw-c)^\top G^{-1}(Uw-c)`: the (ridge-)projected squared Bellman error summed over the data."""
+    res = system.U @ np.asarray(w, dtype=np.float64) - system.c
     return float(res @ np.linalg.solve(system.G, res))
 
 
 def pessimism_offset(system: BellmanSystem, lam: float) -> float:
-    r"""The unconstrained offset :math:`\tfrac1{2\lambda}v^\top B^{-1}GB^{-\top}v \ge 0` by which the pessimistic estimate of
+    r"""The unconstrained offset :math:`\tfrac1{2\lambda}v^\top U^{-1}GU^{-\top}v \ge 0` by which the pessimistic estimate of
     :math:`J(\pi)` sits below the LSTD estimate (0 for ``lam=inf``)."""
     lam, _ = check_lam_L(lam, math.inf)
     if math.isinf(lam):
         return 0.0
-    u = np.linalg.solve(system.B.T, system.v)
+    u = np.linalg.solve(system.U.T, system.v)
     return float(u @ system.G @ u) / (2.0 * lam)
 
 

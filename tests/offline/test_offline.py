@@ -4,7 +4,7 @@ What is checked, and against what:
 
 * the pessimistic closed form against a direct numerical minimization (scipy SLSQP with the norm constraint) of
   v^T w + lam * E_D(w), with E_D written from its *definition* (the Xie et al. excess squared Bellman loss over the
-  data, computed by an explicit inner least-squares fit, not from the library's G, B, c);
+  data, computed by an explicit inner least-squares fit, not from the library's G, U, c);
 * lam -> inf recovers LSTD; the pessimistic estimate never exceeds the plain one; it is far below where the data
   is thin and at the truth where the data is rich;
 * LSTD with a tabular critic equals the exact Q of the evaluated policy on noiseless exhaustive data from a
@@ -92,10 +92,10 @@ def random_instance(case, critic, n=40, seed=0, coverage=1.0, noise=0.3):
 
 
 def numerical_min(system, lam, L, x0):
-    v, B, G, c = system.v, system.B, system.G, system.c
+    v, U, G, c = system.v, system.U, system.G, system.c
     Ginv = np.linalg.inv(G)
-    M = B.T @ Ginv @ B
-    b = B.T @ Ginv @ c
+    M = U.T @ Ginv @ U
+    b = U.T @ Ginv @ c
     f = lambda w: float(v @ w + lam * (w @ M @ w - 2 * b @ w))  # noqa: E731  (E_D up to its constant c^T G^-1 c)
     grad = lambda w: v + 2 * lam * (M @ w - b)  # noqa: E731
     cons = [] if math.isinf(L) else [dict(type="ineq", fun=lambda w: L**2 - w @ w, jac=lambda w: -2 * w)]
@@ -140,8 +140,8 @@ def test_closed_form_matches_numerical_minimization(case, critic, active):
     assert obj == pytest.approx(obj_num, rel=1e-6, abs=1e-6)
     np.testing.assert_allclose(w, w_num, atol=1e-5 * max(1.0, np.linalg.norm(w)))
     # first-order (KKT) conditions of the closed form, exactly
-    Ginv_res = np.linalg.solve(system.G, system.B @ w - system.c)
-    grad = system.v + 2 * lam * system.B.T @ Ginv_res
+    Ginv_res = np.linalg.solve(system.G, system.U @ w - system.c)
+    grad = system.v + 2 * lam * system.U.T @ Ginv_res
     if active:
         kappa = -(grad @ w) / (2 * w @ w)
         assert kappa > 0
@@ -151,15 +151,15 @@ def test_closed_form_matches_numerical_minimization(case, critic, active):
 
 
 def test_closed_form_formula_of_the_docstring():
-    """w = B^-1 c - (1/2 lam) B^-1 G B^-T v and J_w = J_LSTD - offset, offset = (1/2 lam) v^T B^-1 G B^-T v > 0."""
+    """w = U^-1 c - (1/2 lam) U^-1 G U^-T v and J_w = J_LSTD - offset, offset = (1/2 lam) v^T U^-1 G U^-T v > 0."""
     game, data, psi, policy = random_instance(GAME_CASES[1], "tabular", n=60)
     system = bellman_system(game, data, psi, policy)
-    B, G, c, v = system.B, system.G, system.c, system.v
+    U, G, c, v = system.U, system.G, system.c, system.v
     for lam in (0.1, 1.0, 10.0):
-        Binv = np.linalg.inv(B)
-        w_ref = Binv @ c - Binv @ G @ Binv.T @ v / (2 * lam)
+        Uinv = np.linalg.inv(U)
+        w_ref = Uinv @ c - Uinv @ G @ Uinv.T @ v / (2 * lam)
         np.testing.assert_allclose(pessimistic_weights(system, lam), w_ref, rtol=1e-8, atol=1e-10)
-        offset = v @ Binv @ G @ Binv.T @ v / (2 * lam)
+        offset = v @ Uinv @ G @ Uinv.T @ v / (2 * lam)
         assert offset > 0
         assert pessimism_offset(system, lam) == pytest.approx(offset, rel=1e-10)
         assert v @ plain_weights(system) - v @ pessimistic_weights(system, lam) == pytest.approx(offset, rel=1e-7)
@@ -190,7 +190,7 @@ def test_lambda_infinity_recovers_lstd(case, critic):
     game, data, psi, policy = random_instance(case, critic, n=80, seed=5)
     system = bellman_system(game, data, psi, policy)
     w_plain = plain_weights(system)
-    np.testing.assert_array_equal(pessimistic_weights(system, math.inf), w_plain)  # exact: the same solve of B w = c
+    np.testing.assert_array_equal(pessimistic_weights(system, math.inf), w_plain)  # exact: the same solve of U w = c
     np.testing.assert_allclose(pessimistic_weights(system, 1e8), w_plain, rtol=1e-6, atol=1e-6 * np.abs(w_plain).max())
     # the offset falls like 1/lam
     offs = [pessimism_offset(system, lam) for lam in (0.1, 1.0, 10.0)]
@@ -623,7 +623,7 @@ def test_evaluator_bad_input():
     other = make_game("random", n_states=2, n_agents=2, n_actions=3, gamma=0.5, seed=0)
     with pytest.raises(MappoLiteError, match="does not match"):
         bellman_system(other, data, critic_features(other, "tabular"), "uniform")
-    with pytest.raises(MappoLiteError, match="unbounded"):  # singular B, no norm bound
+    with pytest.raises(MappoLiteError, match="unbounded"):  # singular U, no norm bound
         pessimistic_weights(type(system)(np.eye(2), np.zeros((2, 2)), np.zeros(2), np.ones(2), None), 1.0)
     w = pessimistic_weights(type(system)(np.eye(2), np.zeros((2, 2)), np.zeros(2), np.ones(2), None), 1.0, L=2.0)
     np.testing.assert_allclose(w, -np.ones(2) * math.sqrt(2), atol=1e-9)  # the ball's lowest point along -v
