@@ -308,6 +308,12 @@ class BellmanSystem:
     v: np.ndarray
     psi: np.ndarray
 
+    @property
+    def B(self) -> np.ndarray:
+        """The old name of :attr:`U` (renamed so that it does not clash with Theorem 1's constant B); kept for one
+        release, like the other renamed names (:mod:`mappo_lite._compat`)."""
+        return self.U
+
 
 def bellman_system(
     game: CooperativeMarkovGame, dataset: OfflineDataset, psi, policy, ridge: float = 1e-3

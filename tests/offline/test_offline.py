@@ -755,3 +755,9 @@ def test_cli_offline_as_a_process():
         timeout=120,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_bellman_system_keeps_its_old_field_name_for_one_release():
+    game, data, psi, policy = random_instance(GAME_CASES[1], "tabular", n=60)
+    system = bellman_system(game, data, psi, policy)
+    assert system.B is system.U
