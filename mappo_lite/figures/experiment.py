@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import kernels
 from .._validate import check_choice, check_nonnegative_int, check_positive
 from ..errors import MappoLiteError
 from ..experiments.ratio import (
@@ -57,6 +58,7 @@ from ..experiments.ratio import (
     run_independent_pg,
     run_sequential,
 )
+from ..kernels.ratio import ABLATION_CODES
 from ..kernels.softmax import softmax
 from .tables import Table, result_table  # noqa: F401  (re-exported for chapter 7)
 
@@ -211,15 +213,24 @@ def run_method(
     r"""One run of ``method`` (a name from :data:`ABLATION_METHODS`) from ``init`` (a name from
     :data:`~mappo_lite.ratio_experiment.INITS` or a pair ``(theta1, theta2)``). Returns :math:`V(p_k)`,
     :math:`k = 0..` ``iterations``. The paper's two methods use the numba kernels of
-    :mod:`mappo_lite.ratio_experiment`."""
+    :mod:`mappo_lite.experiments.ratio`, the others the kernel ``ratio_ablation`` (:mod:`mappo_lite.kernels.ratio`),
+    which :func:`run_batch` (NumPy) checks in the tests."""
     method = _check_method(method)
     if method == "sequential":
         return run_sequential(eta, iterations, init, "marginal", magnitude)
     if method == "independent-pg":
         return run_independent_pg(eta, iterations, init, magnitude)
+    eta = check_positive(eta, "eta")
+    iterations = check_nonnegative_int(iterations, "iterations")
     if isinstance(init, str):
         init = initial_logits(init, magnitude)
-    return run_batch(method, [eta], iterations, [init])[0]
+    th1, th2 = (np.asarray(t, dtype=np.float64) for t in init)
+    if th1.shape != (2,) or th2.shape != (2,) or not (np.all(np.isfinite(th1)) and np.all(np.isfinite(th2))):
+        raise MappoLiteError("every init must be a pair of finite shape-(2,) logit vectors")
+    # one run is a numba kernel (the Python loop of run_batch costs ~35 us per iteration on one run, which a widget
+    # redraw of 20000 iterations feels); run_batch stays the batched NumPy version that the tests compare it with
+    z = np.ascontiguousarray(np.repeat(th2[None, :], 2, axis=0))
+    return kernels.ratio_ablation(ABLATION_CODES[method], th1.copy(), z, eta, iterations, _R, _S)
 
 
 def ablation(

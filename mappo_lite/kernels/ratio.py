@@ -115,3 +115,133 @@ def ratio_independent_pg(theta1, theta2, eta, iterations, R, S):  # pragma: no c
         for b in range(n2):
             t2[b] += eta * y[b] * (gy[b] - yg)
     return out
+
+
+#: Method codes of :func:`ratio_ablation` (the names of :data:`mappo_lite.figures.experiment.ABLATION_METHODS`).
+ABLATION_CODES = {
+    "independent-pg": 0,
+    "conditional-pg": 1,
+    "independent-npg": 2,
+    "sequential": 3,
+    "independent-npg-q": 4,
+    "ma-ppo": 5,
+}
+
+
+@numba.njit(cache=True)
+def ratio_ablation(method, theta, z, eta, iterations, R, S):  # pragma: no cover - jitted
+    r"""One run of an ablation method on the ratio game (per-step reward R, stopping probability S):
+    :math:`V(p_k)` for k = 0..``iterations``.
+
+    ``method`` is a code of :data:`ABLATION_CODES`; ``theta`` (n1,) are agent 1's logits, ``z`` (n1, n2) agent 2's
+    conditional logits, row a for a¹ = a. A *product* method (codes 0, 2, 4) adds the same increment to every row,
+    so rows that start equal stay equal: agent 2's policy is then the product policy of any row. The updates are
+    those of :func:`mappo_lite.figures.experiment.run_batch`: exact policy gradient (0 independent, 1 conditional),
+    natural PG on the ratio targets (2 independent, 3 sequential with the marginal target) and on the Markov game's
+    Q (4 independent, 5 MA-PPO)."""
+    n1, n2 = R.shape
+    th = theta.copy()
+    zz = z.copy()
+    x = np.empty(n1)
+    cond = np.empty((n1, n2))
+    G = np.empty((n1, n2))
+    d1 = np.empty(n1)
+    d2 = np.empty((n1, n2))
+    v2 = np.empty(n2)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        _softmax_into(th, x)
+        for a in range(n1):
+            _softmax_into(zz[a], cond[a])
+        num = 0.0
+        den = 0.0
+        for a in range(n1):
+            for b in range(n2):
+                pab = x[a] * cond[a, b]
+                num += pab * R[a, b]
+                den += pab * S[a, b]
+        V = num / den
+        out[k] = V
+        if k == iterations:
+            break
+        product = method == 0 or method == 2 or method == 4
+        if method == 0 or method == 1:
+            for a in range(n1):
+                for b in range(n2):
+                    G[a, b] = (R[a, b] - V * S[a, b]) / den
+        elif method == 4 or method == 5:
+            for a in range(n1):
+                for b in range(n2):
+                    G[a, b] = R[a, b] + (1.0 - S[a, b]) * V  # the Markov game's Q (gamma = 1)
+        if method == 0 or method == 4:  # gradient / Q-target of each agent against the other's product policy
+            for a in range(n1):
+                d1[a] = 0.0
+                for b in range(n2):
+                    d1[a] += G[a, b] * cond[0, b]
+            for b in range(n2):
+                v2[b] = 0.0
+                for a in range(n1):
+                    v2[b] += G[a, b] * x[a]
+            if method == 0:  # softmax chain rule: x (g - x.g)
+                xg = 0.0
+                cg = 0.0
+                for a in range(n1):
+                    xg += x[a] * d1[a]
+                for b in range(n2):
+                    cg += cond[0, b] * v2[b]
+                for a in range(n1):
+                    d1[a] = x[a] * (d1[a] - xg)
+                for b in range(n2):
+                    v2[b] = cond[0, b] * (v2[b] - cg)
+        elif method == 1 or method == 5:  # conditional: agent 1 through p = x(a) c_a(b), agent 2 per row
+            for a in range(n1):
+                d1[a] = 0.0
+                for b in range(n2):
+                    d1[a] += cond[a, b] * G[a, b]
+            if method == 1:
+                xg = 0.0
+                for a in range(n1):
+                    xg += x[a] * d1[a]
+                for a in range(n1):
+                    for b in range(n2):
+                        d2[a, b] = x[a] * cond[a, b] * (G[a, b] - d1[a])
+                for a in range(n1):
+                    d1[a] = x[a] * (d1[a] - xg)
+            else:
+                for a in range(n1):
+                    for b in range(n2):
+                        d2[a, b] = G[a, b]
+        elif method == 2:  # ratio targets against the other's product policy
+            for a in range(n1):
+                nu = 0.0
+                de = 0.0
+                for b in range(n2):
+                    nu += R[a, b] * cond[0, b]
+                    de += S[a, b] * cond[0, b]
+                d1[a] = nu / de
+            for b in range(n2):
+                nu = 0.0
+                de = 0.0
+                for a in range(n1):
+                    nu += R[a, b] * x[a]
+                    de += S[a, b] * x[a]
+                v2[b] = nu / de
+        else:  # 3, sequential: agent 1 against agent 2's marginal, agent 2 the pure ratios
+            for b in range(n2):
+                v2[b] = 0.0
+                for a in range(n1):
+                    v2[b] += x[a] * cond[a, b]
+            for a in range(n1):
+                nu = 0.0
+                de = 0.0
+                for b in range(n2):
+                    nu += R[a, b] * v2[b]
+                    de += S[a, b] * v2[b]
+                d1[a] = nu / de
+                for b in range(n2):
+                    d2[a, b] = R[a, b] / S[a, b]
+        for a in range(n1):
+            th[a] += eta * d1[a]
+            for b in range(n2):
+                zz[a, b] += eta * (v2[b] if product else d2[a, b])
+    return out

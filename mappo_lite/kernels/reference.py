@@ -249,6 +249,40 @@ def ratio_independent_pg(theta1, theta2, eta, iterations, R, S):
     return out
 
 
+def ratio_ablation(method, theta, z, eta, iterations, R, S):
+    """One run of an ablation method (a code of :data:`mappo_lite.kernels.ratio.ABLATION_CODES`) on the ratio game:
+    :math:`V(p_k)`, k = 0..``iterations``; ``z`` (n1, n2) are agent 2's conditional logits (equal rows for a product
+    method)."""
+    th, zz = np.array(theta, dtype=np.float64), np.array(z, dtype=np.float64)
+    product = method in (0, 2, 4)
+    out = np.empty(iterations + 1)
+    for k in range(iterations + 1):
+        x, cond = softmax(th), softmax(zz)
+        c = cond[0]
+        p = x[:, None] * cond
+        den = (p * S).sum()
+        V = (p * R).sum() / den
+        out[k] = V
+        if k == iterations:
+            break
+        G = (R - V * S) / den if method in (0, 1) else R + (1.0 - S) * V
+        if method in (0, 4):
+            d1, v2 = G @ c, x @ G
+            if method == 0:
+                d1, v2 = x * (d1 - x @ d1), c * (v2 - c @ v2)
+        elif method in (1, 5):
+            g1 = (cond * G).sum(axis=1)
+            d1, d2 = (x * (g1 - x @ g1), x[:, None] * cond * (G - g1[:, None])) if method == 1 else (g1, G)
+        elif method == 2:
+            d1, v2 = (R @ c) / (S @ c), (x @ R) / (x @ S)
+        else:
+            marginal = x @ cond
+            d1, d2 = (R @ marginal) / (S @ marginal), R / S
+        th = th + eta * d1
+        zz = zz + eta * (np.broadcast_to(v2, zz.shape) if product else d2)
+    return out
+
+
 # ----- sparse Monte Carlo rollouts (vectorized over rollouts; equal in distribution) -----------------------------
 def _draw_rows_vec(cum_flat, base, width, u):
     """First index i < width with cum_flat[base + i] > u, per element (width if none): vectorized linear scan."""

@@ -60,7 +60,7 @@ def _registry() -> dict:
             "rollout_steps_sparse",
         ),
         "offline": ("accumulate_bellman_system",),
-        "ratio": ("ratio_sequential", "ratio_independent_pg"),
+        "ratio": ("ratio_sequential", "ratio_independent_pg", "ratio_ablation"),
     }
     stochastic = {"mc_localized_q", "rollout_steps", "mc_localized_q_sparse", "rollout_steps_sparse"}
     return {

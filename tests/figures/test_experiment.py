@@ -56,6 +56,18 @@ def test_batch_loop_matches_the_papers_numba_kernels(method, kernel):
         np.testing.assert_allclose(row, kernel(eta, 2000, init), rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", ex.ABLATION_METHODS)
+def test_one_run_kernel_matches_the_batch_loop(method):
+    """run_method (the numba kernel ratio_ablation, one run) and run_batch (NumPy, a batch) agree on every method."""
+    inits = [initial_logits(name) for name in ("uniform", "near-stationary", "agent2-saturated")]
+    inits += _random_inits(3, seed=2)
+    etas = [0.05, 0.01, 0.2, 0.05, 0.1, 0.3]
+    batch = ex.run_batch(method, etas, 2000, inits)
+    for row, eta, init in zip(batch, etas, inits):
+        # 2000 iterated steps in another order of operations; the ratio game's values are O(5): ~1e5 ulps
+        np.testing.assert_allclose(ex.run_method(method, eta, 2000, init), row, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("eta", [0.05, 0.3])
 def test_markov_q_methods_are_the_library_algorithms(eta):
     game = make_game("ratio")

@@ -131,6 +131,13 @@ def _build(name, rng, S, sizes):
     if name == "ratio_independent_pg":
         R, Sm = make_game("ratio").r[0], 1.0 - make_game("ratio").P[0, :, :, 0]
         return rng.standard_normal(2), rng.standard_normal(2), 0.1, 30, R, Sm
+    if name == "ratio_ablation":
+        R, Sm = make_game("ratio").r[0], 1.0 - make_game("ratio").P[0, :, :, 0]
+        method = int(rng.integers(0, 6))
+        z = rng.standard_normal((2, 2))
+        if method in (0, 2, 4):  # a product method starts (and stays) with equal rows
+            z[1] = z[0]
+        return method, rng.standard_normal(2), z, 0.1, 30, R, Sm
     raise KeyError(name)
 
 
