@@ -295,7 +295,9 @@ def theorem1_chain(
             pdl_scale[k] += w @ np.sum(np.abs(Q) * (p_star + p_k), axis=1)
             lhs["three_point"][k, m] = w @ np.sum(f * (p_star - p_k), axis=1)
             rhs["three_point"][k, m] = beta_k * (w @ (kl_k - kl_next + kl_step))
-            scale3[k, m] = max(w @ np.sum(np.abs(f) * (p_star + p_k), axis=1), beta_k * (w @ (kl_k + kl_next + kl_step)))
+            scale3[k, m] = max(
+                w @ np.sum(np.abs(f) * (p_star + p_k), axis=1), beta_k * (w @ (kl_k + kl_next + kl_step))
+            )
             err = w @ np.sum((Q - f) * (p_star - p_k), axis=1)
             lhs["change_of_measure"][k, m] = err
             norm_qf = math.sqrt(float(np.sum(sig * (Q - f) ** 2)))

@@ -81,7 +81,9 @@ def step_table(chain: dict, name: str, every: int | None = None) -> Table:
     if "scale" in side:
         scale = np.maximum(scale, np.asarray(side["scale"], float))
     if lhs.ndim == 0:
-        return Table(["", "lhs", "rhs", "slack"], [["run", f"{lhs:.4g}", f"{rhs:.4g}", f"{_slack(lhs, rhs, scale):.2g}"]])
+        return Table(
+            ["", "lhs", "rhs", "slack"], [["run", f"{lhs:.4g}", f"{rhs:.4g}", f"{_slack(lhs, rhs, scale):.2g}"]]
+        )
     K = lhs.shape[0]
     every = max(1, round(K / 5)) if every is None else int(every)
     if every < 1:
@@ -143,7 +145,8 @@ def plot_chain(chain: dict, names=None) -> Figure:
             ax.set_yscale("log")
         ax.set_xlabel("iteration k", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=6)
+    multi = [ax for ax, n in zip(axes, names) if np.ndim(chain["steps"][n]["lhs"]) == 2]
+    (multi or list(axes[:1]))[0].legend(fontsize=6)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     return fig
