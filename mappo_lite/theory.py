@@ -1,7 +1,9 @@
 r"""Every bound and constant of the theory, in one place: Theorem 1's rate (:func:`theorem1_rate`) and our explicit
 bound (:func:`explicit_bound`, :func:`explicit_constant`, :func:`best_beta`), the concentrability coefficient
 (:func:`concentrability`, used online in chapter 5 and offline in chapter 8), the effective discount
-(:func:`effective_gamma`), and the checks the theory assumes (:func:`reward_range_ok`, :func:`rescale_rewards`).
+(:func:`effective_gamma`), the checks the theory assumes (:func:`reward_range_ok`, :func:`rescale_rewards`), and the
+proof of Theorem 1 with errors measured on a run (:func:`theorem1_chain`, :func:`chain_check`; chapter 6, "The proof
+with errors, step by step") with Algorithm 3's improvement error against the projected-SGD bound (:func:`sgd_rate`).
 
 Theorem 1 (informal): with evaluation errors :math:`\xi^m_k` and improvement errors :math:`\varepsilon^m_k` that vanish,
 :math:`J(\pi^\star) - J(\bar\pi) = O\big(\tfrac{N}{1-\gamma}\sqrt{\log|A|/K}\big)`. The constant is not stated in the
