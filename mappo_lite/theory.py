@@ -1,7 +1,9 @@
 r"""Every bound and constant of the theory, in one place: Theorem 1's rate (:func:`theorem1_rate`) and our explicit
 bound (:func:`explicit_bound`, :func:`explicit_constant`, :func:`best_beta`), the concentrability coefficient
 (:func:`concentrability`, used online in chapter 5 and offline in chapter 8), the effective discount
-(:func:`effective_gamma`), and the checks the theory assumes (:func:`reward_range_ok`, :func:`rescale_rewards`).
+(:func:`effective_gamma`), the checks the theory assumes (:func:`reward_range_ok`, :func:`rescale_rewards`), and the
+proof of Theorem 1 with errors measured on a run (:func:`theorem1_chain`, :func:`chain_check`; chapter 6, "The proof
+with errors, step by step") with Algorithm 3's improvement error against the projected-SGD bound (:func:`sgd_rate`).
 
 Theorem 1 (informal): with evaluation errors :math:`\xi^m_k` and improvement errors :math:`\varepsilon^m_k` that vanish,
 :math:`J(\pi^\star) - J(\bar\pi) = O\big(\tfrac{N}{1-\gamma}\sqrt{\log|A|/K}\big)`. The constant is not stated in the
@@ -146,6 +148,7 @@ CHAIN_STEPS = {
     "paper_delta": "(φ^m_k + φ^{m−1}_k)(ξ^m_k + β_k ε^m_k) ≤ β_k Δ^m_k",
     "curvature_convexity": "⟨w, KL(π_k‖π_{k+1})⟩ ≤ ⟨w, ψ_k(Q̂/β_k)⟩ + ⟨w, ⟨π_{k+1} − π_k, e⟩⟩",
     "hoeffding": "⟨w, ψ_k(Q̂/β_k)⟩ ≤ B²/(8β_k²)",
+    "likelihood_ratio": "ρ_k ≤ exp(max_c span_a f(c, ·)/β_k)",
     "fitted_increment": "⟨w, ⟨π_{k+1} − π_k, e⟩⟩ ≤ (1 + ρ_k) φ^{m−1}_k ε^m_k",
     "final": "(1/K) Σ_k (J* − J(π_k)) ≤ [β X + N B²/(8β)] / ((1−γ)√K)",
 }
@@ -168,6 +171,7 @@ def theorem1_chain(
     eta: float = 0.25,
     sgd_init: str = "previous",
     seed=0,
+    clip: bool = False,
     tamper: dict | None = None,
 ) -> dict:
     r"""**[ours]** Run MA-PPO (Algorithm 1, tabular log-linear policies) with inexact steps and return both sides of
@@ -187,14 +191,21 @@ def theorem1_chain(
     * :math:`\rho_k=\max_{c,a}\pi^m_{k+1}(a|c)/\pi^m_k(a|c)` over contexts of positive weight;
     * B = the largest span :math:`\max_c(\max_a\hat Q-\min_a\hat Q)` of the estimates over the run;
 
-    the chain's ingredients are compared as listed in :data:`CHAIN_STEPS`. ``tamper`` multiplies named ingredients
+    the chain's ingredients are compared as listed in :data:`CHAIN_STEPS`. The Monte Carlo returns are sums of
+    rewards over a geometric horizon, so a table :math:`\hat Q` can leave :math:`[0,\frac1{1-\gamma}]`, where every
+    true :math:`Q^{1:m}` lies; ``clip=True`` projects it on that interval, which can only bring every entry closer to
+    the truth (so :math:`\xi^m_k` does not grow) and makes :math:`B\le\frac1{1-\gamma}`. ``tamper`` multiplies named ingredients
     (``"phi"``, ``"eps"``, ``"xi"``, ``"B"``, ``"rho"``) by a factor, to show that :func:`chain_check` detects a wrong
     ingredient.
 
     Returns ``steps``: name → dict(lhs, rhs) with arrays of shape (K, N) (or (K,) for ``pdl``, scalars for
-    ``final``), the ingredients ``phi`` (K, N+1), ``eps``, ``xi``, ``rho`` (K, N), ``B``, ``X``, ``gaps`` (K,),
-    ``average_gap``, ``bound`` (= ``final`` rhs), ``best_bound`` (the same at the balancing β,
-    :math:`\frac{B\sqrt N}{1-\gamma}\sqrt{X/(2K)}`), ``beta_k``.
+    ``final``; the two identities also carry ``scale``, the size of their largest term, for :func:`chain_check`), the
+    ingredients ``phi`` (K, N+1), ``eps``, ``xi``, ``rho`` (K, N), ``f_span`` (K, N) the largest span
+    :math:`\max_c\operatorname{span}_a f^m_k(c,\cdot)/\beta_k` over contexts of positive weight, ``q_hat_max`` (K, N)
+    :math:`\max\hat Q^{1:m}/\beta_k`, ``B``, ``X``, ``delta`` and ``small_delta`` (K, N) our :math:`\Delta^m_k` and
+    :math:`\delta^m_k`, ``gaps`` (K,), ``average_gap``, ``bound`` (= ``final`` rhs), ``best_beta``
+    :math:`B\sqrt{N/(8X)}` and ``best_bound`` (the bound at that β, :math:`\frac{B\sqrt N}{1-\gamma}\sqrt{X/(2K)}`,
+    the paper's form), ``beta``, ``beta_k``, ``gamma``, ``K``, ``N``.
     """
     from .evaluation import evaluate, optimal_value
     from .improvement import policy_improvement_solver
@@ -225,6 +236,8 @@ def theorem1_chain(
         for m in range(1, N + 1):
             q_true = ev.q_local[m]
             q_hat = q_true if n_rollouts == 0 else mc_localized_q_table(game, ev.tables, m, n_rollouts, rng)
+            if clip:
+                q_hat = np.clip(q_hat, 0.0, 1.0 / (1.0 - game.gamma))
             states, actions = sample_sigma(ev.nu, ev.tables, T, rng)
             ctx = contexts_of(states, actions, sizes, m)
             q_at = q_hat[(states,) + tuple(actions[:, i] for i in range(m))]
@@ -255,7 +268,8 @@ def theorem1_chain(
     lhs = {n: np.zeros((K, N)) for n in names}
     rhs = {n: np.zeros((K, N)) for n in names}
     phi, eps, xi, rho = np.zeros((K, N + 1)), np.zeros((K, N)), np.zeros((K, N)), np.zeros((K, N))
-    pdl = np.zeros(K)
+    f_span, q_hat_max = np.zeros((K, N)), np.zeros((K, N))
+    scale3, pdl, pdl_scale = np.zeros((K, N)), np.zeros(K), np.zeros(K)
     for k, (ev, pol, nxt, q_hats) in enumerate(runs):
         laws = [ev.nu.copy()]
         for m in range(N):
@@ -274,10 +288,18 @@ def theorem1_chain(
             xi[k, m] = t["xi"] * math.sqrt(float(np.sum(sig * (Qh - Q) ** 2)))
             on = w > 0
             rho[k, m] = t["rho"] * float(np.max(p_next[on] / p_k[on]))
+            f_span[k, m] = float(np.max(f[on].max(axis=1) - f[on].min(axis=1))) / beta_k
+            q_hat_max[k, m] = float(Qh.max()) / beta_k
+            lhs["likelihood_ratio"][k, m] = rho[k, m]
+            rhs["likelihood_ratio"][k, m] = math.exp(f_span[k, m])
             kl_k, kl_next, kl_step = _kl_rows(p_star, p_k), _kl_rows(p_star, p_next), _kl_rows(p_k, p_next)
             pdl[k] += w @ np.sum(Q * (p_star - p_k), axis=1)
+            pdl_scale[k] += w @ np.sum(np.abs(Q) * (p_star + p_k), axis=1)
             lhs["three_point"][k, m] = w @ np.sum(f * (p_star - p_k), axis=1)
             rhs["three_point"][k, m] = beta_k * (w @ (kl_k - kl_next + kl_step))
+            scale3[k, m] = max(
+                w @ np.sum(np.abs(f) * (p_star + p_k), axis=1), beta_k * (w @ (kl_k + kl_next + kl_step))
+            )
             err = w @ np.sum((Q - f) * (p_star - p_k), axis=1)
             lhs["change_of_measure"][k, m] = err
             norm_qf = math.sqrt(float(np.sum(sig * (Q - f) ** 2)))
@@ -305,7 +327,12 @@ def theorem1_chain(
     X = N * math.log(max(sizes)) + float(np.sum(delta + small_delta))
     bound = (beta * X + N * B**2 / (8 * beta)) / ((1 - game.gamma) * math.sqrt(K))
     steps = {n: {"lhs": lhs[n], "rhs": rhs[n]} for n in names}
-    steps["pdl"] = {"lhs": (1 - game.gamma) * gaps, "rhs": pdl}
+    steps["three_point"]["scale"] = scale3
+    steps["pdl"] = {
+        "lhs": (1 - game.gamma) * gaps,
+        "rhs": pdl,
+        "scale": np.maximum(pdl_scale, (1 - game.gamma) * (abs(J_star) + np.abs(J))),
+    }
     steps["final"] = {"lhs": float(np.mean(gaps)), "rhs": bound}
     return {
         "steps": steps,
@@ -313,13 +340,20 @@ def theorem1_chain(
         "eps": eps,
         "xi": xi,
         "rho": rho,
+        "f_span": f_span,
+        "q_hat_max": q_hat_max,
         "B": B,
         "X": X,
+        "delta": delta,
+        "small_delta": small_delta,
         "gaps": gaps,
         "average_gap": float(np.mean(gaps)),
         "bound": bound,
+        "best_beta": B * math.sqrt(N / (8 * X)),
         "best_bound": B * math.sqrt(N) / (1 - game.gamma) * math.sqrt(X / (2 * K)),
+        "beta": beta,
         "beta_k": beta_k,
+        "gamma": game.gamma,
         "K": K,
         "N": N,
     }
@@ -328,11 +362,15 @@ def theorem1_chain(
 def chain_check(chain: dict, rtol: float = 1e-9) -> dict:
     r"""For each step of :func:`theorem1_chain`: ``(holds, worst)`` where ``worst`` is the largest violation
     ``lhs − rhs`` relative to the scale ``max(|lhs|, |rhs|)`` of the inequality's own terms (identities: the
-    largest ``|lhs − rhs|`` relative to that scale). A step holds when ``worst ≤ rtol``."""
+    largest ``|lhs − rhs|`` relative to the size of their largest term, the step's ``scale``, which rounding errors
+    are proportional to). A step holds when ``worst ≤ rtol``."""
     out = {}
     for name, side in chain["steps"].items():
         lhs, rhs = np.asarray(side["lhs"], float), np.asarray(side["rhs"], float)
-        scale = np.maximum(np.maximum(np.abs(lhs), np.abs(rhs)), np.finfo(float).tiny)
+        scale = np.maximum(np.abs(lhs), np.abs(rhs))
+        if "scale" in side:
+            scale = np.maximum(scale, np.asarray(side["scale"], float))
+        scale = np.maximum(scale, np.finfo(float).tiny)
         gap = np.abs(lhs - rhs) if name in ("three_point", "pdl") else lhs - rhs
         worst = float(np.max(gap / scale))
         out[name] = (worst <= rtol, worst)

@@ -57,3 +57,37 @@ def test_sgd_rate_is_under_the_projected_sgd_bound(game):
     # the bound is D G / sqrt(T) (D = R here) up to a factor (1 + 1/sqrt(T))^2 / 2 + 1/2 that tends to 1
     scaled = r["bound"] * np.sqrt(r["Ts"]) / (r["R"] * r["G"])
     assert np.all(scaled >= 1 - 1e-12) and scaled[-1] == pytest.approx(1.0, rel=0.05)
+
+
+def test_clipping_moves_the_estimates_towards_the_truth(game):
+    # same seed: iteration 0 draws the same Monte Carlo table, so clipping can only lower xi there
+    raw = theorem1_chain(game, K=2, beta=1.0, T=50, n_rollouts=1, seed=4)
+    clipped = theorem1_chain(game, K=2, beta=1.0, T=50, n_rollouts=1, seed=4, clip=True)
+    assert np.all(clipped["xi"][0] <= raw["xi"][0] * (1 + 1e-12))
+    assert clipped["B"] <= 1 / (1 - game.gamma) * (1 + 1e-12)
+    assert raw["B"] > 1 / (1 - game.gamma)  # one rollout over a geometric horizon leaves [0, 1/(1-gamma)]
+
+
+def test_ingredients_of_the_inexact_step(chain, game):
+    # tabular features, SGD from theta_k with eta <= 1/2, Q-hat >= 0: the fitted increment lies in [0, max Q-hat/beta_k]
+    assert np.all(chain["f_span"] <= chain["q_hat_max"] * (1 + 1e-12))
+    assert np.all(chain["rho"] <= np.exp(chain["f_span"]) * (1 + 1e-12))
+    # our Delta is the paper's over sqrt(2); our delta is the paper's times (1 + rho) / 2 >= 1
+    phi, eps, xi = chain["phi"], chain["eps"], chain["xi"]
+    np.testing.assert_allclose(chain["delta"], (phi[:, 1:] + phi[:, :-1]) * (eps + xi / chain["beta_k"]), rtol=1e-12)
+    assert np.all(chain["small_delta"] >= 2 * phi[:, :-1] * eps * (1 - 1e-12))
+    # the balancing beta minimizes the final bound at the run's X and B
+    X, B, N, K = chain["X"], chain["B"], chain["N"], chain["K"]
+    at = lambda b: (b * X + N * B**2 / (8 * b)) / ((1 - game.gamma) * np.sqrt(K))
+    assert at(chain["best_beta"]) == pytest.approx(chain["best_bound"], rel=1e-12)
+    assert at(chain["best_beta"]) <= min(at(0.5 * chain["best_beta"]), at(2 * chain["best_beta"]))
+
+
+def test_identity_scale_is_the_size_of_the_terms(chain):
+    for name in ("three_point", "pdl"):
+        side = chain["steps"][name]
+        assert np.all(side["scale"] >= np.maximum(np.abs(side["lhs"]), np.abs(side["rhs"])) * (1 - 1e-12))
+    # a tampered likelihood ratio is detected by its own step
+    assert not chain_check({"steps": {"likelihood_ratio": {"lhs": np.array([3.0]), "rhs": np.array([2.0])}}})[
+        "likelihood_ratio"
+    ][0]
