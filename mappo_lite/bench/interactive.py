@@ -209,14 +209,14 @@ def _value(w):
     return w.value
 
 
-def _options(w) -> list:
+def control_options(w) -> list:
     opts = list(getattr(w, "options", ()) or ())
     return [o[1] if isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str) else o for o in opts]
 
 
-def _extreme(w, which):
+def control_extreme(w, which):
     """The control's value at its ``"min"``/``"max"`` end (a log slider's ends are ``base**min``, ``base**max``)."""
-    opts = _options(w)
+    opts = control_options(w)
     if opts:
         return opts[0] if which == "min" else opts[-1]
     end = w.min if which == "min" else w.max
@@ -224,13 +224,13 @@ def _extreme(w, which):
     return base**end if base is not None else end
 
 
-def _nudge(w):
+def nudged_value(w):
     """A value one step from the control's current one (for the warm-up redraw); the value itself if it has none."""
     import ipywidgets as widgets
 
     if isinstance(w, widgets.fixed):
         return w.value
-    opts = _options(w)
+    opts = control_options(w)
     if opts:
         i = [repr(o) for o in opts].index(repr(w.value)) if repr(w.value) in [repr(o) for o in opts] else 0
         return opts[i + 1] if i + 1 < len(opts) else opts[i - 1] if i > 0 else opts[i]
@@ -253,7 +253,7 @@ def widget_points(controls: dict, corner: dict) -> dict:
     defaults = {k: _value(w) for k, w in controls.items()}
     worst = dict(defaults)
     for k, spec in corner.items():
-        worst[k] = _extreme(controls[k], spec) if spec in ("min", "max") else spec
+        worst[k] = control_extreme(controls[k], spec) if spec in ("min", "max") else spec
     return {"defaults": defaults, "corner": worst}
 
 
@@ -283,7 +283,7 @@ def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def _moved(controls: dict, point: dict) -> dict:
+def moved_point(controls: dict, point: dict) -> dict:
     """``point`` with its first non-fixed control moved one step (the reader's previous redraw)."""
     import ipywidgets as widgets
 
@@ -294,7 +294,7 @@ def _moved(controls: dict, point: dict) -> dict:
         try:
             old = probe.value
             probe.value = point[k]
-            nudged = _nudge(probe)
+            nudged = nudged_value(probe)
             probe.value = old
         except Exception:  # a value outside the control's trait (e.g. a corner given by value)
             continue
@@ -335,7 +335,7 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
         for label, point in pts.items():
             if progress is not None:
                 print(f"  interactive {call.key} at {label}", file=progress, flush=True)
-            row[f"{label}_s"] = time_redraw(fn, point, _moved(controls, point))
+            row[f"{label}_s"] = time_redraw(fn, point, moved_point(controls, point))
         row["corner"] = {k: _jsonable(v) for k, v in pts["corner"].items() if k in corner}
         row["update"] = _update_mode(call, controls)
         row["pass_defaults"] = row["defaults_s"] <= BUDGET_DEFAULT_S

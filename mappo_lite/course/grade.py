@@ -871,7 +871,7 @@ def grade_notebook(
         )
     nb, more, answers = assemble(a, sub)
     notes += more
-    suspicious = _introspection(nb)
+    suspicious = suspicious_names(nb)
     if suspicious:
         notes.append(
             "the student's code uses introspection or dynamic code ("
@@ -931,7 +931,7 @@ _SUSPICIOUS = re.compile(
 )
 
 
-def _introspection(nb) -> list:
+def suspicious_names(nb) -> list:
     """The suspicious names (``_SUSPICIOUS``) in the cells that come from the student (answers, added cells)."""
     found = []
     for c in nb.cells:

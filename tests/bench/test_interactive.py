@@ -50,12 +50,12 @@ def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
                 if isinstance(w, ipywidgets.fixed):
                     continue
                 if hasattr(w, "min"):
-                    lo, hi = ia._extreme(w, "min"), ia._extreme(w, "max")
+                    lo, hi = ia.control_extreme(w, "min"), ia.control_extreme(w, "max")
                     assert lo - 1e-12 * abs(lo) <= point[k] <= hi + 1e-12 * abs(hi), (call.key, label, k, point[k])
                 elif isinstance(w, ipywidgets.Checkbox):
                     assert isinstance(point[k], bool), (call.key, label, k)
                 else:
-                    assert repr(point[k]) in [repr(o) for o in ia._options(w)], (call.key, label, k)
+                    assert repr(point[k]) in [repr(o) for o in ia.control_options(w)], (call.key, label, k)
 
 
 def test_points_and_moves_differ_from_the_timed_point(calls):
@@ -68,7 +68,7 @@ def test_points_and_moves_differ_from_the_timed_point(calls):
         if not movable:
             continue
         for point in ia.widget_points(controls, corner).values():
-            moved = ia._moved(controls, point)
+            moved = ia.moved_point(controls, point)
             assert any(repr(moved[k]) != repr(point[k]) for k in point), call.key
 
 

@@ -406,12 +406,12 @@ def test_a_notebook_that_attacks_the_agent_is_flagged(course, tmp_path):
     rep = _grade(course, _hostile(course, tmp_path, ATTACK_THE_AGENT, name="agent.ipynb"))
     flagged = [n for n in rep.notes if "introspection or dynamic code" in n]
     assert flagged and "shell_handlers" in flagged[0] and "__self__" in flagged[0], rep.notes
-    from mappo_lite.course.grade import _introspection, assemble, read_submission
+    from mappo_lite.course.grade import assemble, read_submission, suspicious_names
     from mappo_lite.course.source import load_assignment, resolve
 
     a = load_assignment(resolve(NAME, course["src"]))
     honest = assemble(a, read_submission(course["release"] / "instructor" / f"{NAME}.ipynb"))[0]
-    assert _introspection(honest) == []  # the reference solutions are not flagged
+    assert suspicious_names(honest) == []  # the reference solutions are not flagged
 
 
 # ------------------------------------------------------------------------------------------------ the sources
