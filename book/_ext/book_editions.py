@@ -122,7 +122,9 @@ def source_digest(root: Path = ROOT) -> str:
         if path.is_file() and path.resolve() != Path(__file__).resolve():  # this helper is not read by Sphinx
             h.update(str(path.relative_to(root)).encode() + b"\0")
             h.update(hashlib.sha256(path.read_bytes()).digest())
-    dists = sorted(f"{d.metadata['Name']}=={d.version}".lower() for d in importlib.metadata.distributions())
+    # a set: with the repository root on sys.path (``python -c``, pytest's rootdir) the checkout's own
+    # mappo_lite.egg-info is found a second time, and the digest must not depend on how it is called
+    dists = sorted({f"{d.metadata['Name']}=={d.version}".lower() for d in importlib.metadata.distributions()})
     h.update("\n".join(dists).encode())
     h.update(sys.version.encode())
     return h.hexdigest()

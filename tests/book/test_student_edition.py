@@ -419,3 +419,18 @@ def test_source_scanner_finds_every_solution_block():
     blocks = solution_blocks(text)
     assert len(blocks) == 2
     assert "A1" in blocks[0] and "x = 1" in blocks[0] and "A2" in blocks[1] and "y" in blocks[1]
+
+
+def test_the_build_digest_does_not_depend_on_how_it_is_computed(tmp_path):
+    """`make book` stamps the digest of `python book/_ext/book_editions.py digest`; the tests (repository root on
+    sys.path, where the checkout's own egg-info is a second copy of the mappo_lite distribution) must get the same
+    value, or they would build the book again instead of reusing it."""
+    import subprocess
+    import sys
+
+    script = Path(book_editions.__file__)
+    for cwd in (script.parents[2], tmp_path):
+        out = subprocess.run(
+            [sys.executable, str(script), "digest"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        assert out == book_editions.source_digest(), cwd
