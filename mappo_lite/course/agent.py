@@ -27,10 +27,12 @@ started is still running (it could patch again what was just restored).
 
 What this cannot do: student code runs in the same process, and this agent is an ordinary object in it (reachable
 from the kernel's message handlers): a notebook written against this very file can replace its methods or the
-``exec`` of this module, or read the key, and forge receipts in a few lines. What it does stop is student code
-that acts *by itself* after the restore (hooks, threads, signal handlers and timers, gc callbacks and finalizers,
-audit hooks, NumPy's error callback). The sandbox (:mod:`.sandbox`) still
-keeps such a notebook away from the sources, the grader and other submissions; the instructors' page says so.
+``exec`` of this module, or read the key, and forge receipts in a few lines. That is why the **tests** no longer run
+here: the grader runs them in a trusted test process (:mod:`.tester`) and only calls the student's functions in
+this kernel (``mappo_lite_call_request``, :meth:`Agent.handle_call`), whose replies it decodes as data
+(:mod:`.remote`). The restore and the receipts remain for the read-only instructor cells, as defence in depth (they
+give no points): they stop student code that acts *by itself* (hooks, threads, signal handlers and timers, gc
+callbacks and finalizers, audit hooks, NumPy's error callback), not a notebook that attacks the agent.
 """
 
 from __future__ import annotations
@@ -468,7 +470,6 @@ class Agent:
             "mappo_lite": receipt,
         }
         kernel.session.send(stream, REPLY, reply, parent, ident=ident)
-
 
     def handle_call(self, stream, ident, parent):
         """A call of the trusted test process (:mod:`.tester`): look up a name of the notebook (``kind`` get) or

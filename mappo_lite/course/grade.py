@@ -29,17 +29,20 @@ As nbgrader's autograder: a code grade cell earns its points if it ran without a
 score is the sum over its test cells. A written answer (markdown grade cell) still equal to the stub scores 0;
 otherwise it is left for manual grading (reported, not added to ``total``). ``max`` is the autogradable maximum.
 
-Where it runs (``sandbox``, ``agent``)
--------------------------------------
-The kernel runs sandboxed (:mod:`.sandbox`: bubblewrap namespaces, else a separate unprivileged user, else — with a
-loud note — not at all), with an allow-listed environment, ``/dev/null`` as its standard streams and a private
-scratch folder; the sources it is graded against are not visible to it. Instructor cells (read-only code and every
-test) do not go through IPython's ``run_cell``: the grader's agent in the kernel (:mod:`.agent`) restores what
-student code can hijack, runs the cell as written and returns a receipt (an HMAC over the grader's nonce for the
-cell, the code and the outcome) that the grader checks here; a cell without a valid receipt fails. The report is
-built in this process from those results and printed by the grader alone. The instructors' page has the threat
-model: what this guarantees and what it cannot (code in the kernel's process can still, with enough effort, forge
-its own results; it cannot reach the sources, the grader or other submissions).
+Where it runs (``sandbox``, ``tester``, ``remote``, ``agent``)
+---------------------------------------------------------------
+The student's cells and the read-only instructor cells run in a kernel sandboxed by :mod:`.sandbox` (bubblewrap
+namespaces, else a separate unprivileged user, else — with a loud note — not at all), with an allow-listed
+environment, ``/dev/null`` as its standard streams and a private scratch folder; the sources it is graded against
+are not visible to it. Every **test** cell (public and hidden) runs in the trusted test process (:mod:`.tester`),
+started by the grader as itself, where no student code runs; its code never reaches the kernel. The answers a test
+uses are proxies (:mod:`.remote`): a call goes to the kernel as a ``mappo_lite_call_request`` (relayed by
+``_kernel_call``, under the cell's time limit) and its result comes back as data, decoded safely; an exception of
+the student's function fails the test with its name and message. The read-only cells go through the kernel's agent
+(:mod:`.agent`: restore of what student code can hijack, HMAC receipts), kept as defence in depth: they give no
+points. The report is built in this process and printed by the grader alone. The instructors' page has the threat
+model: what this guarantees and what it cannot (a student function computes its results as it likes, from the
+arguments the tests send it).
 """
 
 from __future__ import annotations
@@ -60,8 +63,8 @@ from pathlib import Path
 
 from ..errors import MappoLiteError
 from .agent import CALL, CALL_REPLY, REPLY, REQUEST, _bound_names, code_sha256, mac
-from .remote import MAX_REPLY_BYTES
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
+from .remote import MAX_REPLY_BYTES
 from .sandbox import Sandbox, choose_isolation
 from .source import PACKAGED_SOURCES, Assignment, _source_dir, find_sources, load_assignment, resolve
 
@@ -571,7 +574,7 @@ async def _run_test(tester, client, cell, index, timeout, deadline, sources, har
         left = max(0.0, until - time.monotonic()) + (hard if stopped is None else 5.0)
         try:
             msg = await tester.receive(left)
-        except (TimeoutError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
+        except (TimeoutError, asyncio.IncompleteReadError, ValueError):
             if stopped is not None:
                 return stopped.run, stopped.killer or (index, "the test process did not finish")
             run = CellRun("killed", evalue="test did not stop at the time limit", seconds=time.monotonic() - start)
@@ -734,7 +737,7 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload, 
                     await tester.send({"op": "run", "code": cell.source, "grade_id": "setup", "sources": []})
                     try:
                         await tester.receive(max(timeout, 1.0) + hard)
-                    except (TimeoutError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+                    except (TimeoutError, asyncio.IncompleteReadError):
                         runs[index] = CellRun("killed", evalue="did not finish in the test process")
                         return (index, "it did not finish in the test process")
                 current.clear()
@@ -896,9 +899,7 @@ def execute(
         fresh = [r if r.status == "skipped" else CellRun() for r in runs]
         with Sandbox(isolation, hide=tuple(hide)) as sandbox:
             try:
-                killed = _run_async(
-                    _run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload, names)
-                )
+                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload, names))
             except MappoLiteError:
                 raise
             except Exception as exc:
@@ -1128,7 +1129,8 @@ def grade_notebook(
         notes.append(
             "the student's code uses introspection or dynamic code ("
             + ", ".join(suspicious)
-            + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
+            + "): it cannot change how the tests run, but it could compute its answers with the library's reference "
+            "(see the instructors' threat model); check by hand"
         )
     hide = {Path(src_path).resolve().parent}
     if iso.level == "bwrap":  # the shipped sources too (a tmpfs covers them); below bwrap they are as public as PyPI

@@ -62,9 +62,7 @@ MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
 _MAX_STR = 100_000  # one string (a label, a dict key)
 #: The array dtypes a result may carry (little-endian numbers and booleans; never ``object``).
-DTYPES = frozenset(
-    ["|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16"]
-)
+DTYPES = frozenset(["|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8", "<c8", "<c16"])
 _LINESTYLES = frozenset(["-", "--", "-.", ":", "None", "none", " ", "", "solid", "dashed", "dashdot", "dotted"])
 
 
@@ -287,7 +285,11 @@ def _decode_array(body, budget: _Budget):
     dtype, shape, data = body["dtype"], body["shape"], body["data"]
     if type(dtype) is not str or dtype not in DTYPES:
         raise RemoteDataError(f"an array of the result has dtype {str(dtype)[:20]!r}, not one the grader accepts")
-    if type(shape) is not list or len(shape) > 32 or not all(type(n) is int and 0 <= n <= MAX_REPLY_BYTES for n in shape):
+    if (
+        type(shape) is not list
+        or len(shape) > 32
+        or not all(type(n) is int and 0 <= n <= MAX_REPLY_BYTES for n in shape)
+    ):
         raise RemoteDataError("an array of the result has a malformed shape")
     if type(data) is not str:
         raise RemoteDataError("an array of the result is malformed")
@@ -332,7 +334,9 @@ def _decode_figure(body, budget: _Budget):
             if x.shape != y.shape or x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
                 raise RemoteDataError("a line of the figure is not two vectors of numbers of the same length")
             style = ln.get("linestyle")
-            ax.plot(x, y, label=text(ln.get("label", ""), "line label"), linestyle=style if style in _LINESTYLES else "-")
+            ax.plot(
+                x, y, label=text(ln.get("label", ""), "line label"), linestyle=style if style in _LINESTYLES else "-"
+            )
         ax.set_xlabel(text(a.get("xlabel", ""), "x label"))
         ax.set_ylabel(text(a.get("ylabel", ""), "y label"))
         ax.set_title(text(a.get("title", ""), "title"))

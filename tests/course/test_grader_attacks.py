@@ -961,7 +961,9 @@ def test_the_hidden_tests_cannot_be_read_from_the_kernel(course, tmp_path):
     out = _outputs(rep)
     assert "SEEN []" in out, out[-3000:]
     # the function was really called by the hidden test (with its inputs), and failed its comparison
-    msg = next(t["message"] for q in rep.as_dict()["questions"] for t in q["tests"] if t["grade_id"] == "softmax_hidden")
+    msg = next(
+        t["message"] for q in rep.as_dict()["questions"] for t in q["tests"] if t["grade_id"] == "softmax_hidden"
+    )
     assert msg.startswith("AssertionError") and "softmax_rows on a random" in msg, msg
 
 
