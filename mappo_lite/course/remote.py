@@ -157,7 +157,7 @@ def _array_body(arr) -> dict:
 
     if arr.dtype.kind == "O" or arr.dtype.str not in DTYPES and arr.dtype.newbyteorder("<").str not in DTYPES:
         raise TypeError(f"the grader cannot receive an array of dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+    arr = np.array(arr, dtype=arr.dtype.newbyteorder("<"), order="C", copy=True)  # (keeps a 0-d array 0-d)
     return {"dtype": arr.dtype.str, "shape": list(arr.shape), "data": base64.b64encode(arr.tobytes()).decode("ascii")}
 
 
