@@ -27,10 +27,12 @@ started is still running (it could patch again what was just restored).
 
 What this cannot do: student code runs in the same process, and this agent is an ordinary object in it (reachable
 from the kernel's message handlers): a notebook written against this very file can replace its methods or the
-``exec`` of this module, or read the key, and forge receipts in a few lines. What it does stop is student code
-that acts *by itself* after the restore (hooks, threads, signal handlers and timers, gc callbacks and finalizers,
-audit hooks, NumPy's error callback). The sandbox (:mod:`.sandbox`) still
-keeps such a notebook away from the sources, the grader and other submissions; the instructors' page says so.
+``exec`` of this module, or read the key, and forge receipts in a few lines. That is why the **tests** no longer run
+here: the grader runs them in a trusted test process (:mod:`.tester`) and only calls the student's functions in
+this kernel (``mappo_lite_call_request``, :meth:`Agent.handle_call`), whose replies it decodes as data
+(:mod:`.remote`). The restore and the receipts remain for the read-only instructor cells, as defence in depth (they
+give no points): they stop student code that acts *by itself* (hooks, threads, signal handlers and timers, gc
+callbacks and finalizers, audit hooks, NumPy's error callback), not a notebook that attacks the agent.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ import types  # noqa: E402
 
 REQUEST = "mappo_lite_run_request"
 REPLY = "mappo_lite_run_reply"
+CALL = "mappo_lite_call_request"
+CALL_REPLY = "mappo_lite_call_reply"
 _hmac_digest = _hashlib.hmac_digest
 _thread_count = _thread._count
 _sha256 = _hashlib.openssl_sha256
@@ -372,6 +376,7 @@ class Agent:
         self._get_ipython = self.shell.get_ipython
         self.bindings = {}
         kernel.shell_handlers[REQUEST] = self.handle
+        kernel.shell_handlers[CALL] = self.handle_call
         self.snapshot = _Snapshot(self.shell, kernel, tuple(prefixes))
         try:  # pyzmq starts this thread at the first large message (a long print): start it now, it is ours
             from zmq.utils.garbage import gc as zmq_gc
@@ -465,6 +470,47 @@ class Agent:
             "mappo_lite": receipt,
         }
         kernel.session.send(stream, REPLY, reply, parent, ident=ident)
+
+    def handle_call(self, stream, ident, parent):
+        """A call of the trusted test process (:mod:`.tester`): look up a name of the notebook (``kind`` get) or
+        call it with the pickled arguments (``kind`` call); the result goes back as data (:func:`.remote.encode`).
+        Nothing here is trusted by the grader: it only decodes the reply as data."""
+        content = parent.get("content", {})
+        name, kind = str(content.get("name", "")), content.get("kind")
+        reply = {"status": "ok"}
+        try:
+            import base64
+            import pickle
+
+            import numpy as np
+
+            from .remote import encode
+
+            ns = self.shell.user_ns
+            if name not in ns:
+                raise NameError(f"name {name!r} is not defined")
+            obj = ns[name]
+            if kind == "get":
+                if callable(obj):
+                    reply["callable"] = True
+                else:
+                    reply["value"] = json.dumps(encode(obj))
+            else:
+                args, kwargs = pickle.loads(base64.b64decode(content.get("args", "")))
+                value = obj(*args, **kwargs)
+                reply["value"] = json.dumps(encode(value))
+                reply["after"] = [json.dumps(encode(a)) if _isinstance(a, np.ndarray) else None for a in args]
+        except BaseException as exc:  # noqa: B036 (KeyboardInterrupt at the time limit is reported too)
+            try:
+                reply = {"status": "error", "ename": str(_type(exc).__name__), "evalue": str(exc)[:2000]}
+            except BaseException:  # noqa: B036 (an exception whose __str__ fails)
+                reply = {"status": "error", "ename": "Exception", "evalue": ""}
+        for s in (sys.stdout, sys.stderr):
+            try:
+                s.flush()
+            except Exception:
+                pass
+        self.kernel.session.send(stream, CALL_REPLY, reply, parent, ident=ident)
 
 
 def _refuse_audit_hooks(event, args):

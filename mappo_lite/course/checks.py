@@ -118,7 +118,17 @@ def assert_own_code(func, *forbidden) -> None:
     A heuristic on the names the function's code uses (also through modules, e.g. ``kernels.softmax_rows``, an
     import inside the function, and helper functions defined in the notebook): enough to catch the honest
     shortcut, not a sandbox.
+
+    In the grader, ``func`` is a :class:`~.remote.RemoteFunction` (the student's function stays in the student's
+    kernel): the same check then reads the notebook's cell sources (:func:`~.remote.own_code_problem`).
     """
+    from .remote import RemoteFunction, own_code_problem
+
+    if isinstance(func, RemoteFunction):
+        problem = own_code_problem(func.__name__, func._sources, forbidden)
+        if problem is not None:
+            raise AssertionError(f"{problem}: write your own implementation")
+        return
     refs = referenced_objects(func)
     names_in_imports = set()
     for r in refs:

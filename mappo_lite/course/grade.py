@@ -29,17 +29,20 @@ As nbgrader's autograder: a code grade cell earns its points if it ran without a
 score is the sum over its test cells. A written answer (markdown grade cell) still equal to the stub scores 0;
 otherwise it is left for manual grading (reported, not added to ``total``). ``max`` is the autogradable maximum.
 
-Where it runs (``sandbox``, ``agent``)
--------------------------------------
-The kernel runs sandboxed (:mod:`.sandbox`: bubblewrap namespaces, else a separate unprivileged user, else — with a
-loud note — not at all), with an allow-listed environment, ``/dev/null`` as its standard streams and a private
-scratch folder; the sources it is graded against are not visible to it. Instructor cells (read-only code and every
-test) do not go through IPython's ``run_cell``: the grader's agent in the kernel (:mod:`.agent`) restores what
-student code can hijack, runs the cell as written and returns a receipt (an HMAC over the grader's nonce for the
-cell, the code and the outcome) that the grader checks here; a cell without a valid receipt fails. The report is
-built in this process from those results and printed by the grader alone. The instructors' page has the threat
-model: what this guarantees and what it cannot (code in the kernel's process can still, with enough effort, forge
-its own results; it cannot reach the sources, the grader or other submissions).
+Where it runs (``sandbox``, ``tester``, ``remote``, ``agent``)
+---------------------------------------------------------------
+The student's cells and the read-only instructor cells run in a kernel sandboxed by :mod:`.sandbox` (bubblewrap
+namespaces, else a separate unprivileged user, else — with a loud note — not at all), with an allow-listed
+environment, ``/dev/null`` as its standard streams and a private scratch folder; the sources it is graded against
+are not visible to it. Every **test** cell (public and hidden) runs in the trusted test process (:mod:`.tester`),
+started by the grader as itself, where no student code runs; its code never reaches the kernel. The answers a test
+uses are proxies (:mod:`.remote`): a call goes to the kernel as a ``mappo_lite_call_request`` (relayed by
+``_kernel_call``, under the cell's time limit) and its result comes back as data, decoded safely; an exception of
+the student's function fails the test with its name and message. The read-only cells go through the kernel's agent
+(:mod:`.agent`: restore of what student code can hijack, HMAC receipts), kept as defence in depth: they give no
+points. The report is built in this process and printed by the grader alone. The instructors' page has the threat
+model: what this guarantees and what it cannot (a student function computes its results as it likes, from the
+arguments the tests send it).
 """
 
 from __future__ import annotations
@@ -59,8 +62,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MappoLiteError
-from .agent import REPLY, REQUEST, code_sha256, mac
+from .agent import CALL, CALL_REPLY, REPLY, REQUEST, _bound_names, code_sha256, mac
 from .checksum import is_grade, is_nbgrader_cell, is_solution, nbgrader_meta
+from .remote import MAX_REPLY_BYTES
 from .sandbox import Sandbox, choose_isolation
 from .source import PACKAGED_SOURCES, Assignment, _source_dir, find_sources, load_assignment, resolve
 
@@ -412,7 +416,228 @@ def _receipt_problem(reply, key: bytes, nonce: str, code: str):
     return None
 
 
-async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
+def _is_test_cell(cell) -> bool:
+    """A public or hidden test (nbgrader ``grade: true``, not an answer): run in the trusted test process only."""
+    return _is_instructor_cell(cell) and is_grade(cell)
+
+
+class _Stop(Exception):
+    """The student's kernel failed during a call of a test: ``run`` is the test's outcome, ``killer`` the reason to
+    rerun the notebook without it (or None)."""
+
+    def __init__(self, run, killer=None):
+        super().__init__(run.evalue)
+        self.run, self.killer = run, killer
+
+
+class _TestProcess:
+    """The trusted test process (:mod:`.tester`): started by the grader, as itself, outside the sandbox; no student
+    code runs in it. Answers it needs come from the student's kernel as data (``mappo_lite_call_request``)."""
+
+    def __init__(self, proc, workdir):
+        self.proc, self.workdir = proc, workdir
+
+    @classmethod
+    async def start(cls, student_names):
+        import tempfile
+
+        from .tester import frame
+
+        workdir = tempfile.TemporaryDirectory(prefix="mappo-lite-tests-")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mappo_lite.course.tester",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=workdir.name,
+        )
+        self = cls(proc, workdir)
+        proc.stdin.write(frame({"op": "init", "student_names": sorted(student_names)}))
+        await proc.stdin.drain()
+        return self
+
+    async def send(self, obj) -> None:
+        from .tester import frame
+
+        self.proc.stdin.write(frame(obj))
+        await self.proc.stdin.drain()
+
+    async def receive(self, timeout):
+        import struct
+
+        head = await asyncio.wait_for(self.proc.stdout.readexactly(8), timeout)
+        (n,) = struct.unpack(">Q", head)
+        data = await asyncio.wait_for(self.proc.stdout.readexactly(n), timeout)
+        return json.loads(data.decode("utf-8"))
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            try:
+                self.proc.kill()
+            except ProcessLookupError:
+                pass
+            await self.proc.wait()
+        self.workdir.cleanup()
+
+
+async def _drain_iopub(client) -> None:
+    """Drop what the kernel printed during calls (a test's calls have no notebook output)."""
+    import queue
+
+    for _ in range(100_000):
+        try:
+            await client.kc.iopub_channel.get_msg(timeout=0.01)
+        except queue.Empty:
+            return
+        except Exception:
+            return
+
+
+async def _kernel_call(client, request, until, hard, index):
+    """Send one call of the test process to the student's kernel and return its reply's content (or raise
+    :class:`_Stop`): at ``until`` the kernel is interrupted, ``hard`` seconds later it is killed."""
+    import queue
+
+    msg = client.kc.session.msg(
+        CALL,
+        {"name": str(request.get("name", "")), "kind": request.get("kind"), "args": str(request.get("args", ""))},
+    )
+    client.kc.shell_channel.send(msg)
+    msg_id = msg["header"]["msg_id"]
+    interrupted = False
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            if interrupted:
+                await _kill(client)
+                raise _Stop(
+                    CellRun("killed", evalue="ignored the interrupt at the time limit and was killed"),
+                    (index, "it did not stop at the time limit"),
+                )
+            interrupted = True
+            try:
+                await client.km.interrupt_kernel()
+            except Exception:
+                pass
+            until = time.monotonic() + hard
+            continue
+        try:
+            reply = await client.kc.shell_channel.get_msg(timeout=min(1.0, left))
+        except queue.Empty:
+            if not await _is_alive(client):
+                raise _Stop(
+                    CellRun("killed", evalue="died while this cell ran (os._exit, a crash or exit())"),
+                    (index, "the kernel died while it ran"),
+                ) from None
+            continue
+        if (reply.get("parent_header") or {}).get("msg_id") != msg_id:
+            continue  # a late reply to an earlier request
+        if interrupted:
+            raise _Stop(CellRun("timeout", "KeyboardInterrupt", "time limit exceeded (the cell was interrupted)"))
+        if reply.get("msg_type", (reply.get("header") or {}).get("msg_type")) != CALL_REPLY:
+            return {"status": "error", "ename": "GraderIntegrityError", "evalue": "the kernel answered something else"}
+        content = reply.get("content") or {}
+        out = {"status": "ok" if content.get("status") == "ok" else "error"}
+        if out["status"] == "error":
+            out["ename"] = str(content.get("ename", "Error"))[:200]
+            out["evalue"] = str(content.get("evalue", ""))[:2000]
+            return out
+        value = content.get("value")
+        after = content.get("after")
+        size = (len(value) if isinstance(value, str) else 0) + sum(
+            len(a) for a in (after if isinstance(after, list) else []) if isinstance(a, str)
+        )
+        if size > MAX_REPLY_BYTES:
+            return {
+                "status": "error",
+                "ename": "RemoteDataError",
+                "evalue": f"the result is larger than the grader's limit of {MAX_REPLY_BYTES // 2**20} MB",
+            }
+        out["callable"] = content.get("callable") is True
+        if isinstance(value, str):
+            out["value"] = value
+        if isinstance(after, list):
+            out["after"] = [a if isinstance(a, str) else None for a in after]
+        return out
+
+
+async def _run_test(tester, client, cell, index, timeout, deadline, sources, hard):
+    """Run a test cell in the trusted test process. Returns ``(CellRun, killer)``."""
+    start = time.monotonic()
+    until = min(start + timeout, deadline + 1.0)
+    grade_id = nbgrader_meta(cell).get("grade_id", "cell")
+    await tester.send({"op": "run", "code": cell.source, "grade_id": grade_id, "sources": list(sources)})
+    stopped = None
+    while True:
+        left = max(0.0, until - time.monotonic()) + (hard if stopped is None else 5.0)
+        try:
+            msg = await tester.receive(left)
+        except (TimeoutError, asyncio.IncompleteReadError, ValueError):
+            if stopped is not None:
+                return stopped.run, stopped.killer or (index, "the test process did not finish")
+            run = CellRun("killed", evalue="test did not stop at the time limit", seconds=time.monotonic() - start)
+            return run, (index, "it did not stop at the time limit")
+        if msg.get("op") == "call":
+            if stopped is not None:
+                await tester.send({"fatal": stopped.run.message})
+                continue
+            try:
+                reply = await _kernel_call(client, msg, until, hard, index)
+            except _Stop as stop:
+                stopped = stop
+                stopped.run.seconds = time.monotonic() - start
+                await tester.send({"fatal": stop.run.message})
+                continue
+            await _drain_iopub(client)
+            await tester.send(reply)
+            continue
+        # done
+        if stopped is not None:
+            return stopped.run, stopped.killer
+        elapsed = time.monotonic() - start
+        _test_outputs(cell, msg)
+        if msg.get("status") == "ok":
+            return CellRun("ok", seconds=elapsed), None
+        return CellRun("error", str(msg.get("ename", "Error")), str(msg.get("evalue", "")), seconds=elapsed), None
+
+
+def _test_outputs(cell, msg) -> None:
+    import nbformat
+
+    outs = []
+    if msg.get("stdout"):
+        outs.append(nbformat.v4.new_output("stream", name="stdout", text=str(msg["stdout"])))
+    if msg.get("result"):
+        outs.append(nbformat.v4.new_output("execute_result", data={"text/plain": str(msg["result"])}))
+    if msg.get("status") == "error":
+        outs.append(
+            nbformat.v4.new_output(
+                "error",
+                ename=str(msg.get("ename", "Error")),
+                evalue=str(msg.get("evalue", "")),
+                traceback=[str(t) for t in msg.get("traceback", [])][-20:],
+            )
+        )
+    cell.outputs = outs
+
+
+def student_names(assignment: Assignment) -> set:
+    """The names the assignment's answer cells bind at their top level (in the instructor's solution): the names
+    a test may take from the student's kernel."""
+    out = set()
+    for c in assignment.notebook.cells:
+        if c.cell_type == "code" and is_solution(c):
+            try:
+                tree = ast.parse("\n".join(ln for ln in c.source.split("\n") if not ln.lstrip().startswith(("%", "!"))))
+            except SyntaxError:
+                continue
+            out |= set(_bound_names(tree))
+    return out
+
+
+async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload, names=()):
     """One attempt: run ``nb`` top to bottom. Returns (index of the cell that killed the kernel, reason) or None."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
@@ -475,7 +700,10 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
         return msg["header"]["msg_id"]
 
     plain_execute = None
+    tester = None
+    sources = []  # the cells run in the student's kernel so far (for assert_own_code in the test process)
     try:
+        tester = await _TestProcess.start(names)
         # the kernel's own stdout/stderr (not the cells' output, which comes through the kernel protocol) is noise
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             plain_execute = client.kc.execute
@@ -493,6 +721,25 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
                         if nb.cells[j].cell_type == "code" and runs[j].status not in ("skipped",):
                             runs[j] = CellRun("not-run", evalue="the overall time limit was reached")
                     return None
+                if _is_test_cell(cell):  # never sent to the student's kernel
+                    runs[index], killer = await _run_test(
+                        tester, client, cell, index, min(timeout, remaining), deadline, sources, hard - timeout
+                    )
+                    if killer is not None:
+                        await _kill(client)
+                        return killer
+                    if not await _is_alive(client):
+                        runs[index] = CellRun("killed", evalue="exited during this test's calls (exit() or os._exit)")
+                        return (index, "the kernel exited during it")
+                    continue
+                sources.append(cell.source)
+                if _is_instructor_cell(cell):  # a read-only cell: the tests need its names too
+                    await tester.send({"op": "run", "code": cell.source, "grade_id": "setup", "sources": []})
+                    try:
+                        await tester.receive(max(timeout, 1.0) + hard)
+                    except (TimeoutError, asyncio.IncompleteReadError):
+                        runs[index] = CellRun("killed", evalue="did not finish in the test process")
+                        return (index, "it did not finish in the test process")
                 current.clear()
                 nonce = None
                 if _is_instructor_cell(cell):
@@ -581,6 +828,8 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload):
     finally:
         if killer is not None:
             await _kill(client)
+        if tester is not None:
+            await tester.close()
     return None
 
 
@@ -623,11 +872,14 @@ def execute(
     isolation=None,
     hide=(),
     preload=(),
+    names=(),
 ):
     """Run ``nb`` (modified in place: outputs) and return ``(runs, restarts)``; ``runs[i]`` is a :class:`CellRun`
     for every cell (non-code cells stay ``not-run`` and are not used). ``isolation`` is a
     :class:`~.sandbox.Isolation` (default: the strongest available), ``hide`` the folders the kernel must not
-    see, ``preload`` the modules the agent imports (and protects) before any student code runs."""
+    see, ``preload`` the modules the agent imports (and protects) before any student code runs, ``names`` the
+    answer names the tests take from the student's kernel (:func:`student_names`). Test cells run in the trusted
+    test process (:mod:`.tester`), every other cell in the sandboxed kernel."""
     timeout = float(timeout)
     total_timeout = float(total_timeout)
     if not (timeout > 0 and math.isfinite(timeout)) or not (total_timeout > 0 and math.isfinite(total_timeout)):
@@ -647,7 +899,7 @@ def execute(
         fresh = [r if r.status == "skipped" else CellRun() for r in runs]
         with Sandbox(isolation, hide=tuple(hide)) as sandbox:
             try:
-                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload))
+                killed = _run_async(_run_once(work, fresh, timeout, deadline, kernel_name, sandbox, preload, names))
             except MappoLiteError:
                 raise
             except Exception as exc:
@@ -681,10 +933,11 @@ def execute(
 
 
 def _imported_modules(cells) -> set:
-    """The modules the instructor cells import (so the agent can import and protect them first)."""
+    """The modules the read-only instructor cells import (so the agent can import and protect them first). Not the
+    tests': the list is written where the kernel reads it, and a hidden test's imports name its references."""
     out = set()
     for c in cells:
-        if not _is_instructor_cell(c):
+        if not _is_instructor_cell(c) or _is_test_cell(c):
             continue
         src = "\n".join(ln for ln in c.source.split("\n") if not ln.lstrip().startswith(("%", "!")))
         try:
@@ -876,7 +1129,8 @@ def grade_notebook(
         notes.append(
             "the student's code uses introspection or dynamic code ("
             + ", ".join(suspicious)
-            + "): code in the kernel can fake its own results (see the instructors' threat model); check by hand"
+            + "): it cannot change how the tests run, but it could compute its answers with the library's reference "
+            "(see the instructors' threat model); check by hand"
         )
     hide = {Path(src_path).resolve().parent}
     if iso.level == "bwrap":  # the shipped sources too (a tmpfs covers them); below bwrap they are as public as PyPI
@@ -896,6 +1150,7 @@ def grade_notebook(
         isolation=iso,
         hide=sorted(hide),
         preload=_imported_modules(nb.cells),
+        names=student_names(a),
     )
     for i, r in enumerate(runs):
         if r.status == "skipped":

@@ -166,8 +166,10 @@ def test_input_and_ast_transformers_cannot_rewrite_the_tests(course, tmp_path):
     rep = _grade(course, _hostile(course, tmp_path, TRANSFORMERS_TO_PASS, name="pass.ipynb"))
     _assert_zero(rep, course)
     assert "1 code cell(s) added by the student" in " ".join(rep.notes)
-    fb = " ".join(f for q in rep.as_dict()["questions"] for f in q["feedback"])
-    assert "NotImplementedError" in fb  # the tests really ran: they called the unanswered functions
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    # the tests really ran (in the test process): they asked the kernel for the answers, which the transformers
+    # had turned into `pass` there
+    assert msgs and all(m.startswith("NameError") for m in msgs), msgs
     rep = _grade(course, _hostile(course, tmp_path, STRIP_ASSERTS, name="strip.ipynb"))
     _assert_zero(rep, course)
 
@@ -217,21 +219,31 @@ threading.Thread(target=keep_patching, daemon=True).start()
 
 @needs_bwrap
 def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(course, tmp_path):
-    # wrong answers that do not raise: only the hijack could make a test pass; the real helpers reject them
+    # wrong answers that do not raise: only the hijack could make a test pass; the helpers it patched are the
+    # kernel's, not the test process's (its `run_cell` also swallows the answer cells: they are not defined there)
     rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb", wrong=True))
     _assert_zero(rep, course)
-    msgs = " ".join(t["message"] for q in rep.as_dict()["questions"] for t in q["tests"])
-    assert "AssertionError" in msgs and "NotImplementedError" not in msgs, msgs
-    # a replaced message handler answers for the tests: its receipts are not genuine, every test fails
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all(m.startswith(("AssertionError", "NameError")) for m in msgs), msgs
+    rep = _grade(
+        course,
+        _hostile(course, tmp_path, HIJACK_HELPERS.split("ip = get_ipython()")[0], name="helpers2.ipynb", wrong=True),
+    )
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    joined = " ".join(msgs)  # the real helpers reject them (or NumPy does, in the tests that use it directly)
+    assert "AssertionError: softmax_rows" in joined and "NotImplementedError" not in joined, msgs
+    # a replaced message handler and do_execute: the tests do not run in the kernel at all; the answers the
+    # notebook no longer executes are missing there, so the tests fail on them
     rep = _grade(course, _hostile(course, tmp_path, FAKE_HANDLER, name="handler.ipynb", wrong=True))
     _assert_zero(rep, course)
     msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
-    assert msgs and all("GraderIntegrityError" in m for m in msgs), msgs
-    # a background thread that keeps patching the helpers: no instructor cell runs next to it
+    assert msgs and all(m.startswith("NameError") for m in msgs), msgs
+    # a background thread that keeps patching the helpers: it patches the kernel's copies, not the test process's
     rep = _grade(course, _hostile(course, tmp_path, REPATCH_THREAD, name="thread.ipynb", wrong=True))
     _assert_zero(rep, course)
-    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
-    assert msgs and all("thread(s) started by the notebook" in m for m in msgs), msgs
+    joined = " ".join(t["message"] for q in rep.as_dict()["questions"] for t in q["tests"])
+    assert "AssertionError: softmax_rows" in joined and "NotImplementedError" not in joined, joined
 
 
 DROP_ERRORS = """
@@ -400,10 +412,10 @@ agent._run = lambda code, name: []
 """
 
 
-def test_a_notebook_that_attacks_the_agent_is_flagged(course, tmp_path):
-    # OPEN (threat model): the agent is an object of the kernel; a notebook written against agent.py defeats it
-    # (this one scores 11/11 unsolved). The report cannot prevent it; it flags the submission for a look by hand.
+def test_a_notebook_that_attacks_the_agent_scores_nothing_and_is_flagged(course, tmp_path):
+    # this one scored 11/11 unsolved while the tests ran in the kernel; they now run in the trusted test process
     rep = _grade(course, _hostile(course, tmp_path, ATTACK_THE_AGENT, name="agent.ipynb"))
+    _assert_zero(rep, course)
     flagged = [n for n in rep.notes if "introspection or dynamic code" in n]
     assert flagged and "shell_handlers" in flagged[0] and "__self__" in flagged[0], rep.notes
     from mappo_lite.course.grade import assemble, read_submission, suspicious_names
@@ -842,3 +854,234 @@ def test_user_level_with_nobody_leaves_no_daemon_without_marker(course, tmp_path
     for pid in left:  # this test's own daemon: end it before failing
         os.kill(pid, 9)
     assert not left, f"daemon(s) {left} survived grading"
+
+
+# ------------------------------------------------------------------------------------------------ the test process
+
+#: The strongest attacker on the agent we know, written against agent.py and grade.py as a student would read
+#: them: it reads the agent's key and signs "ok" for every test it is sent, replaces the agent's methods, the
+#: ``exec`` and ``compile`` of agent.py and the handler of the calls, which answers every request with data that
+#: is not data (a pickle, an unknown kind, a "passes everything" object). Checked on the grader before the tests
+#: moved out of the kernel (commit e8bf948, tests/course/test_grader_attacks.py's course fixture): the unsolved
+#: a1 notebook with the first cell alone scored 11/11.
+FORGE = """
+import base64, json, pickle, os
+import mappo_lite.course.agent as _A
+_k = get_ipython().kernel
+_orig = _k.shell_handlers["mappo_lite_run_request"]
+_agent = _orig.__self__
+def _forged(stream, ident, parent):
+    c = parent.get("content", {})
+    if not c.get("test"):
+        return _orig(stream, ident, parent)
+    nonce, sha = str(c.get("nonce", "")), _A.code_sha256(str(c.get("code", "")))
+    r = {"nonce": nonce, "code_sha256": sha, "status": "ok", "ename": "",
+         "mac": _A.mac(_agent._key, nonce, sha, "ok", "")}
+    _k.session.send(stream, "mappo_lite_run_reply", {"status": "ok", "execution_count": 1, "ename": "",
+                    "evalue": "", "traceback": [], "mappo_lite": r}, parent, ident=ident)
+_k.shell_handlers["mappo_lite_run_request"] = _forged
+_A._exec = lambda *a, **k: None
+_A._compile = lambda *a, **k: compile("pass", "x", "exec")
+_agent._run = lambda code, name: []
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch @TMP@/pwned",))
+_answers = [json.dumps({"pickle": base64.b64encode(pickle.dumps(_Boom())).decode()}),
+            json.dumps({"array": {"dtype": "|O", "shape": [2], "data": ""}}),
+            "[" * 100000 + "]" * 100000]
+_n = [0]
+def _calls(stream, ident, parent):
+    c = parent.get("content", {})
+    _n[0] += 1
+    reply = {"status": "ok", "value": _answers[_n[0] % 3]}
+    if c.get("kind") == "get":
+        reply["callable"] = _n[0] % 2 == 0
+    _k.session.send(stream, "mappo_lite_call_reply", reply, parent, ident=ident)
+_k.shell_handlers["mappo_lite_call_request"] = _calls
+"""
+
+
+@needs_bwrap
+def test_forged_receipts_and_a_hijacked_agent_score_nothing(course, tmp_path):
+    rep = _grade(course, _hostile(course, tmp_path, FORGE, name="forge.ipynb"))
+    _assert_zero(rep, course)
+    assert not (tmp_path / "pwned").exists(), "something unpickled the notebook's data"
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all(("RemoteDataError" in m) or m.startswith(("TypeError", "AssertionError")) for m in msgs), msgs
+    # the first cell alone (no fake call handler): the tests really call the unanswered functions
+    only_receipts = FORGE.split("_A._exec")[0]
+    rep = _grade(course, _hostile(course, tmp_path, only_receipts, name="forge1.ipynb"))
+    _assert_zero(rep, course)
+    msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
+    assert msgs and all(m.startswith("NotImplementedError") for m in msgs), msgs
+
+
+#: Looks for the hidden tests everywhere in its own process, during a hidden test's call and at the end.
+SEEK = """
+import gc, sys
+# built at run time, so that this cell's own text does not contain them
+# (strings only the hidden tests contain: "BEGIN HIDDEN TESTS" and "_ref_softmax_rows" are in mappo_lite's own code)
+_MARKS = ("default_rng(" + "101)", "_ref_softmax_rows" + "(_x)", "vs mappo_lite.kernels" + ".softmax_score",
+          "_ref_" + "softmax_score(_phi")
+_found = set()
+def _seek():
+    for o in gc.get_objects():
+        if o is _MARKS:
+            continue
+        try:
+            texts = [o] if isinstance(o, str) else [v for v in (o.values() if isinstance(o, dict) else
+                     (o if isinstance(o, (list, tuple)) else [])) if isinstance(v, str)]
+        except Exception:
+            continue
+        for t in texts:
+            for m in _MARKS:
+                if m in t and t not in _MARKS:  # (not the marks themselves)
+                    _found.add(m)
+    f = sys._getframe().f_back
+    while f is not None:
+        for m in _MARKS:
+            local_texts = [v for v in f.f_locals.values() if isinstance(v, str) and v not in _MARKS]
+            if m in repr(f.f_code.co_consts) or any(m in v for v in local_texts):
+                _found.add(m)
+        f = f.f_back
+    for name in list(sys.modules):
+        for m in _MARKS:
+            if m in name:
+                _found.add(m)
+    for h in get_ipython().history_manager.input_hist_raw:
+        for m in _MARKS:
+            if m in h:
+                _found.add(m)
+def softmax_rows(logits):
+    _seek()
+    import numpy as np
+    return np.zeros(np.shape(logits))
+"""
+
+
+@needs_bwrap
+def test_the_hidden_tests_cannot_be_read_from_the_kernel(course, tmp_path):
+    nb = _student(course)
+    nb.cells.append(nbformat.v4.new_code_cell("_seek()\nprint('SEEN', sorted(_found))"))
+    k = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "softmax")
+    nb.cells.insert(k + 1, nbformat.v4.new_code_cell(SEEK))
+    path = tmp_path / "seek.ipynb"
+    nbformat.write(nb, path)
+    rep = _grade(course, path)
+    _assert_zero(rep, course)
+    out = _outputs(rep)
+    assert "SEEN []" in out, out[-3000:]
+    # the function was really called by the hidden test (with its inputs), and failed its comparison
+    msg = next(
+        t["message"] for q in rep.as_dict()["questions"] for t in q["tests"] if t["grade_id"] == "softmax_hidden"
+    )
+    assert msg.startswith("AssertionError") and "softmax_rows on a random" in msg, msg
+
+
+HOSTILE_RESULTS = """
+import os, numpy as np
+class _Arr(np.ndarray):
+    def __eq__(self, other):
+        return True
+    def __array__(self, *a, **k):
+        return np.ones(3)
+    def __array_ufunc__(self, *a, **k):
+        return True
+class _Float(float):
+    def __eq__(self, other):
+        return True
+    def __sub__(self, other):
+        return 0.0
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("touch @TMP@/pwned",))
+def softmax_rows(logits):
+    return np.zeros(np.shape(logits)).view(_Arr)
+def loglinear_probs(phi, theta):
+    return [[_Float(0.0)] * np.shape(phi)[1]] * np.shape(phi)[0]
+def score(phi, theta):
+    out = []
+    for _ in range(5000):
+        out = [out]
+    return out
+def joint_from_conditionals(tables):
+    return np.zeros(6_000_000)
+def coordinated_thetas():
+    return [_Boom(), _Boom()]
+"""
+
+
+@needs_bwrap
+def test_hostile_results_are_refused_or_decoded_as_plain_data(course, tmp_path):
+    rep = _grade(course, _hostile(course, tmp_path, HOSTILE_RESULTS, name="results.ipynb", after="each-answer"))
+    _assert_zero(rep, course)
+    assert not (tmp_path / "pwned").exists()
+    by_q = {q["id"]: " ".join(t["message"] for t in q["tests"]) for q in rep.as_dict()["questions"]}
+    assert "AssertionError" in by_q["softmax"]  # the subclass arrived as a plain array of zeros
+    assert "AssertionError" in by_q["loglinear"]  # the float subclass arrived as plain floats
+    assert "nests deeper" in by_q["score"], by_q["score"]
+    assert "larger than the grader's limit" in by_q["joint"], by_q["joint"]
+    assert "cannot receive a _Boom" in by_q["coordination"], by_q["coordination"]
+
+
+def test_the_codec_decodes_data_only():
+    import base64
+    import pickle
+
+    import numpy as np
+
+    from mappo_lite.course.remote import MAX_DEPTH, RemoteDataError, decode, encode
+
+    value = {("ideal", 0.05): np.arange(6.0).reshape(2, 3), "n": [1, None, True, (2.5, np.float32(1.5))]}
+    back = decode(json_dumps(encode(value)))
+    assert type(back[("ideal", 0.05)]) is np.ndarray and back[("ideal", 0.05)].flags.writeable
+    np.testing.assert_array_equal(back[("ideal", 0.05)], value[("ideal", 0.05)])
+    assert back["n"][:3] == [1, None, True] and type(back["n"][3]) is tuple  # exact: small integers and flags
+    bad = [
+        {"pickle": base64.b64encode(pickle.dumps(object())).decode()},
+        {"array": {"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}},
+        {"array": {"dtype": "<f8", "shape": [4], "data": "AAAAAAAAAAA="}},
+        {"array": {"dtype": "<f8", "shape": [2**40, 2**40], "data": ""}},
+        {"float": "1e400" * 20},
+        {"dict": [[{"list": []}, 1]]},
+        {"list": 5},
+        [1, 2],
+    ]
+    for b in bad:
+        with pytest.raises(RemoteDataError):
+            decode(json_dumps(b))
+    deep = {"list": []}
+    for _ in range(MAX_DEPTH + 2):
+        deep = {"list": [deep]}
+    for b in (json_dumps(deep), "[" * 100000 + "]" * 100000, "x" * 100):
+        with pytest.raises(RemoteDataError):
+            decode(b)
+    with pytest.raises(TypeError, match="cannot receive"):
+        encode(object())
+
+
+def json_dumps(obj):
+    import json
+
+    return json.dumps(obj)
+
+
+def test_assert_own_code_on_the_source_catches_calls_to_the_reference():
+    import mappo_lite.kernels  # noqa: F401  (the resolution only looks at imported modules)
+    from mappo_lite.course.remote import own_code_problem
+    from mappo_lite.kernels import softmax_rows as ref
+
+    setup = "import numpy as np\nfrom mappo_lite.kernels import softmax_rows as ref\nimport mappo_lite.kernels as K\n"
+    cases = {
+        "direct": "def f(x):\n    return ref(x)\n",
+        "via_module": "def f(x):\n    return K.softmax_rows(x)\n",
+        "via_import": "def f(x):\n    from mappo_lite.kernels import softmax_rows\n    return softmax_rows(x)\n",
+        "via_helper": "def helper(x):\n    return ref(x)\ndef f(x):\n    return helper(x)\n",
+        "by_string": "def f(x):\n    import importlib\n    return getattr(importlib.import_module('mappo_lite.kernels'), 'softmax_rows')(x)\n",
+        "alias": "g = K.softmax_rows\ndef f(x):\n    return g(x)\n",
+    }
+    for name, src in cases.items():
+        assert own_code_problem("f", [setup, src], [ref]) is not None, name
+    own = "def f(x):\n    e = np.exp(x - x.max(axis=1, keepdims=True))\n    return e / e.sum(axis=1, keepdims=True)\n"
+    assert own_code_problem("f", [setup, own], [ref]) is None
+    assert own_code_problem("softmax_rows", [setup, own.replace("def f", "def softmax_rows")], [ref]) is None
