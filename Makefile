@@ -112,7 +112,9 @@ test-clients: venv $(CLIENTS)/nbgrader/.stamp $(CLIENTS)/otter/.stamp
 	  $(CLIENTS)/$$c/bin/python -m pip install -q --force-reinstall --no-deps $(CLIENTS)/src \
 	  && $(CLIENTS)/$$c/bin/python -m pip install -q "$(CLIENTS)/src[course]" -c requirements.txt || exit 1; \
 	done
-	MAPPO_LITE_CLIENT_VENVS=$(CURDIR)/$(CLIENTS) $(BIN)/python -m pytest -q -p no:cacheprovider tests/clients $(PYTEST_ARGS)
+	MAPPO_LITE_CLIENT_VENVS=$(CURDIR)/$(CLIENTS) NBGRADER_PYTHON=$(CURDIR)/$(CLIENTS)/nbgrader/bin/python \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider tests/clients \
+	    tests/course/test_course.py::test_nbgrader_itself_produces_our_student_notebooks $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build .numba_cache .pytest_cache .hypothesis
