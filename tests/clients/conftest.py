@@ -44,7 +44,9 @@ def run(cmd, *, cwd, env, timeout=600):
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
     subprocess.run([sys.executable, "-m", "mappo_lite", "assignments", "build", str(out)], check=True)
-    subprocess.run([sys.executable, "-m", "mappo_lite", "assignments", "build", "--format", "otter", str(out)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "mappo_lite", "assignments", "build", "--format", "otter", str(out)], check=True
+    )
     return out
 
 
@@ -55,7 +57,15 @@ def ours(built):
     for name in NAMES:
         for kind, edition in (("solved", "instructor"), ("untouched", "student")):
             r = subprocess.run(
-                [sys.executable, "-m", "mappo_lite", "assignments", "grade", str(built / edition / f"{name}.ipynb"), "--json"],
+                [
+                    sys.executable,
+                    "-m",
+                    "mappo_lite",
+                    "assignments",
+                    "grade",
+                    str(built / edition / f"{name}.ipynb"),
+                    "--json",
+                ],
                 check=True,
                 capture_output=True,
                 text=True,
