@@ -32,7 +32,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book book-student lint test test-fast test-portable clean distclean
+.PHONY: venv book book-student lint test test-fast test-portable test-clients clean distclean
 
 venv: $(STAMP)
 
@@ -92,6 +92,29 @@ test-portable: venv
 # Library tests only (skips executing the chapters).
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not chapter and not clients" $(PYTEST_ARGS)
+
+# The graders courses use, each in its own venv under .venv-clients/ (created once; re-created when its pins change):
+# nbgrader 0.9.6 and otter-grader 7.0.0 (tests/clients/requirements-*.txt), constrained by requirements.txt. The
+# package is re-installed into both from a copy of the working tree (no build/ folder in the checkout), then
+# tests/clients/ runs the real round trips (tests/clients/conftest.py; not collected without MAPPO_LITE_CLIENT_VENVS).
+CLIENTS := .venv-clients
+
+$(CLIENTS)/%/.stamp: tests/clients/requirements-%.txt requirements.txt
+	rm -rf $(CLIENTS)/$*
+	$(PYTHON) -m venv $(CLIENTS)/$*
+	$(CLIENTS)/$*/bin/python -m pip install -q -r tests/clients/requirements-$*.txt -c requirements.txt
+	touch $@
+
+test-clients: venv $(CLIENTS)/nbgrader/.stamp $(CLIENTS)/otter/.stamp
+	rm -rf $(CLIENTS)/src && mkdir -p $(CLIENTS)/src
+	git ls-files -z -co --exclude-standard | xargs -0 tar -cf - | tar -C $(CLIENTS)/src -xf -
+	for c in nbgrader otter; do \
+	  $(CLIENTS)/$$c/bin/python -m pip install -q --force-reinstall --no-deps $(CLIENTS)/src \
+	  && $(CLIENTS)/$$c/bin/python -m pip install -q "$(CLIENTS)/src[course]" -c requirements.txt || exit 1; \
+	done
+	MAPPO_LITE_CLIENT_VENVS=$(CURDIR)/$(CLIENTS) NBGRADER_PYTHON=$(CURDIR)/$(CLIENTS)/nbgrader/bin/python \
+	    $(BIN)/python -m pytest -q -p no:cacheprovider tests/clients \
+	    tests/course/test_course.py::test_nbgrader_itself_produces_our_student_notebooks $(PYTEST_ARGS)
 
 clean:
 	rm -rf _build .numba_cache .pytest_cache .hypothesis

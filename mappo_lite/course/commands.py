@@ -55,6 +55,17 @@ def cmd_list(args):
 
 
 def cmd_build(args):
+    if args.format == "otter":
+        from .otter import build_otter
+
+        res = build_otter(args.outdir, names=args.names or None, source_dir=_source(args))
+        for a, p in zip(res.info["assignments"], res.instructor):
+            manual = f" + {a['manual_points']:g} by hand" if a["manual_points"] else ""
+            print(
+                f"{a['name']}: {len(a['questions'])} questions, {a['autograded_points']:g} points{manual} -> {p} (otter assign source)"
+            )
+        print(f"release information -> {res.release}")
+        return
     from .release import build
 
     res = build(args.outdir, names=args.names or None, source_dir=_source(args))
@@ -136,9 +147,20 @@ def add_parser(subparsers) -> None:
     ls.add_argument("--json", action="store_true", help="print one JSON object")
     ls.set_defaults(func=cmd_list)
 
-    b = sub.add_parser("build", help="write OUTDIR/instructor/*.ipynb, OUTDIR/student/*.ipynb and OUTDIR/release.json")
+    b = sub.add_parser(
+        "build",
+        help="write OUTDIR/instructor/*.ipynb, OUTDIR/student/*.ipynb and OUTDIR/release.json "
+        "(--format otter: OUTDIR/otter/*.ipynb and OUTDIR/release.json)",
+    )
     b.add_argument("outdir", metavar="OUTDIR", help="output folder (created if needed)")
     b.add_argument("names", nargs="*", metavar="NAME", help="build only these assignments (default: all)")
+    b.add_argument(
+        "--format",
+        choices=("nbgrader", "otter"),
+        default="nbgrader",
+        help="nbgrader (default): OUTDIR/instructor/ (nbgrader source notebooks) and OUTDIR/student/ (their "
+        "release); otter: OUTDIR/otter/ (otter assign master notebooks)",
+    )
     source_arg(b)
     b.set_defaults(func=cmd_build)
 

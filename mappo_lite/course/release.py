@@ -42,6 +42,7 @@ __all__ = [
     "clear_solutions",
     "clear_hidden_tests",
     "lock_cell",
+    "mark_student_edition",
 ]
 
 #: Version of the layout of ``release.json`` and of the ``mappo_lite`` notebook metadata.
@@ -235,3 +236,19 @@ def build(
     rel = out / "release.json"
     _atomic_write(rel, json.dumps(info, indent=2) + "\n")
     return BuildResult(out, inst_paths, stud_paths, rel, info)
+
+
+def mark_student_edition(nb, resources):
+    """An nbgrader ``generate_assignment`` step: the released notebook's ``mappo_lite.edition`` becomes ``"student"``.
+
+    nbgrader copies the notebook-level metadata of the source (our instructor edition, ``"instructor"``)
+    unchanged into its release; its own steps change cells only. Add this step in ``nbgrader_config.py``::
+
+        c.GenerateAssignment.preprocessors.append("mappo_lite.course.release.mark_student_edition")
+
+    (a plain function: nbconvert calls it as ``(nb, resources) -> (nb, resources)``; it imports nothing).
+    """
+    meta = nb.metadata.get("mappo_lite")
+    if isinstance(meta, dict):
+        meta["edition"] = "student"
+    return nb, resources
