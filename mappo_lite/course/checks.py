@@ -10,7 +10,7 @@ import types
 
 import numpy as np
 
-__all__ = ["assert_close", "assert_shape", "assert_own_code", "referenced_objects"]
+__all__ = ["assert_close", "assert_shape", "assert_own_code", "assert_unmodified", "referenced_objects"]
 
 
 _NUMBERS = (bool, int, float)
@@ -144,3 +144,23 @@ def assert_own_code(func, *forbidden) -> None:
             raise AssertionError(
                 f"{func.__name__} calls {where}, the library's version of the answer: write your own implementation"
             )
+
+
+def assert_unmodified(func, *args, what: str = "the function must not modify its arguments"):
+    """Call ``func(*args)`` and fail if it changed one of its array arguments in place; returns the result.
+
+    For a student's function seen from the grader's test process (:class:`~.remote.RemoteFunction`) the check is made
+    where the function ran, on what the kernel sent back (the test's own arrays are never overwritten); for a live
+    function, on copies taken before the call."""
+    copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else None for a in args]
+    result = func(*args)
+    modified = getattr(func, "modified_arguments", None)
+    if modified is None:
+        modified = [
+            i + 1
+            for i, (a, c) in enumerate(zip(args, copies))
+            if c is not None and not np.array_equal(a, c, equal_nan=c.dtype.kind in "fc")
+        ]
+    if modified:
+        raise AssertionError(f"{what}: argument(s) {', '.join(map(str, modified))} changed in place")
+    return result

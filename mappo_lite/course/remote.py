@@ -355,15 +355,19 @@ def _decode_figure(body, budget: _Budget):
 class RemoteFunction:
     """A student's function, as the trusted test process sees it: calling it runs it in the student's kernel."""
 
-    __slots__ = ("__name__", "_call", "_sources")
+    __slots__ = ("__name__", "_call", "_sources", "modified_arguments")
 
     def __init__(self, name: str, call, sources):
         self.__name__ = name
         self._call = call
         self._sources = sources
+        #: after a call: the 1-based positions of the array arguments the function changed in place (in the kernel)
+        self.modified_arguments = []
 
     def __call__(self, *args, **kwargs):
-        return self._call(self.__name__, args, kwargs)
+        self.modified_arguments = []
+        value, self.modified_arguments = self._call(self.__name__, args, kwargs)
+        return value
 
     def __repr__(self) -> str:
         return f"<your function {self.__name__} (run in your notebook's kernel)>"
@@ -425,6 +429,68 @@ def _resolve(path: str):
 
 
 _DYNAMIC = {"mappo_lite", "import_module", "__import__", "getattr", "globals", "vars", "eval", "exec", "importlib"}
+#: Identifiers through which a function can reach any object without naming it (``sys.modules[...]``,
+#: ``module.__dict__[...]``, ``getattr(obj, "name" + ...)``): an answer whose code (or a helper or value it uses)
+#: contains one fails :func:`own_code_problem` outright, since no reading of the source can tell what it calls.
+_UNCHECKABLE = {
+    "modules",
+    "__dict__",
+    "__builtins__",
+    "__getattribute__",
+    "__import__",
+    "import_module",
+    "importlib",
+    "getattr",
+    "setattr",
+    "globals",
+    "vars",
+    "eval",
+    "exec",
+    "compile",
+}
+
+
+def _targets(node) -> list[str]:
+    """The names a binding target binds (``a``, ``a, b``, ``*a``, ``[a, (b, c)]``)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, ast.Starred):
+        return _targets(node.value)
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [n for elt in node.elts for n in _targets(elt)]
+    return []
+
+
+def _other_bindings(tree, name: str) -> list[str]:
+    """How module-scope code of one cell binds ``name`` other than by a def or a plain ``name = value``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                if (a.asname or a.name.split(".")[0]) == name:
+                    found.append("an import")
+        elif isinstance(node, ast.Assign):
+            if any(not isinstance(t, ast.Name) and name in _targets(t) for t in node.targets):
+                found.append("a tuple or starred assignment")
+        elif isinstance(node, ast.AugAssign) and name in _targets(node.target):
+            found.append("an augmented assignment")
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and name in _targets(node.target):
+            found.append("a loop target")
+        elif isinstance(node, (ast.With, ast.AsyncWith)) and any(
+            name in _targets(item.optional_vars) for item in node.items if item.optional_vars is not None
+        ):
+            found.append("a with target")
+        elif isinstance(node, ast.NamedExpr) and name in _targets(node.target):
+            found.append("an assignment expression")
+        elif isinstance(node, ast.ExceptHandler) and node.name == name:
+            found.append("an except clause")
+        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            found.append("a global statement in a function")
+        elif isinstance(node, ast.Delete) and name in [n for t in node.targets for n in _targets(t)]:
+            found.append("a del statement")
+        elif hasattr(ast, "MatchAs") and isinstance(node, ast.MatchAs) and node.name == name:
+            found.append("a match pattern")
+    return found
 
 
 def own_code_problem(name: str, sources, forbidden, depth: int = 3):
@@ -452,8 +518,16 @@ def own_code_problem(name: str, sources, forbidden, depth: int = 3):
                 for t in s.targets:
                     if isinstance(t, ast.Name):
                         assigned.setdefault(t.id, []).append(s.value)
+            elif isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.value is not None:
+                assigned.setdefault(s.target.id, []).append(s.value)
+    # Fail closed: the answer must be a def (or a plain assignment) whose code the check can read. Any other way of
+    # binding the name (an import, a loop or with target, a walrus, a tuple target, a `global` in a function...)
+    # is a way to hand in the library's function under the answer's name.
+    other = [kind for tree in trees for kind in _other_bindings(tree, name)]
+    if other:
+        return f"{name} is bound by {other[0]}, not defined by a def in your answer cells"
     if name not in defs and name not in assigned:
-        return None  # nothing to inspect (a function the kernel made otherwise; the tests decide)
+        return f"{name} is not defined by a def in your answer cells"
     refs, idents, strings, local_imports = set(), set(), set(), {}
     seen, todo = set(), [(node, 0) for node in defs.get(name, []) + assigned.get(name, [])]
     while todo:
@@ -493,6 +567,9 @@ def own_code_problem(name: str, sources, forbidden, depth: int = 3):
             obj = _resolve(".".join(parts[:k]))
             if obj is not None:
                 objects.append(obj)
+    hidden = sorted(idents & _UNCHECKABLE)
+    if hidden:
+        return f"{name} uses dynamic lookups the grader cannot check ({', '.join(hidden)})"
     dynamic = bool(idents & _DYNAMIC)
     for bad in forbidden:
         bad_name = getattr(bad, "__name__", None)

@@ -12,7 +12,8 @@ then JSON). No student code ever runs in this process:
   student's kernel just before the cell runs: a :class:`~.remote.RemoteFunction` if it is callable there, else its
   value as data. A call sends ``(args, kwargs)`` pickled to the kernel (through the grader, which relays it as a
   ``mappo_lite_call_request``) and gets the result back as data, decoded by :func:`~.remote.decode` only; an
-  array passed as an argument comes back too, so a test can check that the answer did not modify its input.
+  array passed as an argument comes back too, *compared, never copied back*: the test's arrays stay as the test
+  made them, and :func:`~.checks.assert_unmodified` reports an answer that changed its input.
 
 Requests (grader -> here): ``{"op": "init", "student_names": [...]}``, ``{"op": "run", "code", "grade_id",
 "sources"}`` (``sources``: the cells that ran in the student's kernel so far, for ``assert_own_code``) and the
@@ -99,25 +100,37 @@ class Tester:
             value = decode(reply.get("value"))
         except RemoteDataError as exc:
             raise RemoteDataError(f"{name} returned something the grader does not accept: {exc}") from None
-        self._write_back(name, args, reply.get("after"))
-        return value
+        return value, self._modified(args, reply.get("after"))
 
     @staticmethod
-    def _write_back(name, args, after) -> None:
-        """The arrays the test passed, as the student's function left them (a test may check they are unchanged)."""
+    def _modified(args, after) -> list:
+        """The positions (1-based) of the arrays the test passed that the student's function changed in place.
+
+        The test's own arrays are never overwritten with what came back: a test that computes its expected value
+        from its inputs after the call would otherwise compare against numbers the answer chose (a wrong answer that
+        zeroes its input passes). A test that checks an answer leaves its inputs alone uses
+        :func:`~.checks.assert_unmodified`, which reads this list. Anything that cannot be decoded counts as changed."""
         import numpy as np
 
         if not isinstance(after, list) or len(after) != len(args):
-            return
-        for arg, text in zip(args, after):
-            if type(arg) is not np.ndarray or text is None or not arg.flags.writeable:
+            return [i + 1 for i, a in enumerate(args) if type(a) is np.ndarray]
+        changed = []
+        for i, (arg, text) in enumerate(zip(args, after)):
+            if type(arg) is not np.ndarray:
                 continue
             try:
-                new = decode(text)
+                new = decode(text) if text is not None else None
             except RemoteDataError:
-                continue
-            if type(new) is np.ndarray and new.shape == arg.shape and new.dtype == arg.dtype:
-                np.copyto(arg, new)
+                new = None
+            same = (
+                type(new) is np.ndarray
+                and new.shape == arg.shape
+                and new.dtype == arg.dtype
+                and np.array_equal(new, arg, equal_nan=arg.dtype.kind in "fc")
+            )
+            if not same:
+                changed.append(i + 1)
+        return changed
 
     def bind(self, tree) -> None:
         """Bind every answer name the cell uses to the student's object (a proxy or data)."""

@@ -1085,3 +1085,66 @@ def test_assert_own_code_on_the_source_catches_calls_to_the_reference():
     own = "def f(x):\n    e = np.exp(x - x.max(axis=1, keepdims=True))\n    return e / e.sum(axis=1, keepdims=True)\n"
     assert own_code_problem("f", [setup, own], [ref]) is None
     assert own_code_problem("softmax_rows", [setup, own.replace("def f", "def softmax_rows")], [ref]) is None
+
+
+#: Every way a review found to hand in the library's function under the answer's name (each scored 11/11 on a1
+#: before the source check failed closed); a plain def and a plain assignment were caught already.
+_LIBRARY_UNDER_THE_ANSWERS_NAME = {
+    "from-import by name": "from mappo_lite.kernels import softmax_rows",
+    "from-import as alias": "from mappo_lite.kernels import softmax_rows as _s\nsoftmax_rows = _s",
+    "annotated assign": "import mappo_lite.kernels as K\nsoftmax_rows: object = K.softmax_rows",
+    "for target": "import mappo_lite.kernels as K\nfor softmax_rows in [K.softmax_rows]: pass",
+    "with target": "import contextlib, mappo_lite.kernels as K\n"
+    "with contextlib.nullcontext(K.softmax_rows) as softmax_rows: pass",
+    "walrus": "import mappo_lite.kernels as K\n(softmax_rows := K.softmax_rows)",
+    "tuple assign": "import mappo_lite.kernels as K\nsoftmax_rows, _ = K.softmax_rows, 0",
+    "decorator": "import mappo_lite.kernels as K\n@lambda f: K.softmax_rows\ndef softmax_rows(x):\n    return x",
+    "sys.modules and a split string": "import sys\n_L = sys.modules['mappo_lite.kernels'].__dict__\n"
+    "def softmax_rows(x):\n    return _L['softmax' + '_rows'](x)",
+    "an honest def, then an import over it": "def softmax_rows(x):\n    return x\n"
+    "from mappo_lite.kernels import softmax_rows",
+    "global in a helper": "import mappo_lite.kernels as K\ndef softmax_rows(x):\n    return x\n"
+    "def _swap():\n    global softmax_rows\n    softmax_rows = K.softmax_rows\n_swap()",
+    "nothing the grader can read": "",
+}
+
+
+@pytest.mark.parametrize("form", _LIBRARY_UNDER_THE_ANSWERS_NAME)
+def test_the_source_check_fails_closed_on_every_other_binding(form):
+    import mappo_lite.kernels  # noqa: F401  (the resolution only looks at imported modules)
+    from mappo_lite.course.remote import own_code_problem
+    from mappo_lite.kernels import softmax_rows as ref
+
+    setup = "import numpy as np\nfrom mappo_lite.course.checks import assert_close"
+    assert own_code_problem("softmax_rows", [setup, _LIBRARY_UNDER_THE_ANSWERS_NAME[form]], [ref]) is not None
+
+
+def test_a_test_never_sees_its_inputs_as_the_answer_left_them():
+    """The tester compares the arrays that come back with what it sent and never copies them back: a wrong answer
+    that zeroes its input must not make a test's expected value (computed from that input after the call) agree.
+    assert_unmodified reports the change instead."""
+    import numpy as np
+
+    from mappo_lite.course.checks import assert_unmodified
+    from mappo_lite.course.remote import RemoteFunction, encode
+    from mappo_lite.course.tester import Tester
+
+    sent = np.arange(3.0)
+    zeroed = json_dumps(encode(np.zeros(3)))
+    same = json_dumps(encode(np.arange(3.0)))
+    assert Tester._modified([sent, 2.0], [zeroed, None]) == [1]
+    assert Tester._modified([sent, 2.0], [same, None]) == []
+    assert Tester._modified([sent], None) == [1]  # nothing readable came back: counted as changed
+
+    def fake_call(name, args, kwargs):  # the student's function zeroes its argument in the kernel
+        return 0.0, Tester._modified(list(args), [zeroed])
+
+    f = RemoteFunction("f", fake_call, [])
+    x = np.arange(3.0)
+    assert f(x) == 0.0 and f.modified_arguments == [1]
+    np.testing.assert_array_equal(x, np.arange(3.0))  # the test's array is as the test made it
+    with pytest.raises(AssertionError, match="argument\\(s\\) 1 changed in place"):
+        assert_unmodified(f, x, what="f must not modify its argument")
+    with pytest.raises(AssertionError, match="changed in place"):  # a live function, outside the grader
+        assert_unmodified(lambda a: a.fill(0.0), np.ones(2))
+    assert assert_unmodified(lambda a: a.sum(), np.ones(2)) == 2.0
