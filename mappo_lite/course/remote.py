@@ -450,6 +450,26 @@ _UNCHECKABLE = {
 }
 
 
+#: The modules an answer may use: what the answers need (its calls into mappo_lite are resolved and checked against
+#: the forbidden references); any other import in the answer's code fails the check (fail closed).
+_READABLE_MODULES = {
+    "numpy",
+    "math",
+    "cmath",
+    "itertools",
+    "functools",
+    "collections",
+    "operator",
+    "typing",
+    "dataclasses",
+    "scipy",
+    "matplotlib",
+    "IPython",
+    "mappo_lite",
+    "__future__",
+}
+
+
 def _targets(node) -> list[str]:
     """The names a binding target binds (``a``, ``a, b``, ``*a``, ``[a, (b, c)]``)."""
     if isinstance(node, ast.Name):
@@ -567,6 +587,19 @@ def own_code_problem(name: str, sources, forbidden, depth: int = 3):
             obj = _resolve(".".join(parts[:k]))
             if obj is not None:
                 objects.append(obj)
+    stars = [
+        n.module or "."
+        for tree in trees
+        for n in ast.walk(tree)
+        if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+    ]
+    if stars:
+        return f"{name} cannot be checked: the notebook uses 'from {stars[0]} import *'"
+    for path in refs:  # a module the check cannot read (one the notebook wrote to disk, pickle, runpy...)
+        head = path.partition(".")[0]
+        top = (aliases.get(head) or "").partition(".")[0]
+        if top and top not in _READABLE_MODULES:
+            return f"{name} uses the module {top!r}, which the grader cannot check: use NumPy and math"
     hidden = sorted(idents & _UNCHECKABLE)
     if hidden:
         return f"{name} uses dynamic lookups the grader cannot check ({', '.join(hidden)})"

@@ -1106,6 +1106,11 @@ _LIBRARY_UNDER_THE_ANSWERS_NAME = {
     "global in a helper": "import mappo_lite.kernels as K\ndef softmax_rows(x):\n    return x\n"
     "def _swap():\n    global softmax_rows\n    softmax_rows = K.softmax_rows\n_swap()",
     "nothing the grader can read": "",
+    "a module written to disk": "open('mymod.py', 'w').write('from mappo_lite.kernels import softmax_rows as f')\n"
+    "from mymod import f\ndef softmax_rows(x):\n    return f(x)",
+    "a module imported inside the function": "def softmax_rows(x):\n    import mymod\n    return mymod.f(x)",
+    "a star import": "from mappo_lite.kernels import *\ndef softmax_rows(x):\n    return core.softmax_rows(x)",
+    "pickle": "import pickle\ndef softmax_rows(x):\n    return pickle.loads(b'')(x)",
 }
 
 
