@@ -470,6 +470,29 @@ _READABLE_MODULES = {
 }
 
 
+#: Names through which a cell can change how the kernel answers the grader's calls (replace the handler that runs
+#: the student's function, so that an innocent-looking def is never what answers): if any cell uses one, no answer
+#: of the notebook passes the source check.
+_KERNEL_TAMPERING = {
+    "get_ipython",
+    "shell_handlers",
+    "control_handlers",
+    "__self__",
+    "_getframe",
+    "settrace",
+    "setprofile",
+    "ctypes",
+    "gc",
+    "__code__",
+    "__globals__",
+    "__closure__",
+    "__class__",
+    "__subclasses__",
+    "__mro__",
+    "__bases__",
+}
+
+
 def _targets(node) -> list[str]:
     """The names a binding target binds (``a``, ``a, b``, ``*a``, ``[a, (b, c)]``)."""
     if isinstance(node, ast.Name):
@@ -587,6 +610,17 @@ def own_code_problem(name: str, sources, forbidden, depth: int = 3):
             obj = _resolve(".".join(parts[:k]))
             if obj is not None:
                 objects.append(obj)
+    tampering = sorted(
+        {
+            n.id if isinstance(n, ast.Name) else n.attr
+            for tree in trees
+            for n in ast.walk(tree)
+            if (isinstance(n, ast.Name) and n.id in _KERNEL_TAMPERING)
+            or (isinstance(n, ast.Attribute) and n.attr in _KERNEL_TAMPERING)
+        }
+    )
+    if tampering:  # anywhere in the notebook: a handler can answer the calls for an innocent-looking def
+        return f"{name} cannot be checked: the notebook reaches into the kernel ({', '.join(tampering)})"
     stars = [
         n.module or "."
         for tree in trees

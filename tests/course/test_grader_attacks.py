@@ -1111,6 +1111,9 @@ _LIBRARY_UNDER_THE_ANSWERS_NAME = {
     "a module imported inside the function": "def softmax_rows(x):\n    import mymod\n    return mymod.f(x)",
     "a star import": "from mappo_lite.kernels import *\ndef softmax_rows(x):\n    return core.softmax_rows(x)",
     "pickle": "import pickle\ndef softmax_rows(x):\n    return pickle.loads(b'')(x)",
+    "a replaced call handler": "def softmax_rows(x):\n    return x\n"
+    "k = get_ipython().kernel\nk.shell_handlers['mappo_lite_call_request'] = lambda *a: None",
+    "a frame walk": "import sys\ndef softmax_rows(x):\n    return x\nsys._getframe(0).f_globals",
 }
 
 
