@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from .conftest import NAMES, client_bin, client_env, run
+from tests.clients.helpers import NAMES, client_bin, client_env, run
 
 pytestmark = pytest.mark.clients
 
