@@ -10,6 +10,24 @@ from .core import softmax_vector_into as _softmax_into
 
 
 @numba.njit(cache=True)
+def _conditional_policy_value(theta, z, x, cond, R, S):  # pragma: no cover - jitted
+    r"""Fill ``x`` = softmax(θ) (agent 1) and row a of ``cond`` = softmax(z_a) (agent 2 given a¹ = a); return the
+    numerator Σ p R and denominator Σ p S of :math:`V(p) = \sum p R / \sum p S` for the joint p(a, b) = x_a cond_ab."""
+    n1, n2 = R.shape
+    _softmax_into(theta, x)
+    for a in range(n1):
+        _softmax_into(z[a], cond[a])
+    num = 0.0
+    den = 0.0
+    for a in range(n1):
+        for b in range(n2):
+            pab = x[a] * cond[a, b]
+            num += pab * R[a, b]
+            den += pab * S[a, b]
+    return num, den
+
+
+@numba.njit(cache=True)
 def ratio_sequential(theta, z, eta, iterations, conditional, R, S):  # pragma: no cover - jitted
     r"""The sequential conditional update on a one-state ratio game (per-step reward R, stopping probability S):
     :math:`V(p_k)` for k = 0..``iterations``; ``conditional`` picks agent 1's target (see
@@ -23,16 +41,7 @@ def ratio_sequential(theta, z, eta, iterations, conditional, R, S):  # pragma: n
     q1 = np.empty(n1)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        _softmax_into(th, x)
-        for a in range(n1):
-            _softmax_into(zz[a], cond[a])
-        num = 0.0
-        den = 0.0
-        for a in range(n1):
-            for b in range(n2):
-                pab = x[a] * cond[a, b]
-                num += pab * R[a, b]
-                den += pab * S[a, b]
+        num, den = _conditional_policy_value(th, zz, x, cond, R, S)
         out[k] = num / den
         if k == iterations:
             break
@@ -150,16 +159,7 @@ def ratio_ablation(method, theta, z, eta, iterations, R, S):  # pragma: no cover
     v2 = np.empty(n2)
     out = np.empty(iterations + 1)
     for k in range(iterations + 1):
-        _softmax_into(th, x)
-        for a in range(n1):
-            _softmax_into(zz[a], cond[a])
-        num = 0.0
-        den = 0.0
-        for a in range(n1):
-            for b in range(n2):
-                pab = x[a] * cond[a, b]
-                num += pab * R[a, b]
-                den += pab * S[a, b]
+        num, den = _conditional_policy_value(th, zz, x, cond, R, S)
         V = num / den
         out[k] = V
         if k == iterations:
