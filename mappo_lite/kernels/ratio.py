@@ -28,6 +28,26 @@ def _conditional_policy_value(theta, z, x, cond, R, S):  # pragma: no cover - ji
 
 
 @numba.njit(cache=True)
+def _row_ratio(R, S, w, a):  # pragma: no cover - jitted
+    r"""Row a's ratio target :math:`\sum_b R_{ab} w_b / \sum_b S_{ab} w_b` against agent 2's distribution w."""
+    nu = 0.0
+    de = 0.0
+    for b in range(R.shape[1]):
+        nu += R[a, b] * w[b]
+        de += S[a, b] * w[b]
+    return nu / de
+
+
+@numba.njit(cache=True)
+def _marginal_into(x, cond, out):  # pragma: no cover - jitted
+    r"""Agent 2's marginal :math:`\sum_a x_a \, cond_{ab}` into ``out``."""
+    for b in range(cond.shape[1]):
+        out[b] = 0.0
+        for a in range(cond.shape[0]):
+            out[b] += x[a] * cond[a, b]
+
+
+@numba.njit(cache=True)
 def ratio_sequential(theta, z, eta, iterations, conditional, R, S):  # pragma: no cover - jitted
     r"""The sequential conditional update on a one-state ratio game (per-step reward R, stopping probability S):
     :math:`V(p_k)` for k = 0..``iterations``; ``conditional`` picks agent 1's target (see
@@ -47,24 +67,11 @@ def ratio_sequential(theta, z, eta, iterations, conditional, R, S):  # pragma: n
             break
         if conditional:
             for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * cond[a, b]
-                    de += S[a, b] * cond[a, b]
-                q1[a] = nu / de
+                q1[a] = _row_ratio(R, S, cond[a], a)
         else:
-            for b in range(n2):
-                marg[b] = 0.0
-                for a in range(n1):
-                    marg[b] += x[a] * cond[a, b]
+            _marginal_into(x, cond, marg)
             for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * marg[b]
-                    de += S[a, b] * marg[b]
-                q1[a] = nu / de
+                q1[a] = _row_ratio(R, S, marg, a)
         for a in range(n1):
             th[a] += eta * q1[a]
             for b in range(n2):
@@ -213,12 +220,7 @@ def ratio_ablation(method, theta, z, eta, iterations, R, S):  # pragma: no cover
                         d2[a, b] = G[a, b]
         elif method == 2:  # ratio targets against the other's product policy
             for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * cond[0, b]
-                    de += S[a, b] * cond[0, b]
-                d1[a] = nu / de
+                d1[a] = _row_ratio(R, S, cond[0], a)
             for b in range(n2):
                 nu = 0.0
                 de = 0.0
@@ -227,17 +229,9 @@ def ratio_ablation(method, theta, z, eta, iterations, R, S):  # pragma: no cover
                     de += S[a, b] * x[a]
                 v2[b] = nu / de
         else:  # 3, sequential: agent 1 against agent 2's marginal, agent 2 the pure ratios
-            for b in range(n2):
-                v2[b] = 0.0
-                for a in range(n1):
-                    v2[b] += x[a] * cond[a, b]
+            _marginal_into(x, cond, v2)
             for a in range(n1):
-                nu = 0.0
-                de = 0.0
-                for b in range(n2):
-                    nu += R[a, b] * v2[b]
-                    de += S[a, b] * v2[b]
-                d1[a] = nu / de
+                d1[a] = _row_ratio(R, S, v2, a)
                 for b in range(n2):
                     d2[a, b] = R[a, b] / S[a, b]
         for a in range(n1):
