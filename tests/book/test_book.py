@@ -15,6 +15,7 @@ Run only the fast checks with ``pytest -m "not chapter"``.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import subprocess
@@ -155,6 +156,22 @@ def test_whole_book_builds_with_warnings_as_errors() -> None:
 def test_toc_entries_exist() -> None:
     for entry in toc_files():
         resolve_doc(entry)  # raises if missing
+
+
+def test_every_folder_git_ignores_is_excluded_from_the_book() -> None:
+    """What `make test-clients`, `make test-portable` or `pip wheel .` leave in the checkout (other projects' docs in
+    the client venvs, a copy of this tree) must not be read by `make book`: Sphinx would warn on it and -W fails."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    excluded = set(config["exclude_patterns"])
+    folders = [
+        line.strip().strip("/")
+        for line in (ROOT / ".gitignore").read_text(encoding="utf8").splitlines()
+        if line.strip().endswith("/") and not any(ch in line for ch in "*?[")
+    ]
+    missing = [
+        f for f in folders if f != "__pycache__" and not any(fnmatch.fnmatch(f, pattern) for pattern in excluded)
+    ]
+    assert not missing, f"add to exclude_patterns in _config.yml: {missing}"
 
 
 def test_toc_lists_every_markdown_file_under_book() -> None:
