@@ -33,12 +33,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-from pathlib import Path
 
 from ..errors import MappoLiteError
 from .checksum import is_grade, is_locked, is_solution, nbgrader_meta
-from .release import BuildResult, _atomic_write, _validate, release_info
-from .source import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, Assignment, load_all
+from .release import BuildResult, write_editions
+from .source import BEGIN_HIDDEN, BEGIN_SOLUTION, END_HIDDEN, END_SOLUTION, Assignment
 
 __all__ = ["otter_notebook", "assignment_config", "test_case_source", "build_otter", "OTTER_FORMAT_VERSION"]
 
@@ -247,24 +246,7 @@ def otter_notebook(assignment: Assignment):
 def build_otter(outdir, names=None, source_dir=None) -> BuildResult:
     """Write ``outdir/otter/<name>.ipynb`` (one otter-assign master notebook per assignment) and
     ``outdir/release.json`` (as :func:`.release.build`: everything is converted before anything is written)."""
-    import nbformat
-
-    out = Path(outdir)
-    if out.exists() and not out.is_dir():
-        raise MappoLiteError(f"output folder {str(out)!r} exists and is not a folder")
-    assignments = load_all(source_dir, names)
-    rendered = []
-    for a in assignments:
-        nb = otter_notebook(a)
-        _validate(nb, f"otter master notebook of {a.name}")
-        rendered.append((a, nbformat.writes(nb)))
-    info = release_info(assignments)
-    (out / "otter").mkdir(parents=True, exist_ok=True)
-    paths = []
-    for a, text in rendered:
-        p = out / "otter" / f"{a.name}.ipynb"
-        _atomic_write(p, text + "\n")
-        paths.append(p)
-    rel = out / "release.json"
-    _atomic_write(rel, json.dumps(info, indent=2) + "\n")
-    return BuildResult(out, paths, [], rel, info)  # the masters hold the solutions
+    out, paths, rel, info = write_editions(
+        outdir, {"otter": (otter_notebook, "otter master notebook")}, names, source_dir
+    )
+    return BuildResult(out, paths["otter"], [], rel, info)  # the masters hold the solutions

@@ -201,14 +201,14 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def build(
-    outdir, names=None, source_dir=None, code_stub: str | None = None, text_stub: str | None = None
-) -> BuildResult:
-    """Write ``outdir/instructor/<name>.ipynb``, ``outdir/student/<name>.ipynb`` and ``outdir/release.json``.
+def write_editions(outdir, editions: dict, names=None, source_dir=None):
+    """Render every assignment in each edition and write ``outdir/<folder>/<name>.ipynb`` plus
+    ``outdir/release.json``; returns ``(outdir, {folder: [paths]}, release path, release info)``.
 
-    Every source is parsed, validated and converted before anything is written: on an error nothing is written.
-    Existing files of the same names are replaced; other files in ``outdir`` are left alone.
-    """
+    ``editions`` maps a folder name to ``(render, label)``: ``render(assignment)`` makes the notebook, ``label`` names
+    it in a validation error. Every source is parsed, validated and converted before anything is written: on an
+    error nothing is written. Existing files of the same names are replaced; other files in ``outdir`` are left
+    alone. The one writer of :func:`build` and :func:`.otter.build_otter`."""
     import nbformat
 
     out = Path(outdir)
@@ -217,25 +217,40 @@ def build(
     assignments = load_all(source_dir, names)
     rendered = []
     for a in assignments:
-        inst = instructor_notebook(a)
-        stud = student_notebook(a, code_stub, text_stub)
-        _validate(inst, f"instructor edition of {a.name}")
-        _validate(stud, f"student edition of {a.name}")
-        rendered.append((a, nbformat.writes(inst), nbformat.writes(stud)))
+        texts = {}
+        for folder, (render, label) in editions.items():
+            nb = render(a)
+            _validate(nb, f"{label} of {a.name}")
+            texts[folder] = nbformat.writes(nb)
+        rendered.append((a, texts))
     info = release_info(assignments)
-    (out / "instructor").mkdir(parents=True, exist_ok=True)
-    (out / "student").mkdir(parents=True, exist_ok=True)
-    inst_paths, stud_paths = [], []
-    for a, inst_text, stud_text in rendered:
-        p_i = out / "instructor" / f"{a.name}.ipynb"
-        p_s = out / "student" / f"{a.name}.ipynb"
-        _atomic_write(p_i, inst_text + "\n")
-        _atomic_write(p_s, stud_text + "\n")
-        inst_paths.append(p_i)
-        stud_paths.append(p_s)
+    for folder in editions:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    paths = {folder: [] for folder in editions}
+    for a, texts in rendered:
+        for folder, text in texts.items():
+            p = out / folder / f"{a.name}.ipynb"
+            _atomic_write(p, text + "\n")
+            paths[folder].append(p)
     rel = out / "release.json"
     _atomic_write(rel, json.dumps(info, indent=2) + "\n")
-    return BuildResult(out, inst_paths, stud_paths, rel, info)
+    return out, paths, rel, info
+
+
+def build(
+    outdir, names=None, source_dir=None, code_stub: str | None = None, text_stub: str | None = None
+) -> BuildResult:
+    """Write ``outdir/instructor/<name>.ipynb``, ``outdir/student/<name>.ipynb`` and ``outdir/release.json``.
+
+    Every source is parsed, validated and converted before anything is written: on an error nothing is written.
+    Existing files of the same names are replaced; other files in ``outdir`` are left alone.
+    """
+    editions = {
+        "instructor": (instructor_notebook, "instructor edition"),
+        "student": (lambda a: student_notebook(a, code_stub, text_stub), "student edition"),
+    }
+    out, paths, rel, info = write_editions(outdir, editions, names, source_dir)
+    return BuildResult(out, paths["instructor"], paths["student"], rel, info)
 
 
 def mark_student_edition(nb, resources):
