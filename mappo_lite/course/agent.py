@@ -45,6 +45,9 @@ _setattr = setattr
 _isinstance = isinstance
 _len = len
 _type = type
+_str = str
+_encode = str.encode
+_decode = bytes.decode
 
 import _hashlib  # noqa: E402  (the C implementation; hmac.py is Python and patchable)
 import _thread  # noqa: E402
@@ -92,6 +95,14 @@ TRUSTED = (
 _STRICT = ("mappo_lite",)  # data globals restored too (not only code)
 _HEAPTYPE = 1 << 9
 _MISSING = object()
+
+
+def _utf8(text) -> str:
+    """``str(text)`` with what UTF-8 cannot encode (lone surrogates, e.g. ``"\\ud800"``) backslash-escaped.
+
+    A Jupyter message is UTF-8 JSON: one such character in an exception's message made the kernel's reply fail to
+    send, so the grader waited for it until the time limit and reported a cell that "did not stop"."""
+    return _decode(_encode(_str(text), "utf-8", "backslashreplace"), "utf-8")
 
 
 def mac(key: bytes, nonce: str, code_sha: str, status: str, ename: str) -> str:
@@ -435,10 +446,14 @@ class Agent:
         except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt fail the cell too)
             sys.settrace(None)
             sys.setprofile(None)
-            status, ename, evalue = "error", _type(exc).__name__, str(exc)
+            status, ename = "error", _utf8(_type(exc).__name__)
             try:
-                tb = self._traceback.format_exception(_type(exc), exc, exc.__traceback__)
-            except Exception:
+                evalue = _utf8(exc)
+            except BaseException:  # noqa: B036 (an exception whose __str__ fails)
+                evalue = ""
+            try:
+                tb = [_utf8(line) for line in self._traceback.format_exception(_type(exc), exc, exc.__traceback__)]
+            except BaseException:  # noqa: B036
                 tb = [f"{ename}: {evalue}"]
         # the bindings of this cell (imports of the test helpers and references, data) win over the student's
         for n in names:
@@ -502,7 +517,7 @@ class Agent:
                 reply["after"] = [json.dumps(encode(a)) if _isinstance(a, np.ndarray) else None for a in args]
         except BaseException as exc:  # noqa: B036 (KeyboardInterrupt at the time limit is reported too)
             try:
-                reply = {"status": "error", "ename": str(_type(exc).__name__), "evalue": str(exc)[:2000]}
+                reply = {"status": "error", "ename": _utf8(_type(exc).__name__), "evalue": _utf8(exc)[:2000]}
             except BaseException:  # noqa: B036 (an exception whose __str__ fails)
                 reply = {"status": "error", "ename": "Exception", "evalue": ""}
         for s in (sys.stdout, sys.stderr):

@@ -426,6 +426,23 @@ def test_a_notebook_that_attacks_the_agent_scores_nothing_and_is_flagged(course,
     assert suspicious_names(honest) == []  # the reference solutions are not flagged
 
 
+def test_an_error_message_utf8_cannot_encode_is_reported_not_waited_for(course, tmp_path):
+    # a lone surrogate in an exception's message made the kernel's reply fail to send: every call then waited out
+    # its time limit and was reported as a test that "did not stop at the time limit"
+    nb = _student(course)
+    for c in nb.cells:
+        if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution"):
+            c.source = c.source.replace("raise NotImplementedError()", 'raise ValueError("\\ud800 no answer \\udfff")')
+    assert "\\ud800" in "".join(c.source for c in nb.cells)
+    path = tmp_path / "surrogates.ipynb"
+    nbformat.write(nb, path)
+    rep = _grade(course, path, timeout=20)
+    _assert_zero(rep, course)
+    text = rep.text()
+    assert "time limit" not in text and "did not stop" not in text, text
+    assert "\\ud800 no answer" in text, text  # the message, escaped
+
+
 # ------------------------------------------------------------------------------------------------ the sources
 
 READ_SOURCES = """
