@@ -32,17 +32,30 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book book-student lint test test-fast test-portable test-clients clean distclean
+.PHONY: lock venv book book-student lint test test-fast test-portable test-clients clean distclean
 
 venv: $(STAMP)
 
 # Re-install only when the requirements or the package metadata changed.
-$(STAMP): requirements.txt pyproject.toml
+# constraints.txt pins every package the requirements pull in (pip freeze of a fresh venv, `make lock`), so a fresh
+# machine installs exactly the tested set, transitive dependencies included.
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --upgrade pip -c constraints.txt
+	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install -e . --no-deps
 	touch $@
+
+# Re-make constraints.txt after changing requirements.txt: install the requirements into a new, empty venv and
+# freeze it (tests/test_lock.py fails while constraints.txt and requirements.txt disagree).
+LOCK_VENV := _build/lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && mkdir -p _build && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q -r requirements.txt
+	{ echo "# Every package of a fresh venv made from requirements.txt (make lock); make venv installs with -c constraints.txt."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | LC_ALL=C sort -f; } > constraints.txt
+	rm -rf $(LOCK_VENV)
 
 # Build the whole book from the top-level _config.yml / _toc.yml into _build/html.
 # --all: re-read (and so re-execute) every page on every build. Without it Sphinx re-reads only pages

@@ -3,7 +3,7 @@
 A user who runs ``pip install mappo_lite[course]`` has no checkout: the assignment sources must come with the
 package (``mappo_lite/course/sources``, package data), and every command must work from any folder. This test builds
 the wheel from a copy of the working tree (so no ``build/`` folder appears in the checkout), installs it with the
-``course`` extra into a new venv, pinned by ``requirements.txt`` used as a constraints file (the versions the book is
+``course`` extra into a new venv, pinned by ``constraints.txt`` (the locked environment: the versions the book is
 tested with), and runs the command line there, in an empty folder outside the repository, with no ``PYTHONPATH``.
 """
 
@@ -61,7 +61,7 @@ def wheel_venv(tmp_path_factory):
     _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp, env=env)
     py = venv / "bin" / "python"
     _run(
-        [str(py), "-m", "pip", "install", "-q", f"{wheel}[course]", "-c", str(ROOT / "requirements.txt")],
+        [str(py), "-m", "pip", "install", "-q", f"{wheel}[course]", "-c", str(ROOT / "constraints.txt")],
         cwd=tmp,
         env=env,
         timeout=900,
