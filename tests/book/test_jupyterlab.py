@@ -192,7 +192,14 @@ MARKDOWN_TEXT_JS = """async (id) => {
   return {n: cells.length, texts: cells.map(c => {
     // jupyterlab-myst renders a markdown cell into a `.myst` widget (JupyterLab's own renderer would not)
     const out = c.node.querySelector(':scope .lm-Widget.myst');
-    return out ? out.innerText : '(not rendered by jupyterlab-myst) ' + c.model.sharedModel.getSource().slice(0, 80);
+    if (!out) return '(not rendered by jupyterlab-myst) ' + c.model.sharedModel.getSource().slice(0, 80);
+    // rendered formulas are not MyST (KaTeX's text of "Q(s,a)=" would look like a "(label)=" line): hide them
+    const maths = [...out.querySelectorAll('.katex')];
+    const before = maths.map(m => m.style.display);
+    maths.forEach(m => { m.style.display = 'none'; });
+    const text = out.innerText;
+    maths.forEach((m, i) => { m.style.display = before[i]; });
+    return text;
   })};
 }"""
 
