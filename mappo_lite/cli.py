@@ -1,7 +1,7 @@
-"""Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,bench,assignments} …``.
+"""Command line: ``python -m mappo_lite {games,evaluate,solve,train,offline,sweep,bench,assignments} …``.
 
-``bench`` and ``assignments`` are added by :mod:`mappo_lite.bench.run` and :mod:`mappo_lite.course.commands` through
-``PLUGIN_SUBCOMMANDS``.
+``bench``, ``assignments`` and ``sweep`` are added by :mod:`mappo_lite.bench.run`, :mod:`mappo_lite.course.commands`
+and :mod:`mappo_lite.sweep_cli` through ``PLUGIN_SUBCOMMANDS``.
 
 Every error in the input (bad game file, unknown name, out-of-range number) prints one line
 ``mappo_lite: error: …`` on stderr and exits with status 2; nothing is written. Strict number parsing, output checks
@@ -29,7 +29,7 @@ EXIT_INTERNAL = 1
 
 #: Modules that add their own subcommand: each defines ``add_parser(subparsers)``, which must be cheap (import heavy
 #: things inside the command function) and register a parser with ``set_defaults(func=...)``.
-PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.commands")
+PLUGIN_SUBCOMMANDS = ("mappo_lite.bench.run", "mappo_lite.course.commands", "mappo_lite.sweep_cli")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -217,6 +217,22 @@ def check_horizon(game) -> None:
         )
 
 
+#: The largest grid ``python -m mappo_lite sweep`` runs (seeds x betas x Ks x games): a typo such as ``--seeds`` with
+#: ten thousand values is refused before any run starts, not discovered hours later.
+MAX_SWEEP_RUNS = 10_000
+#: The most joblib worker processes ``sweep --jobs`` starts (each one is a Python interpreter with NumPy and numba).
+MAX_SWEEP_JOBS = 256
+
+
+def check_sweep_size(n_runs: int) -> None:
+    """Refuse a sweep grid of more than ``MAX_SWEEP_RUNS`` runs (the message gives the product of the axes)."""
+    if not n_runs <= MAX_SWEEP_RUNS:
+        raise MappoLiteError(
+            f"the sweep grid has {n_runs} runs, more than the limit of {MAX_SWEEP_RUNS}: give fewer --seeds, "
+            "--betas, --Ks or --games (or run several sweeps)"
+        )
+
+
 #: Games whose values may reach this size (largest |r| times the horizon times the number of (s, a) pairs, a bound on
 #: every sum the solvers form) are refused: beyond it, sums overflow to inf.
 MAX_VALUE_SCALE = 1e300

@@ -93,6 +93,9 @@ VALID = {
     ("--total-timeout", "fraction"),
     ("--total-timeout", "huge"),
     ("--blas-threads", "zero"),
+    ("--seeds", "zero"),
+    ("--betas", "huge"),
+    ("--betas", "fraction"),
 }
 #: Valid values whose run is not attempted here (they would run the benchmark or a grading kernel); their parsing
 #: is checked instead (``test_valid_but_expensive_values_parse``).
@@ -106,6 +109,7 @@ BASE = {
     "offline": ["offline", "climbing", "--K", "2", "--n", "20", "--json"],
     "bench": ["bench", "--quick", "--json"],
     "assignments grade": ["assignments", "grade", "{missing}.ipynb", "--json"],
+    "sweep": ["sweep", "--games", "climbing", "--Ks", "2", "--json", "-"],
 }
 CONTEXT = {
     ("train", "--T"): ["--solver", "sgd"],
@@ -824,6 +828,29 @@ OTHER_CASES = {
         "--beta",
     ),
     "train --json written nowhere": (["train", "climbing", "--K", "0", "--json"], "K"),
+    # sweep (issue 16): the grid, the backends, the output file
+    "sweep unknown game": (["sweep", "--games", "climbing", "chess"], ["chess", "--games"]),
+    "sweep game file": (["sweep", "--games", "{dense:good}"], "--games"),
+    "sweep grid too large": (
+        ["sweep", "--seeds", *map(str, range(101)), "--Ks", *map(str, range(1, 101))],
+        ["10100 runs", str(limits.MAX_SWEEP_RUNS)],
+    ),
+    "sweep --Ks 1e12": (["sweep", "--Ks", "1000000000000"], "memory"),
+    "sweep 8 runs at once": (["sweep", "--Ks", "2000000", "--seeds", *map(str, range(8)), "--jobs", "8"], "8 at once"),
+    "sweep --jobs 1000": (["sweep", "--jobs", "1000"], "jobs"),
+    "sweep --jobs and --scheduler": (["sweep", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:1"], "--jobs"),
+    "sweep --scheduler empty": (["sweep", "--Ks", "2", "--scheduler", " "], "--scheduler"),
+    "sweep --scheduler unreachable": (["sweep", "--Ks", "2", "--quiet", "--scheduler", "tcp://127.0.0.1:1"], "Dask"),
+    "sweep --json a directory": (["sweep", "--Ks", "2", "--json", "."], "directory"),
+    "sweep --json in a missing folder": (["sweep", "--Ks", "2", "--json", "nowhere/out.json"], "does not exist"),
+    "sweep --evaluation for centralized": (
+        ["sweep", "--algo", "centralized", "--evaluation", "mc"],
+        "--evaluation",
+    ),
+    "sweep --algo independent-pg": (["sweep", "--algo", "independent-pg"], "algo"),
+    "sweep no seeds": (["sweep", "--seeds"], "seeds"),
+    "sweep --betas nan among good ones": (["sweep", "--betas", "0.1", "nan"], "betas"),
+    "sweep divergence names --betas": (["sweep", "--Ks", "3", "--betas", "5e-324", "--quiet"], "--betas"),
 }
 
 

@@ -192,7 +192,14 @@ MARKDOWN_TEXT_JS = """async (id) => {
   return {n: cells.length, texts: cells.map(c => {
     // jupyterlab-myst renders a markdown cell into a `.myst` widget (JupyterLab's own renderer would not)
     const out = c.node.querySelector(':scope .lm-Widget.myst');
-    return out ? out.innerText : '(not rendered by jupyterlab-myst) ' + c.model.sharedModel.getSource().slice(0, 80);
+    if (!out) return '(not rendered by jupyterlab-myst) ' + c.model.sharedModel.getSource().slice(0, 80);
+    // rendered formulas are not MyST (KaTeX's text of "Q(s,a)=" would look like a "(label)=" line): hide them
+    const maths = [...out.querySelectorAll('.katex')];
+    const before = maths.map(m => m.style.display);
+    maths.forEach(m => { m.style.display = 'none'; });
+    const text = out.innerText;
+    maths.forEach((m, i) => { m.style.display = before[i]; });
+    return text;
   })};
 }"""
 
@@ -273,3 +280,67 @@ def test_every_converted_chapter_renders_without_raw_myst(lab):
     assert not found, "raw MyST in JupyterLab:\n" + "\n".join(
         f"{stem}: " + "\n    ".join(issues[:8]) for stem, issues in found.items()
     )
+
+
+#: A chapter whose markdown uses the book's TeX macros (\E, \KL, \ip, ...; see tests/book/test_math_macros.py).
+MACRO_CHAPTER = "06_theorem1"
+
+TEX_ERRORS_JS = """async ([id, expectErrors]) => {
+  const widget = [...window.jupyterapp.shell.widgets('main')].find(w => w.id === id);
+  const cells = widget.content.widgets.filter(c => c.model.type === 'markdown');
+  for (const c of cells) { c.rendered = true; }
+  const scan = () => {
+    const errors = [];
+    let katex = 0, rendered = 0;
+    for (const c of cells) {
+      const out = c.node.querySelector(':scope .lm-Widget.myst');
+      if (!out) continue;
+      rendered += 1;
+      katex += out.querySelectorAll('.katex').length;
+      // jupyterlab-myst shows a TeX error as an element titled with KaTeX's message (inline) or a red <pre> (display)
+      for (const e of out.querySelectorAll('[title]')) {
+        if (/control sequence|parse error|KaTeX|expected/i.test(e.title)) errors.push(e.title.slice(0, 120));
+      }
+      for (const e of out.querySelectorAll('.katex-error, mjx-merror')) errors.push(e.textContent.slice(0, 120));
+    }
+    return {cells: cells.length, rendered, katex, errors};
+  };
+  // jupyterlab-myst renders each cell, then the whole notebook again with the first cell's frontmatter: wait for
+  // the final state (errors gone, or errors shown for the notebook without macros)
+  let report = scan();
+  for (let i = 0; i < 150; i++) {
+    report = scan();
+    const settled = report.rendered === report.cells && report.katex > 0;
+    if (settled && (expectErrors ? report.errors.length > 0 : report.errors.length === 0)) break;
+    await new Promise(r => setTimeout(r, 200));
+  }
+  return report;
+}"""
+
+WITHOUT_FIRST_CELL_JS = """async ([source, target]) => {
+  const contents = window.jupyterapp.serviceManager.contents;
+  const model = await contents.get(source, {content: true});
+  const nb = model.content;
+  nb.cells = nb.cells.slice(1);  // drop the frontmatter cell
+  await contents.save(target, {type: 'notebook', format: 'json', content: nb});
+  return nb.cells.length;
+}"""
+
+
+def test_a_chapter_using_macros_renders_without_tex_errors(lab):
+    """The macros of _config.yml reach jupyterlab-myst through the chapter's frontmatter cell: every formula of a
+    macro-heavy chapter renders (KaTeX) without a TeX error; the same chapter without that cell shows errors (so the
+    check can fail)."""
+    page, _ = lab
+    text = (BOOK / f"{MACRO_CHAPTER}.md").read_text(encoding="utf8")
+    assert re.search(r"\\(?:E|KL|ip|bfa|cA)(?![A-Za-z])", text), "pick a chapter that uses the macros"
+    widget = page.evaluate(OPEN_JS, [f"{MACRO_CHAPTER}.ipynb", "Notebook", False])
+    report = page.evaluate(TEX_ERRORS_JS, [widget, False])
+    page.evaluate("() => window.jupyterapp.commands.execute('application:close-all')")
+    assert report["rendered"] == report["cells"] and report["katex"] > 20, report
+    assert report["errors"] == [], report["errors"][:10]
+    page.evaluate(WITHOUT_FIRST_CELL_JS, [f"{MACRO_CHAPTER}.ipynb", "without_macros.ipynb"])
+    widget = page.evaluate(OPEN_JS, ["without_macros.ipynb", "Notebook", False])
+    bad = page.evaluate(TEX_ERRORS_JS, [widget, True])
+    page.evaluate("() => window.jupyterapp.commands.execute('application:close-all')")
+    assert any("control sequence" in e for e in bad["errors"]), bad
