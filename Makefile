@@ -32,7 +32,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: venv book book-student lint test test-fast test-portable test-clients clean distclean
+.PHONY: venv book book-student slides lint test test-fast test-portable test-clients clean distclean
 
 venv: $(STAMP)
 
@@ -63,6 +63,12 @@ book: venv
 # reused when current and built otherwise); nothing is executed again. Warnings are errors here too.
 book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
+
+# Lecture slides (book/_ext/slides.py, DRAFT): one reveal.js deck per chapter in _build/slides/<chapter>.html and a PDF
+# handout next to it, plus the students' decks in _build/slides/student/, made from the executed notebooks of the
+# book's build (built first if missing or out of date); nothing is executed again.
+slides: venv
+	$(BIN)/python book/_ext/slides.py build
 
 # Lint and formatting (ruff, pinned in requirements.txt, configured in pyproject.toml); `ruff format .` fixes the
 # formatting, `ruff check --fix .` most lint findings.
