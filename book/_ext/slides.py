@@ -1,33 +1,36 @@
-"""Lecture slides: one reveal.js deck per chapter, built from the chapters themselves (``make slides``).
+"""Lecture slides: one reveal.js deck per chapter, cut out of the built book (``make slides``).
 
-Two roles in one file.
+**Where a deck comes from.** The book's build (``make book``: every chapter executed once, references resolved,
+figures drawn by the library) is the one source: this script reads each numbered chapter's page,
+``_build/html/book/<chapter>.html``, and puts its *slide elements* on slides of their own, in reading order,
+each titled with the section it stands in (the chapter title makes the title slide). Nothing is executed again
+and no second Sphinx build is run, so numbers ("Theorem 7.1", "Fig. 6.2"), math and figures are exactly the book's.
+The book is built first when it is missing or out of date (its stamp, ``book_editions.py``).
 
-* **A Sphinx extension** (loaded only by the slide build, never by the book's): for the ``revealjs`` builder of
-  `sphinx-revealjs <https://sphinx-revealjs.readthedocs.io>`_ it turns each chapter's resolved doctree into a deck.
-  The chapter title becomes the title slide; then, in reading order, every *slide element* of the chapter gets a
-  slide of its own, titled with the section it stands in:
+**The selection rule** (:func:`slide_kind`), read from markup in the chapter sources:
 
-  - every statement block of sphinx-proof (``prf:definition``, ``theorem``, ``lemma``, ``proposition``,
-    ``corollary``, ``assumption``, ``algorithm``, ...; not the proofs) and every ``exercise``;
-  - every code cell with an image in its outputs (the chapter's figures; the output only, not the code);
-  - opt in: any block with the class ``slide`` (``:class: slide`` on a directive, e.g. a ``prf:proof`` or a
-    ``solution``) and any code cell tagged ``slide`` (shown with its code);
-  - opt out: any block with the class ``no-slide``, any code cell tagged ``no-slide``.
+- every statement block of sphinx-proof (``prf:definition``, ``theorem``, ``lemma``, ``proposition``,
+  ``corollary``, ``assumption``, ``algorithm``, ...; not ``prf:proof``, ``remark``, ``example``);
+- every ``exercise`` and (instructors' edition only) every ``solution`` of sphinx-exercise;
+- every code cell with an image in its outputs (the chapter's figures): the figure only, not the code;
+- opt in: a directive with ``:class: slide`` (e.g. a ``prf:proof``) or a code cell tagged ``slide`` (shown whole,
+  code and outputs);
+- opt out: a directive with ``:class: no-slide`` or a code cell tagged ``no-slide``.
 
-  References keep working: the doctree is rewritten *after* Sphinx resolved them, so numbers are the book's
-  (Theorem 1, Figure 6.2, ...), and every internal link points to the book's page (``../html/book/...``).
+**Editions.** ``_build/slides/<chapter>.html`` (instructors) and ``_build/slides/student/<chapter>.html``
+(students: every solution block removed before the selection, so no solution slide and no solution inside another
+slide; their links lead to the student edition of the book, ``make book-student``).
 
-* **The driver** (``python book/_ext/slides.py build``, what ``make slides`` runs): it reuses the executed
-  notebooks of the book's build (``_build/jupyter_execute``; the book is built first only when its stamp is
-  missing or out of date, as for the student edition, ``book_editions.py``) and runs one Sphinx build with
-  notebook execution off per edition: the instructors' decks ``_build/slides/<chapter>.html`` and the students'
-  ``_build/slides/student/<chapter>.html`` (made from the notebooks with every solution cut out, exactly as the
-  student edition of the book). Then headless Chromium prints each deck's reveal.js print view to
-  ``<chapter>.pdf`` next to it. Nothing is executed again.
+**Assets, offline.** reveal.js is the copy bundled by ``sphinx-revealjs`` (pinned in requirements.txt); MathJax,
+its macros and the sphinx-proof / sphinx-exercise / pygments stylesheets are the book's own (``_build/html/_static``,
+MathJax from ``sphinx-mathjax-offline``). ``slides_static/slides.js`` waits for MathJax and the images, shrinks a
+slide whose content would not fit the 1280x720 frame (down to ``MIN_SCALE``), then starts reveal.js. Headless
+Chromium (Playwright, the system ``/usr/bin/chromium``) prints each deck's print view (``?print-pdf``) to
+``<chapter>.pdf`` next to it, one page per slide.
 
-``python book/_ext/slides.py rise book/<chapter>.md`` writes ``book/<chapter>.ipynb`` with RISE's slideshow
-metadata chosen by the same rule, to present the chapter live in JupyterLab (book/instructors.md, "Lecture
-slides").
+``python book/_ext/slides.py rise book/<chapter>.md`` writes ``book/<chapter>.ipynb`` (git-ignored) with RISE's
+slideshow metadata chosen by the same rule, to present the chapter live in JupyterLab with ``jupyterlab-rise``
+(book/instructors.md, "Lecture slides").
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import html
+import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -45,26 +51,28 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 STATIC = HERE / "slides_static"
 
-# the statement blocks of sphinx-proof that get a slide by default (the proofs, remarks and examples are opt-in)
-STATEMENT_TYPES = {
-    "definition",
-    "theorem",
-    "lemma",
-    "proposition",
-    "corollary",
-    "assumption",
-    "algorithm",
-    "axiom",
-    "conjecture",
-    "criterion",
-    "property",
-    "notation",
-}
+# the statement blocks of sphinx-proof that get a slide by default (proofs, remarks and examples are opt-in)
+STATEMENT_TYPES = frozenset(
+    {
+        "definition",
+        "theorem",
+        "lemma",
+        "proposition",
+        "corollary",
+        "assumption",
+        "algorithm",
+        "axiom",
+        "conjecture",
+        "criterion",
+        "property",
+        "notation",
+    }
+)
 OPT_IN, OPT_OUT = "slide", "no-slide"
 EDITIONS = ("instructor", "student")
+MIN_SCALE = 0.5  # slides.js shrinks a tall slide at most to this; tests/book/test_slides.py checks that all fit
 
-# reveal.js: a 16:9 frame; every slide's content must fit it (slides.js shrinks a tall slide down to MIN_SCALE,
-# tests/book/test_slides.py checks that nothing overflows)
+# reveal.js: a 16:9 frame
 REVEAL_CONFIG = {
     "width": 1280,
     "height": 720,
@@ -77,161 +85,214 @@ REVEAL_CONFIG = {
     "pdfMaxPagesPerSlide": 1,
 }
 
+# the book's stylesheets a deck uses (names under _build/html/_static; mystnb's carries a digest, hence the glob)
+BOOK_CSS = ("pygments.css", "proof.css", "exercise.css", "mystnb.*.css")
+
+
+def revealjs_dir() -> Path:
+    """reveal.js as bundled by sphinx-revealjs."""
+    import sphinx_revealjs
+
+    return Path(sphinx_revealjs.__file__).parent / "_static" / "revealjs"
+
 
 # ----------------------------------------------------------------------------------------------------------
-# the Sphinx extension: a chapter's doctree -> a deck
+# the selection rule
 
 
-def _cell_tags(node) -> list[str]:
-    return list((node.get("cell_metadata") or {}).get("tags", []) or [])
+def _classes(el) -> set[str]:
+    return set(el.get("class") or [])
 
 
-def _is_code_cell(node) -> bool:
-    return node.get("nb_element") == "cell_code"
+def slide_kind(el, edition: str = "instructor") -> str | None:
+    """What slide the HTML element `el` of a chapter page makes.
 
-
-def _has_image(node) -> bool:
-    from docutils import nodes
-
-    return any(True for _ in node.findall(nodes.image))
-
-
-def _slide_kind(node, edition: str) -> str | None:
-    """What slide `node` makes: 'block' (the node itself), 'output' (a code cell's output only), 'cell' (a whole
-    code cell), 'skip' (opted out, or a solution in the student edition: not even its descendants), None (look
-    inside)."""
-    from sphinx_exercise.nodes import exercise_enumerable_node, exercise_node, solution_node
-    from sphinx_proof.nodes import proof_node
-
-    classes = set(node.get("classes", []) if hasattr(node, "get") else [])
-    if isinstance(node, solution_node) and edition == "student":
+    'block' (the element itself), 'figure' (a code cell's figures only), 'skip' (no slide, and nothing inside is
+    searched), None (not a slide element: look inside)."""
+    classes = _classes(el)
+    if OPT_OUT in classes or f"tag_{OPT_OUT}" in classes:
         return "skip"
-    if OPT_OUT in classes:
-        return "skip"
-    if _is_code_cell(node):
-        tags = _cell_tags(node)
-        if OPT_OUT in tags:
-            return "skip"
-        if OPT_IN in tags:
-            return "cell"
-        return "output" if _has_image(node) else "skip"
-    if OPT_IN in classes:
+    if "solution" in classes:
+        return "skip" if edition == "student" else "block"
+    if OPT_IN in classes or f"tag_{OPT_IN}" in classes:
         return "block"
-    if isinstance(node, proof_node):
-        return None  # a proof is opt-in (its class), its content is not searched
-    if node.get("realtype") in STATEMENT_TYPES if hasattr(node, "get") else False:
+    if "proof" in classes and classes & STATEMENT_TYPES:
         return "block"
-    if isinstance(node, (exercise_node, exercise_enumerable_node)):
+    if "exercise" in classes:
         return "block"
+    if "cell" in classes:
+        output = el.select_one(".cell_output")
+        return "figure" if output is not None and output.select_one("img") is not None else "skip"
     return None
 
 
-def collect_slides(doctree, edition: str = "instructor") -> list[tuple[str, object]]:
-    """(section title, node to show) for each slide of a chapter, in reading order."""
-    from docutils import nodes
-    from sphinx_proof.nodes import proof_node
+def _heading(section) -> str:
+    h = section.find(re.compile(r"^h[1-6]$"), recursive=False)
+    if h is None:
+        return ""
+    h = copy.copy(h)
+    for a in h.select("a.headerlink"):
+        a.decompose()
+    return h.get_text(" ", strip=True)
+
+
+def collect_slides(article, edition: str = "instructor") -> list[tuple[str, object]]:
+    """(section title, element to show) for each slide of a chapter page, in reading order."""
+    from bs4 import Tag
 
     found: list[tuple[str, object]] = []
 
     def walk(node, title: str) -> None:
         for child in node.children:
-            if not isinstance(child, nodes.Element):
+            if not isinstance(child, Tag):
                 continue
-            if isinstance(child, nodes.section) and child.children and isinstance(child[0], nodes.title):
-                walk(child, child[0].astext())
+            if child.name == "section" and "theorem-content" not in _classes(child):
+                walk(child, _heading(child) or title)
                 continue
-            kind = _slide_kind(child, edition)
-            if kind == "skip":
-                continue
+            kind = slide_kind(child, edition)
             if kind == "block":
                 found.append((title, child))
-            elif kind == "output":
-                outputs = [c for c in child.children if c.get("nb_element") == "cell_code_output"]
-                if outputs:
-                    found.append((title, outputs[0]))
-            elif kind == "cell":
-                found.append((title, child))
-            elif not isinstance(child, proof_node):
+            elif kind == "figure":
+                output = child.select_one(".cell_output")
+                figures = output.select("figure") or [img.find_parent("div") or img for img in output.select("img")]
+                found.append((title, figures))
+            elif kind is None:
                 walk(child, title)
 
-    walk(doctree, "")
+    walk(article, "")
     return found
 
 
-def _flatten_sections(node):
-    """sphinx-proof nests its content in a docutils section; reveal.js would read it as a slide: make it a div."""
-    from docutils import nodes
+# ----------------------------------------------------------------------------------------------------------
+# one deck
 
-    for inner in list(node.findall(nodes.section)):
-        if inner is node:
+
+def _rewrite_urls(el, stem: str, book_prefix: str, images_prefix: str, images: set[str]) -> None:
+    """Links lead to the book's pages (a deck holds only part of a chapter); images come from the decks' own
+    _images folder."""
+    for a in el.select("a[href]"):
+        href = a["href"]
+        if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I) or href.startswith("/"):
             continue
-        box = nodes.container(classes=inner.get("classes", []), ids=[])
-        box.extend(inner.children)
-        inner.replace_self(box)
-    return node
+        a["href"] = f"{book_prefix}book/{stem}.html{href}" if href.startswith("#") else f"{book_prefix}book/{href}"
+    for img in el.select("img[src]"):
+        name = img["src"].rsplit("/", 1)[-1]
+        images.add(name)
+        img["src"] = images_prefix + name
+        if img.get("alt", "").endswith(".png"):
+            img["alt"] = "figure"
 
 
-def _point_links_to_book(node, docname: str, book_prefix: str) -> None:
-    """Internal links lead to the book's pages (the deck holds only part of each chapter)."""
-    from docutils import nodes
-
-    for ref in node.findall(nodes.reference):
-        uri = ref.get("refuri", "")
-        if not ref.get("internal") or "://" in uri or uri.startswith("mailto:"):
-            continue
-        if uri.startswith("#") or uri == "":
-            uri = f"{docname}.html{uri}"
-        ref["refuri"] = book_prefix + uri
+def _clean(el) -> None:
+    for junk in el.select("a.headerlink, button, .copybtn, script"):
+        junk.decompose()
+    for node in [el, *el.select(".dropdown, .toggle-hidden, details")]:
+        node["class"] = [c for c in node.get("class") or [] if c not in ("dropdown", "toggle-hidden", "toggle")]
+        if node.name == "details":
+            node["open"] = ""
 
 
-def build_deck(app, doctree, docname: str) -> None:
-    """`doctree-resolved` handler of the revealjs builder: replace the chapter's doctree by its deck."""
-    from docutils import nodes
+def mathjax_config(page) -> str:
+    """The book page's inline MathJax configuration (the book's macros)."""
+    for script in page.find_all("script"):
+        text = script.string or ""
+        if not script.get("src") and "window.MathJax" in text:
+            return text
+    return "window.MathJax = {};"
 
-    if app.builder.name != "revealjs":
-        return
-    edition = app.config.slides_edition
-    top = next(iter(doctree.findall(nodes.section)), None)
-    if top is None or not top.children or not isinstance(top[0], nodes.title):
-        return
-    slides = collect_slides(doctree, edition)
-    deck = nodes.section(ids=list(top.get("ids", [])), classes=["slides-title"])
-    deck += copy.deepcopy(top[0])
-    number = app.env.titles.get(docname)
-    chapter = app.config.slides_chapters.get(docname, "")
-    subtitle = nodes.paragraph(classes=["slides-subtitle"])
-    subtitle += nodes.Text(f"mappo-lite, chapter {chapter}" if chapter else "mappo-lite")
+
+def deck_html(root: Path, doc: str, number: int, edition: str, images: set[str]) -> tuple[str, list[dict]]:
+    """The reveal.js deck of one chapter and a list describing its slides (kind, title, source id)."""
+    from bs4 import BeautifulSoup
+
+    stem = Path(doc).name
+    page = BeautifulSoup((root / "_build" / "html" / f"{doc}.html").read_text(encoding="utf8"), "html.parser")
+    article = page.select_one("article.bd-article") or page.body
     if edition == "student":
-        subtitle += nodes.Text(" (student edition)")
-    deck += subtitle
-    link = nodes.paragraph(classes=["slides-book-link"])
-    ref = nodes.reference("", "Read the chapter in the book", internal=True, refuri="")
-    link += ref
-    deck += link
-    del number
-    for index, (title, node) in enumerate(slides, start=1):
-        slide = nodes.section(ids=[f"slide-{index}"], classes=["slides-element"])
-        slide += nodes.title(title, title or top[0].astext())
-        body = _flatten_sections(copy.deepcopy(node))
-        if body.get("nb_element") == "cell_code_output":
-            body["classes"] = [*body.get("classes", []), "slides-figure"]
-        slide += body
-        deck += slide
-    _point_links_to_book(deck, docname, app.config.slides_book_prefix)
-    doctree.children = [deck]
-    deck.parent = doctree
+        for solution in article.select("div.solution"):
+            solution.decompose()
+    top = article.find("section")
+    title = _heading(top) if top is not None else stem
+    depth = "" if edition == "instructor" else "../"
+    book_prefix = f"{depth}../html/" if edition == "instructor" else "../../student/html/"
+    slides = collect_slides(article, edition)
+
+    out = []
+    info = [{"kind": "title", "title": title, "id": ""}]
+    out.append(
+        '<section class="slides-title" id="title">'
+        f"<h1>{html.escape(title)}</h1>"
+        f'<p class="slides-subtitle">mappo-lite, chapter {number}'
+        + (" (student edition)" if edition == "student" else "")
+        + "</p>"
+        f'<p class="slides-book-link"><a href="{book_prefix}book/{stem}.html">Read the chapter in the book</a></p>'
+        "</section>"
+    )
+    for index, (section_title, element) in enumerate(slides, start=1):
+        parts = element if isinstance(element, list) else [element]
+        body = BeautifulSoup("<div class='slide-body'></div>", "html.parser").div
+        for part in parts:
+            piece = copy.copy(part)
+            _clean(piece)
+            _rewrite_urls(piece, stem, book_prefix, f"{depth}_images/", images)
+            body.append(piece)
+        first = parts[0]
+        kind = "figure" if isinstance(element, list) else _kind_name(first)
+        info.append({"kind": kind, "title": section_title, "id": first.get("id") or ""})
+        out.append(
+            f'<section id="slide-{index}" class="slides-element slides-{kind}" data-kind="{kind}">'
+            f"<h2>{html.escape(section_title or title)}</h2>{body}</section>"
+        )
+
+    static = f"{depth}_static/"
+    css = [f"{static}revealjs/dist/reset.css", f"{static}revealjs/dist/reveal.css"]
+    css += [f"{static}revealjs/dist/theme/white.css"]
+    css += [f"{static}book/{name}" for name in _book_css_names(root)] + [f"{static}slides.css"]
+    config = {**REVEAL_CONFIG, "minScale": MIN_SCALE}
+    head = "\n".join(f'<link rel="stylesheet" href="{href}">' for href in css)
+    document = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} (slides)</title>
+{head}
+<script>{mathjax_config(page)}</script>
+<script>window.SLIDES_CONFIG = {json.dumps(config)};</script>
+<script defer src="{static}mathjax/tex-chtml.js"></script>
+<script defer src="{static}revealjs/dist/reveal.js"></script>
+<script defer src="{static}slides.js"></script>
+</head>
+<body>
+<div class="reveal"><div class="slides">
+{chr(10).join(out)}
+</div></div>
+</body>
+</html>
+"""
+    return document, info
 
 
-def setup(app):
-    app.add_config_value("slides_edition", "instructor", "env")
-    app.add_config_value("slides_book_prefix", "../html/", "env")
-    app.add_config_value("slides_chapters", {}, "env")
-    app.connect("doctree-resolved", build_deck)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+def _kind_name(el) -> str:
+    classes = _classes(el)
+    if "cell" in classes:
+        return "cell"
+    if "solution" in classes:
+        return "solution"
+    if "exercise" in classes:
+        return "exercise"
+    if "proof" in classes:
+        return next(iter(sorted(classes & STATEMENT_TYPES)), "proof")
+    return "block"
+
+
+def _book_css_names(root: Path) -> list[str]:
+    static = root / "_build" / "html" / "_static"
+    return [p.name for pattern in BOOK_CSS for p in sorted(static.glob(pattern))]
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the driver: stage the executed notebooks, one Sphinx build per edition, the PDFs
+# the driver
 
 
 def _editions():
@@ -262,72 +323,81 @@ def deck_path(stem: str, edition: str = "instructor", root: Path = ROOT) -> Path
     return base / f"{stem}.html"
 
 
-def _flat_toc(root: Path) -> str:
-    """The book's _toc.yml with every file moved from book/ to the top (the decks sit in one folder)."""
-    import yaml
-
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf8"))
-
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: (v.removeprefix("book/") if k in ("file", "root") else strip(v)) for k, v in node.items()}
-        if isinstance(node, list):
-            return [strip(x) for x in node]
-        return node
-
-    return yaml.safe_dump(strip(toc), sort_keys=False)
+def manifest_path(root: Path = ROOT) -> Path:
+    return slides_dir(root) / "slides.json"
 
 
-def _slides_config(root: Path, edition: str, book_prefix: str) -> dict:
-    import yaml
-
-    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf8"))
-    config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
-    sphinx = config.setdefault("sphinx", {})
-    sphinx["extra_extensions"] = [*sphinx.get("extra_extensions", []), "sphinx_revealjs"]
-    local = {name: str(root / path) for name, path in (sphinx.get("local_extensions") or {}).items()}
-    local["slides"] = str(HERE)
-    sphinx["local_extensions"] = local
-    cfg = sphinx.setdefault("config", {})
-    cfg["bibtex_bibfiles"] = [str(root / f) for f in config.pop("bibtex_bibfiles", [])]
-    cfg["html_static_path"] = []
-    cfg["revealjs_static_path"] = [str(STATIC)]
-    cfg["revealjs_style_theme"] = "white"
-    cfg["revealjs_css_files"] = ["slides.css"]
-    cfg["revealjs_script_files"] = ["slides.js"]
-    cfg["revealjs_script_conf"] = REVEAL_CONFIG
-    cfg["slides_edition"] = edition
-    cfg["slides_book_prefix"] = book_prefix
-    cfg["slides_chapters"] = {Path(d).name: str(i) for i, d in enumerate(chapter_docs(root), start=1)}
-    if edition == "student":
-        cfg["hide_solutions"] = True
-    return config
+def _copy_static(root: Path, out: Path) -> None:
+    static = out / "_static"
+    shutil.rmtree(static, ignore_errors=True)
+    reveal = revealjs_dir()
+    shutil.copytree(reveal / "dist", static / "revealjs" / "dist", ignore=shutil.ignore_patterns("*.map", "*.esm.js"))
+    (static / "revealjs" / "LICENSE").write_bytes((reveal / "LICENSE").read_bytes())
+    book_static = root / "_build" / "html" / "_static"
+    shutil.copytree(book_static / "mathjax", static / "mathjax")
+    (static / "book").mkdir()
+    for name in _book_css_names(root):
+        shutil.copy2(book_static / name, static / "book" / name)
+    for path in STATIC.iterdir():
+        shutil.copy2(path, static / path.name)
 
 
-def stage(root: Path, edition: str, where: Path) -> None:
-    """Sources of one slide build: the book's pages at the top of `where`, executed notebooks for the chapters."""
-    import nbformat
-    import yaml
+def write_decks(root: Path = ROOT) -> dict:
+    """Both editions' decks of every chapter, from the built book in _build/html; returns the manifest."""
+    out = slides_dir(root)
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_static(root, out)
+    images: set[str] = set()
+    manifest: dict = {"decks": {}}
+    for edition in EDITIONS:
+        for number, doc in enumerate(chapter_docs(root), start=1):
+            document, info = deck_html(root, doc, number, edition, images)
+            path = deck_path(Path(doc).name, edition, root)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(document, encoding="utf8")
+            manifest["decks"][path.relative_to(out).as_posix()] = {"doc": doc, "edition": edition, "slides": info}
+    shutil.rmtree(out / "_images", ignore_errors=True)
+    (out / "_images").mkdir()
+    for name in sorted(images):
+        shutil.copy2(root / "_build" / "html" / "_images" / name, out / "_images" / name)
+    return manifest
 
-    be = _editions()
-    if where.exists():
-        shutil.rmtree(where)
-    where.mkdir(parents=True)
-    shutil.copytree(root / "book", where, dirs_exist_ok=True, ignore=shutil.ignore_patterns("_ext", "*.ipynb"))
-    (where / "_toc.yml").write_text(_flat_toc(root), encoding="utf8")
-    prefix = "../html/book/" if edition == "instructor" else "../../student/html/book/"
-    (where / "_config.yml").write_text(yaml.safe_dump(_slides_config(root, edition, prefix), sort_keys=False))
-    parser = be._md_parser()
-    for doc in be.toc_docs(root):
-        executed = root / "_build" / "jupyter_execute" / f"{doc}.ipynb"
-        if not executed.is_file():
-            continue
-        nb = nbformat.read(executed, as_version=4)
-        if edition == "student":
-            be.strip_solutions(nb, parser)
-        name = Path(doc).name
-        (where / f"{name}.md").unlink(missing_ok=True)
-        nbformat.write(nb, where / f"{name}.ipynb")
+
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+# resolves once slides.js has fitted every slide and reveal.js is ready (or after 60 s)
+WAIT_READY_JS = """async () => {
+  for (let i = 0; i < 600 && !window.slidesReady; i++) await new Promise(r => setTimeout(r, 100));
+  return !!window.slidesReady;
+}"""
+
+
+def print_pdfs(root: Path, decks: list[str]) -> None:
+    """Chromium's print-to-PDF of each deck's reveal.js print view (`?print-pdf`), one page per slide."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("no Chromium (set CHROMIUM=/path/to/chromium): the PDF handouts need one")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": REVEAL_CONFIG["width"], "height": REVEAL_CONFIG["height"]})
+        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
+        for name in decks:
+            deck = slides_dir(root) / name
+            page.goto(deck.as_uri() + "?print-pdf")
+            if not page.evaluate(WAIT_READY_JS):
+                raise RuntimeError(f"{deck} did not become ready in Chromium")
+            page.pdf(path=str(deck.with_suffix(".pdf")), print_background=True, prefer_css_page_size=True)
+        browser.close()
 
 
 def _builder_digest() -> str:
@@ -347,99 +417,13 @@ def slides_current(root: Path = ROOT) -> bool:
         and book.get("ok") is True
         and stamp.get("book_digest") == book.get("digest")
         and stamp.get("builder_digest") == _builder_digest()
-        and all(deck_path(Path(d).name, e, root).is_file() for d in chapter_docs(root) for e in EDITIONS)
+        and all(deck_path(Path(d).name, e, root).with_suffix(".pdf").is_file() for d in chapter_docs(root) for e in EDITIONS)
     )
-
-
-def build_html(root: Path, edition: str) -> tuple[bool, str]:
-    be = _editions()
-    work = slides_dir(root) / f".src-{edition}"
-    stage(root, edition, work / "src")
-    out = work / "out"
-    shutil.rmtree(out, ignore_errors=True)
-    proc = be._jupyter_book(
-        ["build", str(work / "src"), "--path-output", str(out), "--builder", "custom", "--custom-builder", "revealjs"]
-        + ["--all", "-n", "-W", "--keep-going"],
-        cwd=root,
-    )
-    log = proc.stdout + proc.stderr
-    built = out / "_build" / "revealjs"
-    ok = proc.returncode == 0 and built.is_dir()
-    target = slides_dir(root) if edition == "instructor" else slides_dir(root) / "student"
-    target.mkdir(parents=True, exist_ok=True)
-    for sub in ("_static", "_images"):
-        shutil.rmtree(target / sub, ignore_errors=True)
-        if (built / sub).is_dir():
-            shutil.copytree(built / sub, target / sub)
-    for doc in chapter_docs(root):
-        name = Path(doc).name
-        if (built / f"{name}.html").is_file():
-            shutil.copy2(built / f"{name}.html", target / f"{name}.html")
-        else:
-            ok = False
-            log += f"\nno deck was written for {name}"
-    (work / "build.log").write_text(log, encoding="utf8")
-    return ok, log
-
-
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-WAIT_READY_JS = """async () => {
-  for (let i = 0; i < 300 && !(window.Reveal && Reveal.isReady && Reveal.isReady()); i++)
-    await new Promise(r => setTimeout(r, 100));
-  if (window.MathJax && MathJax.startup) await MathJax.startup.promise;
-  for (let i = 0; i < 100 && !window.slidesFitted; i++) await new Promise(r => setTimeout(r, 100));
-  return !!(window.Reveal && Reveal.isReady());
-}"""
-
-
-def print_pdfs(root: Path = ROOT) -> list[Path]:
-    """Chromium's print-to-PDF of each deck's reveal.js print view (`?print-pdf`), one page per slide."""
-    from playwright.sync_api import sync_playwright
-
-    executable = chromium_path()
-    if executable is None:
-        raise RuntimeError("no Chromium (set CHROMIUM=/path/to/chromium): the PDF handouts need one")
-    written = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        page = browser.new_page()
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
-        for edition in EDITIONS:
-            for doc in chapter_docs(root):
-                deck = deck_path(Path(doc).name, edition, root)
-                page.goto(deck.as_uri() + "?print-pdf")
-                page.evaluate(WAIT_READY_JS)
-                pdf = deck.with_suffix(".pdf")
-                w, h = REVEAL_CONFIG["width"], REVEAL_CONFIG["height"]
-                page.pdf(
-                    path=str(pdf), width=f"{w}px", height=f"{h}px", print_background=True, prefer_css_page_size=True
-                )
-                written.append(pdf)
-        browser.close()
-    return written
 
 
 def build_slides(root: Path = ROOT, force: bool = False, reuse_any_book: bool = False) -> tuple[bool, str]:
     """`make slides`: the book (only if not current), then both editions' decks and their PDFs."""
     be = _editions()
-    force = force or os.environ.get("MAPPO_LITE_REBUILD", "") not in ("", "0")
     if not reuse_any_book:
         book = be.build_book(root)
         if not book.ok:
@@ -450,11 +434,9 @@ def build_slides(root: Path = ROOT, force: bool = False, reuse_any_book: bool = 
         stamp = slides_dir(root) / ".slides-build.json"
         stamp.unlink(missing_ok=True)
         start = time.perf_counter()
-        for edition in EDITIONS:
-            ok, log = build_html(root, edition)
-            if not ok:
-                return False, "\n".join(be.build_problems(log) or log.splitlines()[-40:])
-        print_pdfs(root)
+        manifest = write_decks(root)
+        print_pdfs(root, list(manifest["decks"]))
+        manifest_path(root).write_text(json.dumps(manifest, indent=1), encoding="utf8")
         be._write_stamp(
             stamp,
             ok=True,
@@ -468,39 +450,45 @@ def build_slides(root: Path = ROOT, force: bool = False, reuse_any_book: bool = 
 # ----------------------------------------------------------------------------------------------------------
 # RISE: slideshow metadata for presenting a chapter live in JupyterLab
 
+_FENCE = r"^(?:`{3,}|:{3,})\{"
+_STATEMENT = re.compile(_FENCE + r"(?:prf:(?:" + "|".join(sorted(STATEMENT_TYPES)) + r")|exercise)\}", re.M)
+_SOLUTION = re.compile(_FENCE + r"solution(?:-start)?\}", re.M)
+_SOLUTION_END = re.compile(_FENCE + r"solution-end\}", re.M)
+_CLASS_OPT = re.compile(r"^:class:(.*)$", re.M)
+
 
 def rise_slide_types(nb) -> list[str]:
-    """RISE's `slide_type` of each cell by the decks' rule: a heading starts a slide, a cell holding a slide
-    element (a statement block, an exercise, a figure, a `slide` tag or class) or an interactive cell (ipywidgets)
-    is a sub-slide of its own, a solution and an opted-out cell are skipped, every other cell continues ('-')."""
-    import re
-
-    statement = re.compile(r"^(?:`{3,}|:{3,})\{(?:prf:(?:" + "|".join(sorted(STATEMENT_TYPES)) + r")|exercise)\}", re.M)
-    solution = re.compile(r"^(?:`{3,}|:{3,})\{solution", re.M)
-    opt_in = re.compile(r"^:class:.*\bslide\b", re.M)
+    """RISE's `slide_type` of each cell by the decks' rule: a heading (#, ##) starts a slide; a markdown cell with
+    a statement block or an exercise, a figure cell (an image output or the book's `hide-input` plotting cells),
+    an interactive cell (ipywidgets) and a cell opted in (`slide` tag or class) is a sub-slide of its own; a
+    solution (and every cell inside a gated solution) and a cell opted out (`no-slide`) are skipped; every other
+    cell continues the slide before it ('-')."""
     types = []
     inside_solution = False
     for cell in nb.cells:
         source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
-        tags = cell.get("metadata", {}).get("tags", [])
-        if cell.cell_type == "markdown":
-            if re.search(r"^(?:`{3,}|:{3,})\{solution-start\}", source, re.M):
-                inside_solution = True
-            if re.search(r"^(?:`{3,}|:{3,})\{solution-end\}", source, re.M):
-                inside_solution = False
-                types.append("skip")
-                continue
-        if inside_solution or OPT_OUT in tags or (cell.cell_type == "markdown" and solution.search(source)):
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        classes = {c for m in _CLASS_OPT.finditer(source) for c in m.group(1).split()}
+        markdown = cell.cell_type == "markdown"
+        if markdown and _SOLUTION_END.search(source):
+            inside_solution = False
             types.append("skip")
-        elif cell.cell_type == "markdown" and re.match(r"^#{1,2} ", source.lstrip()):
+            continue
+        if markdown and _SOLUTION.search(source):
+            inside_solution = "solution-start" in source
+            types.append("skip")
+            continue
+        if inside_solution or OPT_OUT in tags or OPT_OUT in classes:
+            types.append("skip")
+        elif markdown and re.match(r"^#{1,2} ", source.lstrip()):
             types.append("slide")
-        elif cell.cell_type == "markdown" and (statement.search(source) or opt_in.search(source)):
+        elif markdown and (_STATEMENT.search(source) or OPT_IN in classes):
             types.append("subslide")
         elif cell.cell_type == "code" and (
             OPT_IN in tags
-            or "widgets." in source
-            or any("image/png" in (o.get("data") or {}) for o in cell.get("outputs", []))
             or "hide-input" in tags
+            or "widgets" in source
+            or any("image/png" in (o.get("data") or {}) for o in cell.get("outputs", []))
         ):
             types.append("subslide")
         else:
@@ -508,14 +496,18 @@ def rise_slide_types(nb) -> list[str]:
     return types
 
 
+def add_rise_metadata(nb):
+    for cell, kind in zip(nb.cells, rise_slide_types(nb)):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    nb.metadata["rise"] = {"scroll": True, "width": "100%", "height": "100%"}
+    return nb
+
+
 def write_rise_notebook(md: Path, out: Path | None = None) -> Path:
     import jupytext
     import nbformat
 
-    nb = jupytext.read(md)
-    for cell, kind in zip(nb.cells, rise_slide_types(nb)):
-        cell.metadata["slideshow"] = {"slide_type": kind}
-    nb.metadata["rise"] = {"scroll": True, "width": "100%", "height": "100%", "enable_chalkboard": False}
+    nb = add_rise_metadata(jupytext.read(md))
     out = out or md.with_suffix(".ipynb")
     nbformat.write(nb, out)
     return out
@@ -527,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="the decks and PDFs in _build/slides (builds the book first if needed)")
     b.add_argument("--force", action="store_true", help="build even if the stamp says the decks are current")
     b.add_argument(
-        "--reuse-any-book", action="store_true", help="use _build/jupyter_execute as it is, current or not (drafts)"
+        "--reuse-any-book", action="store_true", help="use _build/html as it is, current or not (drafts)"
     )
     r = sub.add_parser("rise", help="a chapter as .ipynb with RISE slideshow metadata")
     r.add_argument("chapter", type=Path, nargs="+")
@@ -539,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     ok, message = build_slides(ROOT, force=args.force, reuse_any_book=args.reuse_any_book)
     if not ok:
         print(message, file=sys.stderr)
-        print("The slides did not build (logs: _build/slides/.src-*/build.log).", file=sys.stderr)
+        print("The slides did not build.", file=sys.stderr)
         return 1
     print(f"The slides ({message}): {slides_dir(ROOT)}/<chapter>.html, .pdf; student/<chapter>.html, .pdf")
     return 0

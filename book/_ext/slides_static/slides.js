@@ -1,33 +1,36 @@
-// Lecture slides (book/_ext/slides.py): shrink a slide whose content is taller (or wider) than reveal.js's frame.
-// The font size is lowered step by step (images are sized in em, so they shrink too) down to MIN_SCALE; a slide
-// that still does not fit stays as it is, and tests/book/test_slides.py reports it (split the slide then).
+// Lecture slides (book/_ext/slides.py): wait for the images and MathJax, shrink every slide whose content is
+// taller or wider than the frame (CSS zoom on its body, at most down to minScale), then start reveal.js.
+// A slide that still does not fit keeps data-fit-scale = minScale, and tests/book/test_slides.py reports it.
 (function () {
-  var MIN_SCALE = 0.5;
-  function fits(section, width, height) {
-    return section.scrollHeight <= height + 1 && section.scrollWidth <= width + 1;
-  }
-  function fitAll() {
-    var config = Reveal.getConfig();
-    var sections = document.querySelectorAll('.reveal .slides section:not(.stack)');
-    sections.forEach(function (section) {
-      var hidden = section.hidden, display = section.style.display;
-      section.hidden = false;
-      section.style.display = 'block';
-      var scale = 1;
-      while (!fits(section, config.width, config.height) && scale > MIN_SCALE) {
-        scale = Math.max(MIN_SCALE, scale - 0.05);
-        section.style.fontSize = scale + 'em';
-      }
-      section.dataset.fitScale = scale.toFixed(2);
-      section.hidden = hidden;
-      section.style.display = display;
-    });
-    Reveal.layout();
-    window.slidesFitted = true;
+  var config = window.SLIDES_CONFIG;
+  function fitOne(section) {
+    var body = section.querySelector('.slide-body');
+    if (!body) { section.dataset.fitScale = '1.00'; return; }
+    var display = section.style.display;
+    section.style.display = 'block';
+    section.style.width = config.width + 'px';
+    var header = section.querySelector('h2');
+    var room = config.height - (header ? header.offsetHeight + 24 : 0);
+    var scale = 1;
+    body.style.zoom = '';
+    for (var i = 0; i < 12; i++) {
+      var tall = body.scrollHeight * scale, wide = body.scrollWidth * scale;
+      if (tall <= room + 1 && wide <= config.width + 1) break;
+      var next = Math.max(config.minScale, Math.min(scale * room / tall, scale * config.width / wide, scale - 0.02));
+      if (next >= scale) break;
+      scale = next;
+      body.style.zoom = scale;
+    }
+    section.dataset.fitScale = scale.toFixed(3);
+    section.style.display = display;
+    section.style.width = '';
   }
   function start() {
-    var typeset = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
-    typeset.then(fitAll, fitAll);
+    document.querySelectorAll('.reveal .slides > section').forEach(fitOne);
+    Reveal.initialize(Object.assign({}, config, {plugins: []})).then(function () { window.slidesReady = true; });
   }
-  if (Reveal.isReady()) { start(); } else { Reveal.on('ready', start); }
+  window.addEventListener('load', function () {
+    var typeset = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
+    typeset.then(start, start);
+  });
 })();
