@@ -76,7 +76,7 @@ MIN_SCALE = 0.5  # slides.js shrinks a tall slide at most to this; tests/book/te
 REVEAL_CONFIG = {
     "width": 1280,
     "height": 720,
-    "margin": 0.04,
+    "margin": 0.05,
     "center": False,
     "hash": True,
     "slideNumber": "c/t",
@@ -184,6 +184,9 @@ def _rewrite_urls(el, stem: str, book_prefix: str, images_prefix: str, images: s
 
 
 def _clean(el) -> None:
+    """No headerlinks or buttons; dropdowns open; no nested <section> (reveal.js would read it as a slide)."""
+    for inner in el.select("section"):
+        inner.name = "div"
     for junk in el.select("a.headerlink, button, .copybtn, script"):
         junk.decompose()
     for node in [el, *el.select(".dropdown, .toggle-hidden, details")]:

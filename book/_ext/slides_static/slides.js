@@ -11,6 +11,12 @@
     section.style.width = config.width + 'px';
     var header = section.querySelector('h2');
     var room = config.height - (header ? header.offsetHeight + 24 : 0);
+    // a display equation wider than the slide is scaled down by itself first (as the book's fit-math.js does)
+    body.querySelectorAll('mjx-container[display], pre').forEach(function (el) {
+      for (var i = 0; i < 4 && el.scrollWidth > el.clientWidth + 1; i++) {
+        el.style.zoom = (parseFloat(el.style.zoom || '1') * el.clientWidth / el.scrollWidth * 0.99).toFixed(3);
+      }
+    });
     var scale = 1;
     body.style.zoom = '';
     for (var i = 0; i < 12; i++) {
@@ -27,7 +33,12 @@
   }
   function start() {
     document.querySelectorAll('.reveal .slides > section').forEach(fitOne);
-    Reveal.initialize(Object.assign({}, config, {plugins: []})).then(function () { window.slidesReady = true; });
+    var print = /print-pdf/i.test(window.location.search);
+    // the print view lays its pages out after 'ready': wait for 'pdf-ready' there
+    if (print) Reveal.on('pdf-ready', function () { window.slidesReady = true; });
+    Reveal.initialize(Object.assign({}, config, {plugins: []})).then(function () {
+      if (!print) window.slidesReady = true;
+    });
   }
   window.addEventListener('load', function () {
     var typeset = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
