@@ -64,9 +64,9 @@ book: venv
 book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
 
-# Lecture slides (book/_ext/slides.py, DRAFT): one reveal.js deck per chapter in _build/slides/<chapter>.html and a PDF
-# handout next to it, plus the students' decks in _build/slides/student/, made from the executed notebooks of the
-# book's build (built first if missing or out of date); nothing is executed again.
+# Lecture slides (book/_ext/slides.py): one reveal.js deck per chapter in _build/slides/<chapter>.html and a PDF
+# handout next to it, plus the students' decks in _build/slides/student/, cut out of the built book's pages (the
+# book is built first if missing or out of date); nothing is executed again.
 slides: venv
 	$(BIN)/python book/_ext/slides.py build
 

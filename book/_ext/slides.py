@@ -420,7 +420,9 @@ def slides_current(root: Path = ROOT) -> bool:
         and book.get("ok") is True
         and stamp.get("book_digest") == book.get("digest")
         and stamp.get("builder_digest") == _builder_digest()
-        and all(deck_path(Path(d).name, e, root).with_suffix(".pdf").is_file() for d in chapter_docs(root) for e in EDITIONS)
+        and all(
+            deck_path(Path(d).name, e, root).with_suffix(".pdf").is_file() for d in chapter_docs(root) for e in EDITIONS
+        )
     )
 
 
@@ -483,7 +485,7 @@ def rise_slide_types(nb) -> list[str]:
             continue
         if inside_solution or OPT_OUT in tags or OPT_OUT in classes:
             types.append("skip")
-        elif markdown and re.match(r"^#{1,2} ", source.lstrip()):
+        elif markdown and re.search(r"^#{1,2} ", source, re.M):
             types.append("slide")
         elif markdown and (_STATEMENT.search(source) or OPT_IN in classes):
             types.append("subslide")
@@ -521,9 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     b = sub.add_parser("build", help="the decks and PDFs in _build/slides (builds the book first if needed)")
     b.add_argument("--force", action="store_true", help="build even if the stamp says the decks are current")
-    b.add_argument(
-        "--reuse-any-book", action="store_true", help="use _build/html as it is, current or not (drafts)"
-    )
+    b.add_argument("--reuse-any-book", action="store_true", help="use _build/html as it is, current or not (drafts)")
     r = sub.add_parser("rise", help="a chapter as .ipynb with RISE slideshow metadata")
     r.add_argument("chapter", type=Path, nargs="+")
     args = parser.parse_args(argv)

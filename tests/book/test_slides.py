@@ -186,7 +186,9 @@ def test_no_solution_in_the_students_decks(built):
         student = BeautifulSoup(slides.deck_path(stem, "student", ROOT).read_text(encoding="utf8"), "html.parser")
         n_solutions = tb.expected_blocks(doc).get("solution", 0)
         solution_slides = teacher.select('section[data-kind="solution"]')
-        assert len(solution_slides) == n_solutions, f"{stem}: {len(solution_slides)} solution slides, {n_solutions} in the source"
+        assert len(solution_slides) == n_solutions, (
+            f"{stem}: {len(solution_slides)} solution slides, {n_solutions} in the source"
+        )
         assert not student.select(".solution, [data-kind=solution]"), f"{stem}: a solution block in the students' deck"
         assert "Solution to" not in student.get_text(" "), stem
         rest = teacher.__copy__()
