@@ -440,7 +440,10 @@ def build_slides(root: Path = ROOT, force: bool = False, reuse_any_book: bool = 
         stamp.unlink(missing_ok=True)
         start = time.perf_counter()
         manifest = write_decks(root)
-        print_pdfs(root, list(manifest["decks"]))
+        try:
+            print_pdfs(root, list(manifest["decks"]))
+        except RuntimeError as error:
+            return False, f"the PDF handouts were not printed: {error}"
         manifest_path(root).write_text(json.dumps(manifest, indent=1), encoding="utf8")
         be._write_stamp(
             stamp,

@@ -174,6 +174,36 @@ def test_a_deck_and_a_pdf_per_chapter_and_edition_with_every_statement(built):
         assert kinds.count("figure") >= 1, f"{deck}: no figure slide"
 
 
+@pytest.mark.chapter
+def test_links_lead_to_the_books_pages(built):
+    """Instructors' decks link into the book (_build/html), students' decks into its student edition."""
+    problems, ids = {}, {}
+
+    def ids_of(target: Path) -> set[str]:
+        if target not in ids:
+            ids[target] = tb.html_ids(target)
+        return ids[target]
+
+    for stem, edition in decks():
+        deck = slides.deck_path(stem, edition, ROOT)
+        page = BeautifulSoup(deck.read_text(encoding="utf8"), "html.parser")
+        book = ROOT / "_build" / ("html" if edition == "instructor" else "student/html")
+        found = []
+        for a in page.select("a[href]"):
+            href = a["href"]
+            if re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I):
+                continue
+            target = (deck.parent / href.split("#")[0]).resolve()
+            if not target.is_relative_to(book.resolve()):
+                found.append(f"{href} does not lead into {book.relative_to(ROOT)}")
+            elif edition == "instructor" and not target.is_file():
+                found.append(f"{href}: no such page")
+            elif edition == "instructor" and "#" in href and href.split("#", 1)[1] not in ids_of(target):
+                found.append(f"{href}: no such anchor")
+        problems[f"{edition}/{stem}"] = found
+    tb.fail_if(problems, "links of the decks")
+
+
 def _sentences(text: str) -> set[str]:
     return {s.strip() for s in re.split(r"(?<=[.!?:])\s+|\n", text) if len(s.strip()) >= 20}
 
@@ -249,7 +279,7 @@ def browser_reports(built) -> dict:
             deck = slides.deck_path(stem, edition, ROOT)
             report = tb.visit(tab, deck, slides.slides_dir(ROOT))
             report["slides"] = tab.evaluate(SLIDES_JS, timeout=120)
-            tab.evaluate("Reveal.slide(0)")
+            tab.evaluate("(async () => { Reveal.slide(0); await new Promise(r => setTimeout(r, 400)); })()")
             tab.screenshot(SCREENSHOTS / f"{edition}--{stem}.png")
             report["errors"] = list(tab.errors)
             report["blocked"] = list(tab.blocked)
@@ -265,6 +295,12 @@ def test_decks_render_offline_with_math_and_images(browser_reports):
     for page, report in browser_reports.items():
         found = tb.problems_javascript(report) + tb.problems_outside(report) + tb.problems_math(report)
         found += tb.problems_images(report)
+        folder = slides.slides_dir(ROOT).as_uri() + "/"
+        found += [
+            f"loaded from outside the slides' folder: {url}"
+            for url in report["resources"]
+            if not url.startswith((folder, "data:"))
+        ]
         found += tj.raw_myst(report["prose"])
         found += [f"raw markdown fence: {m}" for m in re.findall(r"`{3,}.{0,40}", report["prose"])]
         if not report["math"]:
