@@ -16,7 +16,11 @@ here takes seconds and executes nothing. What is checked:
   requested from outside, MathJax finished without TeX errors and left no raw TeX, no raw MyST in the text,
   every image shown, every slide rendered with content that fits reveal.js's frame (after slides.js' shrinking);
   a screenshot of the first slide of each deck is saved to ``_build/screenshots/slides/``;
-* every page of every PDF (``pdftoppm``) is not blank, and each PDF has as many pages as its deck has slides.
+* every page of every PDF (``pdftoppm``) is not blank, and each PDF has as many pages as its deck has slides
+  (and the blank-page check itself flags a white page);
+* every link of an instructors' deck leads to an existing page and anchor of the book, a students' deck's links
+  lead into the student edition;
+* editing the slide builder does not make the book's build stale (its digest skips it).
 """
 
 from __future__ import annotations
@@ -379,3 +383,22 @@ def test_blank_page_check_can_fail(tmp_path):
     img.paste(0, (20, 20, 200, 40))
     img.save(text)
     assert page_is_blank(white) and not page_is_blank(text)
+
+
+def test_the_slide_builder_is_not_part_of_the_books_digest(tmp_path):
+    """Editing the slide builder or its assets rebuilds the decks, not the book (book_editions.source_digest)."""
+    for name in ("_config.yml", "_toc.yml", "requirements.txt", "pyproject.toml"):
+        (tmp_path / name).write_text(name, encoding="utf8")
+    (tmp_path / "book" / "_ext" / "slides_static").mkdir(parents=True)
+    (tmp_path / "mappo_lite").mkdir()
+    (tmp_path / "book" / "chapter.md").write_text("# A chapter", encoding="utf8")
+    builder = tmp_path / "book" / "_ext" / "slides.py"
+    asset = tmp_path / "book" / "_ext" / "slides_static" / "slides.js"
+    builder.write_text("one", encoding="utf8")
+    asset.write_text("one", encoding="utf8")
+    before = book_editions.source_digest(tmp_path)
+    builder.write_text("two", encoding="utf8")
+    asset.write_text("two", encoding="utf8")
+    assert book_editions.source_digest(tmp_path) == before
+    (tmp_path / "book" / "chapter.md").write_text("# A chapter, edited", encoding="utf8")
+    assert book_editions.source_digest(tmp_path) != before
