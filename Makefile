@@ -32,7 +32,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
 
-.PHONY: lock venv book book-student lint test test-fast test-portable test-clients clean distclean
+.PHONY: lock venv book book-student slides lint test test-fast test-portable test-clients clean distclean
 
 venv: $(STAMP)
 
@@ -76,6 +76,12 @@ book: venv
 # reused when current and built otherwise); nothing is executed again. Warnings are errors here too.
 book-student: venv
 	$(BIN)/python book/_ext/book_editions.py student
+
+# Lecture slides (book/_ext/slides.py): one reveal.js deck per chapter in _build/slides/<chapter>.html and a PDF
+# handout next to it, plus the students' decks in _build/slides/student/, cut out of the built book's pages (the
+# book is built first if missing or out of date); nothing is executed again.
+slides: venv
+	$(BIN)/python book/_ext/slides.py build
 
 # Lint and formatting (ruff, pinned in requirements.txt, configured in pyproject.toml); `ruff format .` fixes the
 # formatting, `ruff check --fix .` most lint findings.

@@ -52,6 +52,8 @@ STUDENT_BUILD_ARGS = ["--all", "-n", "-W", "--keep-going"]
 _DIGEST_FILES = ("_config.yml", "_toc.yml", "requirements.txt", "pyproject.toml")
 _DIGEST_DIRS = ("book", "mappo_lite")
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", "_build"}
+# files under book/ that the book's own build never reads: the slide decks' builder and its assets (book/_ext/slides.py)
+_NOT_READ_BY_BOOK = ("book/_ext/slides.py", "book/_ext/slides_static/")
 
 STUDENT_BANNER = "Student edition: the exercises are included, their solutions are not."
 
@@ -115,7 +117,10 @@ def source_digest(root: Path = ROOT) -> str:
         files += sorted(
             p
             for p in (root / folder).rglob("*")
-            if p.is_file() and not _SKIP_PARTS.intersection(p.relative_to(root).parts) and p.suffix not in (".pyc",)
+            if p.is_file()
+            and not _SKIP_PARTS.intersection(p.relative_to(root).parts)
+            and p.suffix not in (".pyc",)
+            and not p.relative_to(root).as_posix().startswith(_NOT_READ_BY_BOOK)
         )
     h.update(" ".join(BOOK_BUILD_ARGS).encode() + b"\0")
     for path in files:

@@ -7,6 +7,10 @@
 * Every chapter, converted to ``.ipynb`` (as the book's download offers it), is opened in the same JupyterLab
   and only rendered (not executed): no rendered markdown cell shows raw MyST (``(label)=`` targets,
   ``:label:`` lines, ``{prf:ref}``/``{cite:p}`` roles, directive fences), which jupyterlab-myst renders.
+* The same chapter, written with RISE's slideshow metadata (``book/_ext/slides.py rise``, the rule of the lecture
+  slides), opens in RISE for JupyterLab (``jupyterlab-rise``, its ``/rise/<notebook>`` view): reveal.js shows one
+  slide per slide cell of the metadata, and a screenshot is saved to ``_build/screenshots/jupyterlab-rise.png``
+  (the copy in ``book/_static/slides/`` shown on the instructors' page comes from it).
 
 Playwright for Python drives ``/usr/bin/chromium`` (or ``$CHROMIUM``) through ``executable_path``: no browser is
 ever downloaded. Skipped, with a message, where there is no Chromium or no playwright. Marked ``jupyterlab``
@@ -28,10 +32,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures import book_extension
+
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 SLIDER_CHAPTER = "02_setup"
 SLIDER_LABEL = "γ"
+RISE_NOTEBOOK = f"{SLIDER_CHAPTER}-rise.ipynb"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
 TOKEN = "mappo-lite-test-token"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
@@ -98,6 +106,7 @@ def lab(tmp_path_factory):
         subprocess.run(
             [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", str(root / f"{stem}.md")], check=True
         )
+    book_extension("slides").write_rise_notebook(root / f"{SLIDER_CHAPTER}.md", root / RISE_NOTEBOOK)
     port = free_port()
     env = dict(
         os.environ,
@@ -344,3 +353,26 @@ def test_a_chapter_using_macros_renders_without_tex_errors(lab):
     bad = page.evaluate(TEX_ERRORS_JS, [widget, True])
     page.evaluate("() => window.jupyterapp.commands.execute('application:close-all')")
     assert any("control sequence" in e for e in bad["errors"]), bad
+
+
+def test_a_chapter_presents_live_in_rise(lab):
+    """RISE for JupyterLab opens the chapter with the slides' metadata as a reveal.js slideshow."""
+    page, _ = lab
+    base = page.url.split("/lab")[0]
+    import jupytext
+
+    nb = book_extension("slides").add_rise_metadata(jupytext.read(BOOK / f"{SLIDER_CHAPTER}.md"))
+    types = [c.metadata["slideshow"]["slide_type"] for c in nb.cells]
+    assert "subslide" in types and "skip" in types, types
+    rise = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    errors: list[str] = []
+    rise.on("pageerror", lambda e: errors.append(str(e)))
+    rise.goto(f"{base}/rise/{RISE_NOTEBOOK}?token={TOKEN}")
+    rise.wait_for_selector(".reveal .slides > section.present", timeout=120_000)
+    rise.wait_for_timeout(1500)
+    shown = rise.evaluate("() => document.querySelectorAll('.reveal .slides > section').length")
+    assert shown == types.count("slide"), (shown, types.count("slide"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    rise.screenshot(path=str(SCREENSHOTS / "jupyterlab-rise.png"))
+    rise.close()
+    assert errors == [], errors
