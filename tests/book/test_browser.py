@@ -690,7 +690,9 @@ def browser(chromium_path):
 
 def visit_every_page(book: Path, browser: Chromium) -> dict[str, dict]:
     """Every page of the book opened in Chromium (screenshots saved on the way), by path relative to the book."""
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    # overwritten page by page, never cleared: the slide and JupyterLab tests save theirs in the same folder, and
+    # with two pytest workers clearing it could delete theirs after they were saved
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab = browser.new_tab()
     chapters = {f"{doc}.html" for doc in chapter_docs()}
     reports = {}

@@ -285,7 +285,7 @@ def browser_reports(built) -> dict:
             report["slides"] = tab.evaluate(SLIDES_JS, timeout=120)
             tab.evaluate("(async () => { Reveal.slide(0); await new Promise(r => setTimeout(r, 400)); })()")
             shot = tab.screenshot(SCREENSHOTS / f"{edition}--{stem}.png")
-            report["screenshot_blank"] = page_is_blank(shot)  # looked at now: test_browser.py clears _build/screenshots
+            report["screenshot_blank"] = page_is_blank(shot)  # looked at when saved
             report["errors"] = list(tab.errors)
             report["blocked"] = list(tab.blocked)
             reports[report["page"]] = report
