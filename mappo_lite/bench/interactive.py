@@ -156,7 +156,8 @@ def _ch9_sparse():
     return sparse_redraw, {}
 
 
-#: widget key -> (builder returning (function, names the control sources use), the most expensive corner)
+#: widget key -> (builder returning (function, names the control sources use), the most expensive corner[, options]);
+#: options: ``{"move": control}``, the control the warm-up redraw moves (default: the first movable one)
 REDRAWS = {
     "01_why_hard:comparison_figure": (
         _plain("coordination", "comparison_figure"),
@@ -183,7 +184,12 @@ REDRAWS = {
     "08_offline:plot_offline_run": (_ch8, {"n": 3000, "lam": "max"}),
     "09_performance:plot_benchmark": (_ch9_benchmark, {"section": "overview"}),
     # the most expensive size the widget accepts (SPARSE_MAX_STATES): three agents on 5 x 5
-    "09_performance:sparse_redraw": (_ch9_sparse, {"width": 5, "height": 5, "n_agents": "max", "K": "max"}),
+    # (the warm-up moves K: moving the width up would leave the accepted sizes)
+    "09_performance:sparse_redraw": (
+        _ch9_sparse,
+        {"width": 5, "height": 5, "n_agents": "max", "K": "max"},
+        {"move": "K"},
+    ),
 }
 
 
@@ -279,12 +285,13 @@ def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def moved_point(controls: dict, point: dict) -> dict:
-    """``point`` with its first non-fixed control moved one step (the reader's previous redraw)."""
+def moved_point(controls: dict, point: dict, move: str | None = None) -> dict:
+    """``point`` with its first non-fixed control (or the control ``move``) moved one step (the reader's previous
+    redraw)."""
     import ipywidgets as widgets
 
     for k, w in controls.items():
-        if isinstance(w, widgets.fixed):
+        if isinstance(w, widgets.fixed) or (move is not None and k != move):
             continue
         probe = w
         try:
@@ -331,7 +338,8 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
         if call.key not in REDRAWS:
             missing.append(call.key)
             continue
-        build, corner = REDRAWS[call.key]
+        build, corner, *opts = REDRAWS[call.key]
+        move = opts[0].get("move") if opts else None
         fn, names = build()
         controls = make_controls(call, names)
         pts = widget_points(controls, corner)
@@ -340,7 +348,7 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
         for label, point in pts.items():
             if progress is not None:
                 print(f"  interactive {call.key} at {label}", file=progress, flush=True)
-            row[f"{label}_s"] = time_redraw(fn, point, moved_point(controls, point))
+            row[f"{label}_s"] = time_redraw(fn, point, moved_point(controls, point, move))
         row["corner"] = {k: _jsonable(v) for k, v in pts["corner"].items() if k in corner}
         row["update"] = _update_mode(call, controls)
         row["pass_defaults"] = row["defaults_s"] <= BUDGET_DEFAULT_S

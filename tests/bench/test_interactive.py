@@ -37,10 +37,10 @@ def test_every_book_widget_is_in_the_benchmark_table(calls):
 
 def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
     for call in calls:
-        build, corner = ia.REDRAWS[call.key]
+        build, corner, *opts = ia.REDRAWS[call.key]
         _fn, names = build()
         controls = ia.make_controls(call, names)
-        for k in corner:
+        for k in [*corner, *(o["move"] for o in opts if "move" in o)]:
             assert k in controls, (call.key, k)
             assert not isinstance(controls[k], ipywidgets.fixed), (call.key, k)
         pts = ia.widget_points(controls, corner)
@@ -61,14 +61,15 @@ def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
 def test_points_and_moves_differ_from_the_timed_point(calls):
     # the warm-up redraw is one control one step away, so the timed redraw is not a repeat of the same call
     for call in calls:
-        build, corner = ia.REDRAWS[call.key]
+        build, corner, *opts = ia.REDRAWS[call.key]
+        move = opts[0].get("move") if opts else None
         _fn, names = build()
         controls = ia.make_controls(call, names)
         movable = [w for w in controls.values() if not isinstance(w, ipywidgets.fixed)]
         if not movable:
             continue
         for point in ia.widget_points(controls, corner).values():
-            moved = ia.moved_point(controls, point)
+            moved = ia.moved_point(controls, point, move)
             assert any(repr(moved[k]) != repr(point[k]) for k in point), call.key
 
 
@@ -81,7 +82,7 @@ def test_float_readouts_show_enough_decimals_for_their_step(calls):
     # two neighbouring values of a float slider must read differently (0.205 must not show as "0.20")
     bad = []
     for call in calls:
-        build, _corner = ia.REDRAWS[call.key]
+        build, *_ = ia.REDRAWS[call.key]
         _fn, names = build()
         for k, w in ia.make_controls(call, names).items():
             if isinstance(w, ipywidgets.FloatLogSlider):
