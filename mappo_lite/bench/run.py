@@ -1441,8 +1441,11 @@ def plot_benchmark(results: dict, section: str = "exact_evaluation", features: s
 
     if section not in PLOT_SECTIONS:
         raise ValueError(f"unknown section {section!r}: use one of {', '.join(PLOT_SECTIONS)}")
-    fig = Figure(figsize=(10.5, 4.0), layout="constrained")
+    # log-log panels: a fixed layout (constrained layout's tick measuring cost more than the rest of a redraw)
+    fig = Figure(figsize=(10.5, 4.0), layout="constrained" if section == "overview" else None)
     ax1, ax2 = fig.subplots(1, 2)
+    if section != "overview":
+        fig.subplots_adjust(left=0.075, right=0.99, bottom=0.13, top=0.9, wspace=0.28)
     m = results["machine"]
     if section == "exact_evaluation":
         rows = results["exact_evaluation"]
