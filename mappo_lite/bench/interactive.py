@@ -14,7 +14,11 @@ would), then timed. :func:`bench_interactive` returns, per widget, the time at t
 corner, the pass/fail against the budget (≤ :data:`BUDGET_DEFAULT_S` at the defaults, ≤ :data:`BUDGET_ANY_S`
 anywhere; aims :data:`AIM_DEFAULT_S` / :data:`AIM_ANY_S`), and whether the control redraws only on release
 (``continuous_update=False``) or behind a Run button (``interact_manual``). ``python -m mappo_lite bench`` writes it
-under ``"interactive"``.
+under ``"interactive"``, with the machine (CPU model, cores, load average) of the same run; ``python -m mappo_lite
+bench --only interactive [--widgets KEYS] --output FILE`` runs this section alone and merges it into ``FILE``
+(:func:`merge_interactive`: the kernel sections are kept; with ``--widgets`` only those rows are replaced).
+:func:`interactive_table` is the table of the book's performance appendix (chapter 9), read from the committed file.
+:func:`sparse_redraw` is chapter 9's sparse-gridworld widget (sizes capped at :data:`SPARSE_MAX_STATES`).
 """
 
 from __future__ import annotations
