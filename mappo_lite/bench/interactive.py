@@ -281,12 +281,15 @@ def _draw(out) -> None:
         plt.close("all")
 
 
-def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None) -> float:
-    """Seconds of ``fn(**kwargs)`` plus the Agg draw, after one warm-up redraw at ``warm_kwargs``."""
+def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None, *, cpu: bool = False):
+    """Seconds of ``fn(**kwargs)`` plus the Agg draw, after one warm-up redraw at ``warm_kwargs``; ``cpu=True``:
+    ``(wall seconds, CPU seconds of this process)`` (the CPU time is the work itself, less sensitive to other
+    processes on a shared machine than the wall time a reader waits)."""
     _draw(fn(**(warm_kwargs if warm_kwargs is not None else kwargs)))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     _draw(fn(**kwargs))
-    return time.perf_counter() - t0
+    wall, used = time.perf_counter() - t0, time.process_time() - c0
+    return (wall, used) if cpu else wall
 
 
 def moved_point(controls: dict, point: dict, move: str | None = None) -> dict:
@@ -352,7 +355,10 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
         for label, point in pts.items():
             if progress is not None:
                 print(f"  interactive {call.key} at {label}", file=progress, flush=True)
-            row[f"{label}_s"] = time_redraw(fn, point, moved_point(controls, point, move))
+            row[f"{label}_s"], row[f"{label}_cpu_s"] = time_redraw(
+                fn, point, moved_point(controls, point, move), cpu=True
+            )
+            row[f"{label}_loadavg"] = os.getloadavg()[0]
         row["corner"] = {k: _jsonable(v) for k, v in pts["corner"].items() if k in corner}
         row["update"] = _update_mode(call, controls)
         row["pass_defaults"] = row["defaults_s"] <= BUDGET_DEFAULT_S
@@ -368,7 +374,8 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
             "aim_anywhere_s": AIM_ANY_S,
         },
         "method": "one redraw = the widget's function + Agg draw, after a warm-up redraw with one control moved one "
-        "step; corner = the REDRAWS entry's most expensive values",
+        "step; corner = the REDRAWS entry's most expensive values; *_s wall seconds (the budget), *_cpu_s CPU seconds "
+        "of the process, *_loadavg the 1-minute load average after the redraw",
         "cpus": os.cpu_count(),
         "rows_measured_together": only is None,
         "widgets": rows,
@@ -395,7 +402,10 @@ def format_interactive(res: dict) -> str:
     ]
     for r in res["widgets"]:
         ok = "PASS" if r["pass_defaults"] and r["pass_anywhere"] else "FAIL"
-        lines.append(f"  {r['widget']:46s} {r['defaults_s']:8.2f}s {r['corner_s']:8.2f}s  {ok:6s}  {r['update']}")
+        load = r.get("corner_loadavg", float("nan"))
+        lines.append(
+            f"  {r['widget']:46s} {r['defaults_s']:8.2f}s {r['corner_s']:8.2f}s  {ok:6s}  {r['update']} (load {load:.1f})"
+        )
     for k in res["missing"]:
         lines.append(f"  {k:46s} MISSING from mappo_lite.bench.interactive.REDRAWS")
     return "\n".join(lines)
@@ -423,6 +433,11 @@ def merge_interactive(path, section: dict) -> dict:
     return doc
 
 
+def _secs(row, label) -> str:
+    cpu = row.get(f"{label}_cpu_s")
+    return f"{row[f'{label}_s']:.2f} s" + (f" (CPU {cpu:.2f} s)" if cpu is not None else "")
+
+
 def interactive_table(results: dict):
     """The interactive latencies of the committed benchmark (``results["interactive"]``) as a
     :class:`~mappo_lite.figures.tables.Table` (widget, defaults, corner, update mode, target met), and one line naming
@@ -440,16 +455,26 @@ def interactive_table(results: dict):
         if r.get("aim_met"):
             met += " (aim met)"
         corner = ", ".join(f"{k}={v}" for k, v in r.get("corner", {}).items())
-        rows.append([r["widget"], f"{r['defaults_s']:.2f} s", f"{r['corner_s']:.2f} s ({corner})", r["update"], met])
+        rows.append(
+            [
+                r["widget"],
+                _secs(r, "defaults"),
+                f"{_secs(r, 'corner')} at {corner}",
+                r["update"],
+                met,
+                " / ".join(f"{r[k]:.1f}" for k in ("defaults_loadavg", "corner_loadavg") if k in r) or "?",
+            ]
+        )
     for k in sec.get("missing", []):
-        rows.append([k, "not measured", "not measured", "", "unknown"])
+        rows.append([k, "not measured", "not measured", "", "unknown", ""])
     m = sec.get("machine", {})
     where = (
         f"Measured on {m.get('cpu', 'an unnamed CPU')} ({m.get('cpus_available', sec.get('cpus'))} cores), "
         f"{str(m.get('date', ''))[:10]}, load average {m.get('loadavg_start', [float('nan')])[0]:.1f} at the start; "
-        f"target ≤ {b['defaults_s']} s at the defaults and ≤ {b['anywhere_s']} s anywhere in the ranges."
+        f"target ≤ {b['defaults_s']} s at the defaults and ≤ {b['anywhere_s']} s anywhere in the ranges (wall time; "
+        "the CPU time of the redraw and the machine's load average, shared with other jobs, are shown next to it)."
     )
-    header = ["widget (chapter:function)", "defaults", "expensive corner", "update", "target met"]
+    header = ["widget (chapter:function)", "defaults", "expensive corner", "update", "target met", "load average"]
     return result_table(header, rows), where
 
 

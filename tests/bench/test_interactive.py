@@ -165,7 +165,7 @@ def test_interactive_table_names_the_machine_and_survives_a_missing_section():
     table, line = ia.interactive_table({"interactive": sec})
     assert "Test CPU" in line and "2 cores" in line
     assert [r[0] for r in table.rows] == ["a:f", "b:g", "c:h"]
-    assert [r[-1] for r in table.rows] == ["yes", "no", "unknown"]
+    assert [r[4] for r in table.rows] == ["yes", "no", "unknown"]
     assert "<table>" in table._repr_html_()
 
 
@@ -190,3 +190,22 @@ def test_only_rejects_an_unknown_widget(calls):
 
     with pytest.raises(MappoLiteError, match="widget must be one of"):
         ia.bench_interactive(only=["01_why_hard:no_such_widget"])
+
+
+def test_the_committed_results_time_every_widget_of_the_book(calls):
+    """The appendix's table (chapter 9) is read from the committed results: it must have a row for every widget."""
+    from mappo_lite.bench.run import load_results
+
+    sec = load_results().get("interactive")
+    assert sec is not None, (
+        "run `python -m mappo_lite bench --only interactive --output mappo_lite/data/bench_results.json`"
+    )
+    rows = {r["widget"]: r for r in sec["widgets"]}
+    assert sorted(rows) == sorted(c.key for c in calls), "re-measure the widgets that changed (--widgets KEYS)"
+    assert sec["missing"] == []
+    assert sec["machine"]["cpu"] and sec["machine"]["cpus_available"]
+    for r in rows.values():
+        assert r["defaults_s"] > 0 and r["corner_s"] > 0
+        assert r["pass_anywhere"] == (max(r["defaults_s"], r["corner_s"]) <= sec["budget"]["anywhere_s"])
+        if not r["pass_anywhere"]:  # a redraw over budget must not run on every slider step
+            assert r["update"] != "continuous", r["widget"]
