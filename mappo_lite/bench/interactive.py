@@ -454,7 +454,9 @@ def interactive_table(results: dict):
         met = "yes" if r["pass_defaults"] and r["pass_anywhere"] else "no"
         if r.get("aim_met"):
             met += " (aim met)"
-        corner = ", ".join(f"{k}={v}" for k, v in r.get("corner", {}).items())
+        corner = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.get("corner", {}).items()
+        )
         rows.append(
             [
                 r["widget"],
@@ -474,6 +476,9 @@ def interactive_table(results: dict):
         f"target ≤ {b['defaults_s']} s at the defaults and ≤ {b['anywhere_s']} s anywhere in the ranges (wall time; "
         "the CPU time of the redraw and the machine's load average, shared with other jobs, are shown next to it)."
     )
+    kernel_cpu = (results.get("machine") or {}).get("cpu")
+    if kernel_cpu and kernel_cpu != m.get("cpu"):
+        where += f" (The kernel figures above were measured on another machine: {kernel_cpu}.)"
     header = ["widget (chapter:function)", "defaults", "expensive corner", "update", "target met", "load average"]
     return result_table(header, rows), where
 
