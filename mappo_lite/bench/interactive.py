@@ -14,7 +14,11 @@ would), then timed. :func:`bench_interactive` returns, per widget, the time at t
 corner, the pass/fail against the budget (≤ :data:`BUDGET_DEFAULT_S` at the defaults, ≤ :data:`BUDGET_ANY_S`
 anywhere; aims :data:`AIM_DEFAULT_S` / :data:`AIM_ANY_S`), and whether the control redraws only on release
 (``continuous_update=False``) or behind a Run button (``interact_manual``). ``python -m mappo_lite bench`` writes it
-under ``"interactive"``.
+under ``"interactive"``, with the machine (CPU model, cores, load average) of the same run; ``python -m mappo_lite
+bench --only interactive [--widgets KEYS] --output FILE`` runs this section alone and merges it into ``FILE``
+(:func:`merge_interactive`: the kernel sections are kept; with ``--widgets`` only those rows are replaced).
+:func:`interactive_table` is the table of the book's performance appendix (chapter 9), read from the committed file.
+:func:`sparse_redraw` is chapter 9's sparse-gridworld widget (sizes capped at :data:`SPARSE_MAX_STATES`).
 """
 
 from __future__ import annotations
@@ -153,15 +157,11 @@ def _ch9_benchmark():
 
 
 def _ch9_sparse():
-    from .run import plot_sparse_run, sparse_gridworld_run
-
-    def redraw(width, height, n_agents, K, beta):
-        return plot_sparse_run(sparse_gridworld_run(width, height, n_agents, K, beta))
-
-    return redraw, {}
+    return sparse_redraw, {}
 
 
-#: widget key -> (builder returning (function, names the control sources use), the most expensive corner)
+#: widget key -> (builder returning (function, names the control sources use), the most expensive corner[, options]);
+#: options: ``{"move": control}``, the control the warm-up redraw moves (default: the first movable one)
 REDRAWS = {
     "01_why_hard:comparison_figure": (
         _plain("coordination", "comparison_figure"),
@@ -187,7 +187,13 @@ REDRAWS = {
     "07_experiment:plot_ratio_panel": (_ch7, {"iterations": "max", "eta": "min"}),
     "08_offline:plot_offline_run": (_ch8, {"n": 3000, "lam": "max"}),
     "09_performance:plot_benchmark": (_ch9_benchmark, {"section": "overview"}),
-    "09_performance:lambda": (_ch9_sparse, {"width": "max", "height": "max", "n_agents": "max", "K": "max"}),
+    # the most expensive size the widget accepts (SPARSE_MAX_STATES): three agents on 5 x 5
+    # (the warm-up moves K: moving the width up would leave the accepted sizes)
+    "09_performance:sparse_redraw": (
+        _ch9_sparse,
+        {"width": 5, "height": 5, "n_agents": "max", "K": "max"},
+        {"move": "K"},
+    ),
 }
 
 
@@ -275,20 +281,24 @@ def _draw(out) -> None:
         plt.close("all")
 
 
-def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None) -> float:
-    """Seconds of ``fn(**kwargs)`` plus the Agg draw, after one warm-up redraw at ``warm_kwargs``."""
+def time_redraw(fn, kwargs: dict, warm_kwargs: dict | None = None, *, cpu: bool = False):
+    """Seconds of ``fn(**kwargs)`` plus the Agg draw, after one warm-up redraw at ``warm_kwargs``; ``cpu=True``:
+    ``(wall seconds, CPU seconds of this process)`` (the CPU time is the work itself, less sensitive to other
+    processes on a shared machine than the wall time a reader waits)."""
     _draw(fn(**(warm_kwargs if warm_kwargs is not None else kwargs)))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     _draw(fn(**kwargs))
-    return time.perf_counter() - t0
+    wall, used = time.perf_counter() - t0, time.process_time() - c0
+    return (wall, used) if cpu else wall
 
 
-def moved_point(controls: dict, point: dict) -> dict:
-    """``point`` with its first non-fixed control moved one step (the reader's previous redraw)."""
+def moved_point(controls: dict, point: dict, move: str | None = None) -> dict:
+    """``point`` with its first non-fixed control (or the control ``move``) moved one step (the reader's previous
+    redraw)."""
     import ipywidgets as widgets
 
     for k, w in controls.items():
-        if isinstance(w, widgets.fixed):
+        if isinstance(w, widgets.fixed) or (move is not None and k != move):
             continue
         probe = w
         try:
@@ -320,22 +330,35 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
     matplotlib.use("Agg", force=True)
     import os
 
+    from .run import machine_info
+
+    machine = machine_info()
+    calls = book_widgets(book_dir)
+    if only is not None:
+        from .._validate import check_choice
+
+        only = [check_choice(k, "widget", [c.key for c in calls]) for k in only]
     rows, missing = [], []
-    for call in book_widgets(book_dir):
+    for call in calls:
         if only is not None and call.key not in only:
             continue
         if call.key not in REDRAWS:
             missing.append(call.key)
             continue
-        build, corner = REDRAWS[call.key]
+        build, corner, *opts = REDRAWS[call.key]
+        move = opts[0].get("move") if opts else None
         fn, names = build()
         controls = make_controls(call, names)
         pts = widget_points(controls, corner)
         row = {"widget": call.key, "chapter": call.chapter, "function": call.function, "line": call.line}
+        row["measured"] = {"cpu": machine["cpu"], "cpus": machine["cpus_available"], "date": machine["date"]}
         for label, point in pts.items():
             if progress is not None:
                 print(f"  interactive {call.key} at {label}", file=progress, flush=True)
-            row[f"{label}_s"] = time_redraw(fn, point, moved_point(controls, point))
+            row[f"{label}_s"], row[f"{label}_cpu_s"] = time_redraw(
+                fn, point, moved_point(controls, point, move), cpu=True
+            )
+            row[f"{label}_loadavg"] = os.getloadavg()[0]
         row["corner"] = {k: _jsonable(v) for k, v in pts["corner"].items() if k in corner}
         row["update"] = _update_mode(call, controls)
         row["pass_defaults"] = row["defaults_s"] <= BUDGET_DEFAULT_S
@@ -343,6 +366,7 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
         row["aim_met"] = row["defaults_s"] <= AIM_DEFAULT_S and max(row["defaults_s"], row["corner_s"]) <= AIM_ANY_S
         rows.append(row)
     return {
+        "machine": machine,
         "budget": {
             "defaults_s": BUDGET_DEFAULT_S,
             "anywhere_s": BUDGET_ANY_S,
@@ -350,8 +374,10 @@ def bench_interactive(quick: bool = False, progress=None, book_dir=None, only=No
             "aim_anywhere_s": AIM_ANY_S,
         },
         "method": "one redraw = the widget's function + Agg draw, after a warm-up redraw with one control moved one "
-        "step; corner = the REDRAWS entry's most expensive values",
+        "step; corner = the REDRAWS entry's most expensive values; *_s wall seconds (the budget), *_cpu_s CPU seconds "
+        "of the process, *_loadavg the 1-minute load average after the redraw",
         "cpus": os.cpu_count(),
+        "rows_measured_together": only is None,
         "widgets": rows,
         "missing": missing,
         "lazy_controls": [r["widget"] + ": " + r["update"] for r in rows if r["update"] != "continuous"],
@@ -376,7 +402,114 @@ def format_interactive(res: dict) -> str:
     ]
     for r in res["widgets"]:
         ok = "PASS" if r["pass_defaults"] and r["pass_anywhere"] else "FAIL"
-        lines.append(f"  {r['widget']:46s} {r['defaults_s']:8.2f}s {r['corner_s']:8.2f}s  {ok:6s}  {r['update']}")
+        load = r.get("corner_loadavg", float("nan"))
+        lines.append(
+            f"  {r['widget']:46s} {r['defaults_s']:8.2f}s {r['corner_s']:8.2f}s  {ok:6s}  {r['update']} (load {load:.1f})"
+        )
     for k in res["missing"]:
         lines.append(f"  {k:46s} MISSING from mappo_lite.bench.interactive.REDRAWS")
     return "\n".join(lines)
+
+
+def merge_interactive(path, section: dict) -> dict:
+    """Write ``section`` under ``"interactive"`` of the benchmark JSON at ``path`` (kept otherwise as it is) and return
+    the whole document. A section measured with ``only`` (some widgets) replaces those widgets' rows of the section
+    already in the file and keeps the others (each row then carries the machine line of its own run)."""
+    import json
+
+    path = Path(path)
+    doc = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    old = doc.get("interactive")
+    if old is not None and not section.get("rows_measured_together", True):
+        fresh = {r["widget"] for r in section["widgets"]}
+        kept = [r for r in old.get("widgets", []) if r["widget"] not in fresh]
+        order = {c.key: i for i, c in enumerate(book_widgets())}
+        rows = sorted(kept + section["widgets"], key=lambda r: order.get(r["widget"], len(order)))
+        have = {r["widget"] for r in rows}
+        section = {**section, "widgets": rows, "missing": [k for k in order if k not in have]}
+        section["lazy_controls"] = [r["widget"] + ": " + r["update"] for r in rows if r["update"] != "continuous"]
+    doc["interactive"] = section
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return doc
+
+
+def _secs(row, label) -> str:
+    cpu = row.get(f"{label}_cpu_s")
+    return f"{row[f'{label}_s']:.2f} s" + (f" (CPU {cpu:.2f} s)" if cpu is not None else "")
+
+
+def interactive_table(results: dict):
+    """The interactive latencies of the committed benchmark (``results["interactive"]``) as a
+    :class:`~mappo_lite.figures.tables.Table` (widget, defaults, corner, update mode, target met), and one line naming
+    the machine; a results file without the section gives ``(None, "<why>")`` instead of failing."""
+    from ..figures.tables import result_table
+
+    sec = results.get("interactive") if isinstance(results, dict) else None
+    if not sec or not sec.get("widgets"):
+        return None, "The committed benchmark has no interactive section (run `python -m mappo_lite bench --only "
+        "interactive --output mappo_lite/data/bench_results.json`)."
+    b = sec["budget"]
+    rows = []
+    for r in sec["widgets"]:
+        met = "yes" if r["pass_defaults"] and r["pass_anywhere"] else "no"
+        if r.get("aim_met"):
+            met += " (aim met)"
+        corner = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in r.get("corner", {}).items()
+        )
+        rows.append(
+            [
+                r["widget"],
+                _secs(r, "defaults"),
+                f"{_secs(r, 'corner')} at {corner}",
+                r["update"],
+                met,
+                " / ".join(f"{r[k]:.1f}" for k in ("defaults_loadavg", "corner_loadavg") if k in r) or "?",
+            ]
+        )
+    for k in sec.get("missing", []):
+        rows.append([k, "not measured", "not measured", "", "unknown", ""])
+    m = sec.get("machine", {})
+    where = (
+        f"Measured on {m.get('cpu', 'an unnamed CPU')} ({m.get('cpus_available', sec.get('cpus'))} cores), "
+        f"{str(m.get('date', ''))[:10]}, load average {m.get('loadavg_start', [float('nan')])[0]:.1f} at the start; "
+        f"target ≤ {b['defaults_s']} s at the defaults and ≤ {b['anywhere_s']} s anywhere in the ranges (wall time; "
+        "the CPU time of the redraw and the machine's load average, shared with other jobs, are shown next to it)."
+    )
+    kernel_cpu = (results.get("machine") or {}).get("cpu")
+    if kernel_cpu and kernel_cpu != m.get("cpu"):
+        where += f" (The kernel figures above were measured on another machine: {kernel_cpu}.)"
+    header = ["widget (chapter:function)", "defaults", "expensive corner", "update", "target met", "load average"]
+    return result_table(header, rows), where
+
+
+#: the largest game the chapter 9 sparse widget builds: every two-agent grid up to 12 x 12 (20 736 states), three
+#: agents up to 5 x 5 (15 625 states; 12 x 12 would be 2 985 984 states and does not fit in memory)
+SPARSE_MAX_STATES = 25_000
+
+
+def sparse_redraw(width: int, height: int, n_agents: int, K: int, beta: float, max_states: int = SPARSE_MAX_STATES):
+    """Chapter 9's sparse-gridworld widget: :func:`~mappo_lite.bench.run.sparse_gridworld_run` and its figure, with a
+    progress bar in a notebook; a grid with more than ``max_states`` joint positions (``(width*height)**n_agents``)
+    is refused with a :class:`~mappo_lite.errors.MappoLiteError` naming the size, before anything is built."""
+    from .._validate import check_int
+    from ..figures.algorithms import _progress_bar
+    from .run import plot_sparse_run, sparse_gridworld_run
+
+    S = (check_int(width, "width", 1) * check_int(height, "height", 1)) ** check_int(n_agents, "n_agents", 1)
+    check_int(
+        S,
+        f"the number of states (width*height)**n_agents of a {width}x{height} grid, {n_agents} agents,",
+        1,
+        max_states,
+    )
+    bar = _progress_bar(2)
+    if bar is not None:
+        bar.description = f"{S} states"
+    data = sparse_gridworld_run(width, height, n_agents, K, beta)
+    if bar is not None:
+        bar.value = 1
+    fig = plot_sparse_run(data)
+    if bar is not None:
+        bar.close()
+    return fig

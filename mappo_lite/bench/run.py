@@ -108,11 +108,36 @@ def add_parser(subparsers) -> None:
         help="BLAS/LAPACK threads during the run (default 1, core for core with numba; 0: leave as is)",
     )
     b.add_argument("--no-interactive", action="store_true", help="skip the book widgets' redraw latencies")
+    b.add_argument(
+        "--only",
+        choices=["interactive"],
+        default=None,
+        help="run one section only; with --output FILE it is merged into FILE (the other sections are kept)",
+    )
+    b.add_argument(
+        "--widgets",
+        default=None,
+        metavar="KEYS",
+        help="with --only interactive: comma-separated widget keys (chapter:function) to measure; their rows "
+        "replace those in --output FILE",
+    )
     b.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args) -> None:
     log = sys.stderr
+    if args.only == "interactive":  # issue 15: the widgets' section alone, merged into an existing JSON
+        from .interactive import bench_interactive, format_interactive, merge_interactive
+
+        keys = None if args.widgets is None else [k.strip() for k in args.widgets.split(",") if k.strip()]
+        with blas_threads(args.blas_threads or None):
+            section = bench_interactive(args.quick, log, only=keys)
+        if args.output:
+            section = merge_interactive(args.output, section)["interactive"]
+        print(format_interactive(section), file=log if args.json else sys.stdout)
+        if args.json:
+            print(json.dumps(section, indent=1))
+        return
     results = run_benchmarks(
         quick=args.quick,
         first_result=not args.no_first_result,
@@ -1416,8 +1441,11 @@ def plot_benchmark(results: dict, section: str = "exact_evaluation", features: s
 
     if section not in PLOT_SECTIONS:
         raise ValueError(f"unknown section {section!r}: use one of {', '.join(PLOT_SECTIONS)}")
-    fig = Figure(figsize=(10.5, 4.0), layout="constrained")
+    # log-log panels: a fixed layout (constrained layout's tick measuring cost more than the rest of a redraw)
+    fig = Figure(figsize=(10.5, 4.0), layout="constrained" if section == "overview" else None)
     ax1, ax2 = fig.subplots(1, 2)
+    if section != "overview":
+        fig.subplots_adjust(left=0.075, right=0.99, bottom=0.13, top=0.9, wspace=0.28)
     m = results["machine"]
     if section == "exact_evaluation":
         rows = results["exact_evaluation"]

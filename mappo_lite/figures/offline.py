@@ -13,11 +13,13 @@ chapter's interactive figure: λ, n, coverage), :func:`plot_coverage_sweep`, :fu
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._validate import check_lam_L
 from ..evaluation import evaluate, optimal_value
 from ..games.catalogue import make_game
 from ..offline.core import (
@@ -63,6 +65,7 @@ def offline_runs(
     beta=None,
     seeds=range(10),
     evaluators=EVALUATORS,
+    cache: bool = False,
 ) -> dict:
     r"""Run off-policy MA-PPO with each evaluator on the same seeded datasets.
 
@@ -70,8 +73,13 @@ def offline_runs(
     for the example game and :func:`~mappo_lite.offline.tabular_L` otherwise. Returns a dict with ``J_star``,
     ``seeds``, and per evaluator arrays ``J[ev]`` (n_seeds, K+1) of true values, ``J_est[ev]`` (n_seeds, K) of
     estimates of :math:`J(\pi_k)`, ``gap[ev]`` (n_seeds,) final gaps :math:`J^\star - J(\pi_K)`, ``bias[ev]``
-    (n_seeds,) the estimate minus the truth at the last evaluated iterate :math:`\pi_{K-1}`."""
+    (n_seeds,) the estimate minus the truth at the last evaluated iterate :math:`\pi_{K-1}`.
+
+    ``cache=True`` (the example game only) memoizes each dataset on (n, coverage, noise, seed) and each run on the
+    knobs its evaluator reads: the plain evaluator ignores λ and L, so moving the interactive figure's λ slider
+    reruns the pessimistic runs alone."""
     ex = POOR_COVERAGE
+    cache = bool(cache) and game is None
     if game is None:
         game = example_game()
         L = ex["L"] if L is None else L
@@ -95,16 +103,50 @@ def offline_runs(
     for ev in evaluators:
         Js, Jh = [], []
         for seed in seeds:
-            data = collect_dataset(game, n, coverage=coverage, reward_noise=reward_noise, seed=seed)
-            res = offline_ma_ppo(game, data, K, beta, evaluator=ev, lam=lam, L=L, seed=seed)
-            Js.append(res.J)
-            Jh.append(res.J_estimated)
-            out["J_star"] = res.J_star
+            if cache:
+                check_lam_L(lam, L)
+                reads_lam = ev != "plain"
+                J, J_est, J_star = _example_run(
+                    ev, n, coverage, reward_noise, lam if reads_lam else None, L if reads_lam else None, K, beta, seed
+                )
+            else:
+                data = collect_dataset(game, n, coverage=coverage, reward_noise=reward_noise, seed=seed)
+                res = offline_ma_ppo(game, data, K, beta, evaluator=ev, lam=lam, L=L, seed=seed)
+                J, J_est, J_star = res.J, res.J_estimated, res.J_star
+            Js.append(J)
+            Jh.append(J_est)
+            out["J_star"] = J_star
         out["J"][ev] = np.array(Js)
         out["J_est"][ev] = np.array(Jh)
         out["gap"][ev] = out["J_star"] - out["J"][ev][:, -1]
         out["bias"][ev] = out["J_est"][ev][:, -1] - out["J"][ev][:, -2]
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _example_dataset(n, coverage, reward_noise, seed):
+    return collect_dataset(example_game(), n, coverage=coverage, reward_noise=reward_noise, seed=seed)
+
+
+@functools.lru_cache(maxsize=512)
+def _example_run(ev, n, coverage, reward_noise, lam, L, K, beta, seed):
+    """One run on the example game for :func:`offline_runs` with ``cache=True``; ``lam``/``L`` are ``None`` for the
+    plain evaluator, which does not read them (any valid value is passed). Returns read-only ``(J, J_est, J*)``."""
+    ex = POOR_COVERAGE
+    data = _example_dataset(n, coverage, reward_noise, seed)
+    res = offline_ma_ppo(
+        example_game(),
+        data,
+        K,
+        beta,
+        evaluator=ev,
+        lam=ex["lam"] if lam is None else lam,
+        L=ex["L"] if L is None else L,
+        seed=seed,
+    )
+    J, J_est = np.array(res.J), np.array(res.J_estimated)
+    J.flags.writeable = J_est.flags.writeable = False
+    return J, J_est, float(res.J_star)
 
 
 def concentrability(game, coverage: float) -> dict:
@@ -195,15 +237,17 @@ def plot_offline_run(
     run, plain vs pessimistic. Right: final gap :math:`J^\star - J(\pi_K)` on ``n_seeds`` datasets (dots) and their
     mean (bar), and the mean estimation bias at the end of the run. On the example game (climbing, rewards on
     [0, 1]) with the example's K, β, L."""
-    runs = offline_runs(n=n, coverage=coverage, lam=lam, reward_noise=reward_noise, seeds=range(n_seeds))
+    runs = offline_runs(n=n, coverage=coverage, lam=lam, reward_noise=reward_noise, seeds=range(n_seeds), cache=True)
     i = runs["seeds"].index(seed) if seed in runs["seeds"] else None
     if i is None:
-        one = offline_runs(n=n, coverage=coverage, lam=lam, reward_noise=reward_noise, seeds=[seed])
+        one = offline_runs(n=n, coverage=coverage, lam=lam, reward_noise=reward_noise, seeds=[seed], cache=True)
         traj = {ev: (one["J"][ev][0], one["J_est"][ev][0]) for ev in EVALUATORS}
     else:
         traj = {ev: (runs["J"][ev][i], runs["J_est"][ev][i]) for ev in EVALUATORS}
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    # a fixed layout: constrained layout costs more than the runs themselves on every redraw of the widget
+    fig = Figure(figsize=(10, 3.8))
     ax, bx = fig.subplots(1, 2, width_ratios=[1.6, 1])
+    fig.subplots_adjust(left=0.065, right=0.99, bottom=0.13, top=0.93, wspace=0.2)
     K = len(traj["plain"][0]) - 1
     ax.axhline(runs["J_star"], color="k", lw=0.8, ls=":", label=r"$J^\star$")
     for ev in EVALUATORS:

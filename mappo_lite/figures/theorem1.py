@@ -311,8 +311,11 @@ def plot_decomposition(dec: dict) -> Figure:
     r"""The measured average gap split into its KL part and its log-partition (H) part, against K, with the two terms
     of our explicit bound (dotted) and the Theorem 1 curve."""
     Ks = dec["Ks"]
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    # a fixed layout (the legend to the right of the axes): constrained layout costs as much as the runs on every
+    # redraw of the widget
+    fig = Figure(figsize=(10, 4.6))
     ax = fig.subplots()
+    fig.subplots_adjust(left=0.08, right=0.63, bottom=0.12, top=0.93)
     ax.loglog(Ks, dec["average_gap"], "ko-", ms=5, lw=2, label="measured average gap = KL part + H part")
     ax.loglog(Ks, dec["kl_part"], "s-", color="C0", ms=4, label=r"KL part $\beta_k(\mathrm{KL}_0-\mathrm{KL}_K)/K$")
     ax.loglog(Ks, dec["h_part"], "^-", color="C1", ms=4, label=r"H part $\beta_k\sum_k H_k/K$")
@@ -646,8 +649,11 @@ def explore_gap_vs_K(
     )
     d = gap_vs_K([game], Ks, beta, seed=0)
     Ks = d["Ks"]
-    fig = Figure(figsize=(10, 4.6), layout="constrained")
+    # a fixed layout (the legend to the right of the axes): constrained layout costs as much as the runs on every
+    # redraw of the widget
+    fig = Figure(figsize=(10, 4.6))
     ax = fig.subplots()
+    fig.subplots_adjust(left=0.08, right=0.63, bottom=0.12, top=0.93)
     ax.loglog(
         Ks, d["gaps"][0], "o-", color="C0", lw=2, label=f"measured average gap (fitted slope {d['slopes'][0]:.2f})"
     )

@@ -37,10 +37,10 @@ def test_every_book_widget_is_in_the_benchmark_table(calls):
 
 def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
     for call in calls:
-        build, corner = ia.REDRAWS[call.key]
+        build, corner, *opts = ia.REDRAWS[call.key]
         _fn, names = build()
         controls = ia.make_controls(call, names)
-        for k in corner:
+        for k in [*corner, *(o["move"] for o in opts if "move" in o)]:
             assert k in controls, (call.key, k)
             assert not isinstance(controls[k], ipywidgets.fixed), (call.key, k)
         pts = ia.widget_points(controls, corner)
@@ -61,14 +61,15 @@ def test_every_corner_names_a_movable_control_and_lies_in_its_range(calls):
 def test_points_and_moves_differ_from_the_timed_point(calls):
     # the warm-up redraw is one control one step away, so the timed redraw is not a repeat of the same call
     for call in calls:
-        build, corner = ia.REDRAWS[call.key]
+        build, corner, *opts = ia.REDRAWS[call.key]
+        move = opts[0].get("move") if opts else None
         _fn, names = build()
         controls = ia.make_controls(call, names)
         movable = [w for w in controls.values() if not isinstance(w, ipywidgets.fixed)]
         if not movable:
             continue
         for point in ia.widget_points(controls, corner).values():
-            moved = ia.moved_point(controls, point)
+            moved = ia.moved_point(controls, point, move)
             assert any(repr(moved[k]) != repr(point[k]) for k in point), call.key
 
 
@@ -81,7 +82,7 @@ def test_float_readouts_show_enough_decimals_for_their_step(calls):
     # two neighbouring values of a float slider must read differently (0.205 must not show as "0.20")
     bad = []
     for call in calls:
-        build, _corner = ia.REDRAWS[call.key]
+        build, *_ = ia.REDRAWS[call.key]
         _fn, names = build()
         for k, w in ia.make_controls(call, names).items():
             if isinstance(w, ipywidgets.FloatLogSlider):
@@ -114,3 +115,97 @@ def test_time_redraw_draws_the_returned_figure():
     assert t > 0 and len(drawn) == 2
     assert drawn[1].canvas.get_renderer() is not None
     assert math.isclose(drawn[1].axes[0].get_lines()[0].get_ydata()[1], 2.0, rel_tol=1e-12)
+
+
+def _row(key, d, c, update="continuous"):
+    return {
+        "widget": key,
+        "defaults_s": d,
+        "corner_s": c,
+        "corner": {"K": 3},
+        "update": update,
+        "pass_defaults": d <= ia.BUDGET_DEFAULT_S,
+        "pass_anywhere": max(d, c) <= ia.BUDGET_ANY_S,
+        "aim_met": False,
+    }
+
+
+def _section(rows, together):
+    return {
+        "machine": {"cpu": "Test CPU", "cpus_available": 2, "date": "2026-01-01 00:00:00 UTC", "loadavg_start": [0.5]},
+        "budget": {"defaults_s": 0.5, "anywhere_s": 2.0, "aim_defaults_s": 0.2, "aim_anywhere_s": 1.0},
+        "widgets": rows,
+        "missing": [],
+        "rows_measured_together": together,
+    }
+
+
+def test_merge_keeps_the_other_sections_and_replaces_only_the_measured_rows(calls, tmp_path):
+    import json
+
+    keys = [c.key for c in calls]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"softmax_score": {"x": 1}}))
+    ia.merge_interactive(path, _section([_row(k, 0.1, 0.2) for k in keys], True))
+    doc = ia.merge_interactive(path, _section([_row(keys[1], 0.3, 5.0, "run button")], False))
+    assert doc["softmax_score"] == {"x": 1}
+    rows = {r["widget"]: r for r in doc["interactive"]["widgets"]}
+    assert list(rows) == keys  # book order, nothing lost or duplicated
+    assert rows[keys[1]]["corner_s"] == 5.0 and rows[keys[0]]["corner_s"] == 0.2  # exact: values read back
+    assert doc["interactive"]["missing"] == []
+    assert doc["interactive"]["lazy_controls"] == [keys[1] + ": run button"]
+    assert json.loads(path.read_text()) == doc
+
+
+def test_interactive_table_names_the_machine_and_survives_a_missing_section():
+    table, line = ia.interactive_table({"machine": {}})
+    assert table is None and "no interactive section" in line
+    sec = _section([_row("a:f", 0.1, 0.3), _row("b:g", 0.7, 9.0, "run button")], True)
+    sec["missing"] = ["c:h"]
+    table, line = ia.interactive_table({"interactive": sec})
+    assert "Test CPU" in line and "2 cores" in line
+    assert [r[0] for r in table.rows] == ["a:f", "b:g", "c:h"]
+    assert [r[4] for r in table.rows] == ["yes", "no", "unknown"]
+    assert "<table>" in table._repr_html_()
+
+
+def test_sparse_redraw_refuses_a_grid_too_large_before_building_it():
+    from mappo_lite.errors import MappoLiteError
+
+    with pytest.raises(MappoLiteError, match="number of states"):
+        ia.sparse_redraw(12, 12, 3, 1, 0.1)  # 2 985 984 states: would exhaust the memory
+    with pytest.raises(MappoLiteError, match="number of states"):
+        ia.sparse_redraw(3, 3, 2, 1, 0.1, max_states=80)
+
+
+def test_sparse_redraw_runs_a_small_grid():
+    from matplotlib.figure import Figure
+
+    fig = ia.sparse_redraw(3, 3, 2, 1, 0.1)
+    assert isinstance(fig, Figure) and len(fig.axes) >= 2
+
+
+def test_only_rejects_an_unknown_widget(calls):
+    from mappo_lite.errors import MappoLiteError
+
+    with pytest.raises(MappoLiteError, match="widget must be one of"):
+        ia.bench_interactive(only=["01_why_hard:no_such_widget"])
+
+
+def test_the_committed_results_time_every_widget_of_the_book(calls):
+    """The appendix's table (chapter 9) is read from the committed results: it must have a row for every widget."""
+    from mappo_lite.bench.run import load_results
+
+    sec = load_results().get("interactive")
+    assert sec is not None, (
+        "run `python -m mappo_lite bench --only interactive --output mappo_lite/data/bench_results.json`"
+    )
+    rows = {r["widget"]: r for r in sec["widgets"]}
+    assert sorted(rows) == sorted(c.key for c in calls), "re-measure the widgets that changed (--widgets KEYS)"
+    assert sec["missing"] == []
+    assert sec["machine"]["cpu"] and sec["machine"]["cpus_available"]
+    for r in rows.values():
+        assert r["defaults_s"] > 0 and r["corner_s"] > 0
+        assert r["pass_anywhere"] == (max(r["defaults_s"], r["corner_s"]) <= sec["budget"]["anywhere_s"])
+        if not r["pass_anywhere"]:  # a redraw over budget must not run on every slider step
+            assert r["update"] != "continuous", r["widget"]

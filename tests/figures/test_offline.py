@@ -103,3 +103,26 @@ def test_figures_are_figures_with_labels():
         for ax in fig.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
         assert any(ax.get_legend() is not None for ax in fig.axes)
+
+
+def test_cached_runs_equal_fresh_runs_and_the_plain_runs_ignore_lambda():
+    """``cache=True`` (the interactive figure's path) gives the uncached results; the plain evaluator does not read
+    λ, so its cached runs are shared across λ while the pessimistic ones are not."""
+    from mappo_lite.figures import offline as fo
+
+    kw = dict(K=6, seeds=range(2), n=100, coverage=5.0)
+    fresh = offline_runs(lam=0.3, **kw)
+    cached = offline_runs(lam=0.3, cache=True, **kw)
+    other = offline_runs(lam=3.0, cache=True, **kw)
+    other_fresh = offline_runs(lam=3.0, **kw)
+    for ev in EVALUATORS:
+        np.testing.assert_array_equal(cached["J"][ev], fresh["J"][ev])  # exact: the same seeded computation
+        np.testing.assert_array_equal(cached["J_est"][ev], fresh["J_est"][ev])  # exact: as above
+        np.testing.assert_array_equal(other["J"][ev], other_fresh["J"][ev])  # exact: as above
+    assert cached["J_star"] == fresh["J_star"]  # exact: the same computation
+    assert not np.array_equal(other["J"]["pessimistic"], cached["J"]["pessimistic"])
+    hits = fo._example_run.cache_info().hits
+    offline_runs(lam=30.0, cache=True, **kw)
+    assert fo._example_run.cache_info().hits == hits + 2  # the two plain runs, reused
+    with pytest.raises(Exception, match="lam"):
+        offline_runs(lam=-1.0, cache=True, **kw)
