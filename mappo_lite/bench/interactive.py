@@ -493,7 +493,7 @@ def sparse_redraw(width: int, height: int, n_agents: int, K: int, beta: float, m
     progress bar in a notebook; a grid with more than ``max_states`` joint positions (``(width*height)**n_agents``)
     is refused with a :class:`~mappo_lite.errors.MappoLiteError` naming the size, before anything is built."""
     from .._validate import check_int
-    from ..figures.algorithms import _progress_bar
+    from ..figures.algorithms import progress_bar
     from .run import plot_sparse_run, sparse_gridworld_run
 
     S = (check_int(width, "width", 1) * check_int(height, "height", 1)) ** check_int(n_agents, "n_agents", 1)
@@ -503,7 +503,7 @@ def sparse_redraw(width: int, height: int, n_agents: int, K: int, beta: float, m
         1,
         max_states,
     )
-    bar = _progress_bar(2)
+    bar = progress_bar(2)
     if bar is not None:
         bar.description = f"{S} states"
     data = sparse_gridworld_run(width, height, n_agents, K, beta)

@@ -158,7 +158,7 @@ def run_games(
     games, skipped = available_games(names)
     results = {}
     runs = [(name, label) for name in games for label in variants]
-    bar = _progress_bar(len(runs)) if progress else None
+    bar = progress_bar(len(runs)) if progress else None
     for i, (name, label) in enumerate(runs):
         results.setdefault(name, {})
         if cache:
@@ -230,7 +230,7 @@ def _cached_run(name, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agen
     )
 
 
-def _progress_bar(total: int):
+def progress_bar(total: int):
     """An ipywidgets progress bar shown in the current output (``None`` outside a notebook front end)."""
     try:
         import ipywidgets as widgets
