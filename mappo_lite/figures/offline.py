@@ -128,6 +128,12 @@ def _example_dataset(n, coverage, reward_noise, seed):
     return collect_dataset(example_game(), n, coverage=coverage, reward_noise=reward_noise, seed=seed)
 
 
+def run_cache_info():
+    """Hits, misses and size of the cache of single runs behind :func:`offline_runs` with ``cache=True``
+    (``functools.lru_cache``'s ``cache_info()``): which settings a widget redraw recomputes."""
+    return _example_run.cache_info()
+
+
 @functools.lru_cache(maxsize=512)
 def _example_run(ev, n, coverage, reward_noise, lam, L, K, beta, seed):
     """One run on the example game for :func:`offline_runs` with ``cache=True``; ``lam``/``L`` are ``None`` for the

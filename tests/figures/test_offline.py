@@ -121,8 +121,8 @@ def test_cached_runs_equal_fresh_runs_and_the_plain_runs_ignore_lambda():
         np.testing.assert_array_equal(other["J"][ev], other_fresh["J"][ev])  # exact: as above
     assert cached["J_star"] == fresh["J_star"]  # exact: the same computation
     assert not np.array_equal(other["J"]["pessimistic"], cached["J"]["pessimistic"])
-    hits = fo._example_run.cache_info().hits
+    hits = fo.run_cache_info().hits
     offline_runs(lam=30.0, cache=True, **kw)
-    assert fo._example_run.cache_info().hits == hits + 2  # the two plain runs, reused
+    assert fo.run_cache_info().hits == hits + 2  # the two plain runs, reused
     with pytest.raises(Exception, match="lam"):
         offline_runs(lam=-1.0, cache=True, **kw)
