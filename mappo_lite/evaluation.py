@@ -220,17 +220,21 @@ def optimal_value(
     S = game.n_states
     r = game.r_flat
     if method == "policy":
-        act = np.argmax(r, axis=1)
+        # start from the policy greedy for one Bellman backup of V_0(s) = max_a r(s, a) (QuantEcon's DiscreteDP starts
+        # there too): one matrix-vector product that usually saves a whole evaluation
+        act = np.argmax(game.q_from_v(r.max(axis=1)), axis=1)
+        states = np.arange(S)
         for it in range(1, max_iter + 1):  # noqa: B007 (the count is reported)
             P_pi, r_pi = game.deterministic_transition_reward(act)  # a gather: no one-hot (S, |A|) table
             V = game.solve_linear(P_pi, r_pi)
             Q = game.q_from_v(V)
-            best = Q.max(axis=1)
-            keep = Q[np.arange(S), act] >= best - 1e-12 * (1 + np.abs(best))
-            new_act = np.where(keep, act, np.argmax(Q, axis=1))
-            if np.array_equal(new_act, act):
+            greedy_act = np.argmax(Q, axis=1)
+            best = Q[states, greedy_act]
+            # switch only where the greedy action is better by more than rounding (ties keep the current action)
+            improve = Q[states, act] < best - 1e-12 * (1 + np.abs(best))
+            if not improve.any():
                 break
-            act = new_act
+            act = np.where(improve, greedy_act, act)
         else:
             raise MappoLiteError(f"policy iteration did not converge in {max_iter} iterations")
     elif method == "value":

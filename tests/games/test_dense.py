@@ -345,3 +345,41 @@ def test_with_rho():
     np.testing.assert_array_equal(g.rho, [1.0, 0.0, 0.0])  # exact: stored as given
     with pytest.raises(MappoLiteError, match="rho"):
         g.with_rho([1.0, 1.0, 0.0])
+
+
+def test_deterministic_gather_and_lu_solves_equal_the_one_hot_path_and_numpy():
+    """The dense gather of (P_π, r_π) for a deterministic joint policy equals the generic one-hot path, and the LAPACK
+    solves (one LU of (I - γP_π)^T for both systems) equal ``np.linalg.solve``, to a tolerance of the values' scale."""
+    from mappo_lite.games.catalogue import random_game
+
+    game = random_game(n_states=7, n_agents=2, n_actions=[2, 3], seed=3)
+    rng = np.random.default_rng(0)
+    act = rng.integers(0, game.n_joint_actions, size=game.n_states)
+    P_pi, r_pi = game.deterministic_transition_reward(act)
+    one_hot = np.zeros((game.n_states, game.n_joint_actions))
+    one_hot[np.arange(game.n_states), act] = 1.0
+    P_ref, r_ref = game.policy_transition_reward(one_hot)
+    np.testing.assert_allclose(P_pi, P_ref, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(r_pi, r_ref, rtol=0, atol=1e-15 * max(1.0, float(np.abs(r_ref).max())))
+    M = np.eye(game.n_states) - game.gamma * P_pi
+    scale = max(1.0, float(np.abs(r_pi).max())) / (1 - game.gamma)
+    b, c = rng.normal(size=game.n_states), rng.normal(size=(game.n_states, 2))
+    np.testing.assert_allclose(game.solve_linear(P_pi, b), np.linalg.solve(M, b), rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        game.solve_linear(P_pi, c, transpose=True), np.linalg.solve(M.T, c), rtol=0, atol=1e-12 * scale
+    )
+    x, y = game.solve_linear_pair(P_pi, b, c)
+    np.testing.assert_allclose(x, np.linalg.solve(M, b), rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(y, np.linalg.solve(M.T, c), rtol=0, atol=1e-12 * scale)
+    for bad in (np.full(game.n_states, game.n_joint_actions), np.full(game.n_states, -1), act[:-1]):
+        with pytest.raises(IndexError, match="joint-action indices"):
+            game.deterministic_transition_reward(bad)
+
+
+def test_a_singular_system_is_an_error_not_inf():
+    """A singular I - γP_π (here the zero matrix) is a LinAlgError, as with np.linalg.solve, not inf or NaN."""
+    from mappo_lite.games.catalogue import random_game
+
+    game = random_game(n_states=3, n_agents=1, n_actions=2, seed=1)
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        game.solve_linear(np.eye(3) / game.gamma, np.ones(3))  # I - γ (I/γ) = 0
