@@ -469,8 +469,9 @@ def rise_slide_types(nb) -> list[str]:
     """RISE's `slide_type` of each cell by the decks' rule: a heading (#, ##) starts a slide; a markdown cell with
     a statement block or an exercise, a figure cell (an image output or the book's `hide-input` plotting cells),
     an interactive cell (ipywidgets) and a cell opted in (`slide` tag or class) is a sub-slide of its own; a
-    solution (and every cell inside a gated solution) and a cell opted out (`no-slide`) are skipped; every other
-    cell continues the slide before it ('-')."""
+    solution (and every cell inside a gated solution), a cell the book hides (`remove-cell`, such as the TeX-macro
+    frontmatter cell) and a cell opted out (`no-slide`) are skipped; every other cell continues the slide before it
+    ('-'). The first cell shown starts a slide (RISE opens one there whatever its type says)."""
     types = []
     inside_solution = False
     for cell in nb.cells:
@@ -486,7 +487,7 @@ def rise_slide_types(nb) -> list[str]:
             inside_solution = "solution-start" in source
             types.append("skip")
             continue
-        if inside_solution or OPT_OUT in tags or OPT_OUT in classes:
+        if inside_solution or OPT_OUT in tags or OPT_OUT in classes or "remove-cell" in tags:
             types.append("skip")
         elif markdown and re.search(r"^#{1,2} ", source, re.M):
             types.append("slide")
@@ -501,6 +502,9 @@ def rise_slide_types(nb) -> list[str]:
             types.append("subslide")
         else:
             types.append("-")
+    first = next((i for i, t in enumerate(types) if t != "skip"), None)
+    if first is not None:
+        types[first] = "slide"
     return types
 
 

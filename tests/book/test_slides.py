@@ -133,6 +133,14 @@ def test_rise_metadata_rule_on_a_synthetic_notebook():
         "slide",
         "subslide",
     ], kinds
+    # the book's hidden frontmatter cell (TeX macros for JupyterLab) is skipped, and the first cell shown starts a
+    # slide even when it is not a heading (RISE opens one there; the JupyterLab test counts slides)
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("---\nmath:\n  '\\E': '\\mathbb{E}'\n---", metadata={"tags": ["remove-cell"]}),
+        nbformat.v4.new_markdown_cell("Prose first."),
+        nbformat.v4.new_markdown_cell("# Chapter"),
+    ]
+    assert slides.rise_slide_types(nb) == ["skip", "slide", "slide"]
 
 
 # ----------------------------------------------------------------------------------------------------------
