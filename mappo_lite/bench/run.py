@@ -1422,11 +1422,17 @@ def committed_results_path():
 def load_results(path=None) -> dict:
     """Read a benchmark JSON file (as written by ``bench --json``), by default the run shipped with the package;
     checks the format version."""
+    from ..errors import MappoLiteError
+
     path = committed_results_path() if path is None else path
     with open(path) as fh:
-        res = json.load(fh)
-    if res.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: benchmark results of schema {res.get('schema')!r}, expected {SCHEMA}")
+        try:
+            res = json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MappoLiteError(f"{path}: not a benchmark results file (not JSON: {exc})") from None
+    if not isinstance(res, dict) or res.get("schema") != SCHEMA:
+        schema = res.get("schema") if isinstance(res, dict) else None
+        raise MappoLiteError(f"{path}: benchmark results of schema {schema!r}, expected {SCHEMA}")
     return res
 
 

@@ -238,8 +238,14 @@ def test_committed_results_and_figures(tmp_path):
         bench.plot_benchmark(res, "nope")
     bad = tmp_path / "old.json"
     bad.write_text(json.dumps({"schema": 0}))
-    with pytest.raises(ValueError, match="schema"):
+    from mappo_lite.errors import MappoLiteError
+
+    with pytest.raises(MappoLiteError, match="schema"):
         bench.load_results(bad)
+    for text, match in (("[1, 2]", "schema None"), ("{not json", "not JSON"), ('"x"', "schema None")):
+        bad.write_text(text)
+        with pytest.raises(MappoLiteError, match=match):
+            bench.load_results(bad)
 
 
 def test_sparse_gridworld_run_small():
