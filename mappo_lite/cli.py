@@ -282,13 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="a parameter of a built-in game, e.g. --param k=-50 for penalty (repeatable)",
         )
         sp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-        sp.add_argument(
-            "--max-memory",
-            type=guard.memory_size,
-            default=None,
-            metavar="SIZE",
-            help=f"refuse requests estimated to need more memory (default ${limits.ENV_VAR} or 1G; e.g. 512M, 8G)",
-        )
+        guard.add_max_memory(sp)
 
     e = sub.add_parser("evaluate", help="exact J and V of the uniform joint policy")
     game_args(e)

@@ -124,6 +124,20 @@ def memory_size(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def add_max_memory(parser, what: str = "requests") -> None:
+    """The ``--max-memory SIZE`` option of a subcommand (:func:`memory_size`; ``None`` when not given: the
+    environment's or the default limit, :mod:`mappo_lite.limits`)."""
+    from .limits import ENV_VAR
+
+    parser.add_argument(
+        "--max-memory",
+        type=memory_size,
+        default=None,
+        metavar="SIZE",
+        help=f"refuse {what} estimated to need more memory (default ${ENV_VAR} or 1G; e.g. 512M, 8G)",
+    )
+
+
 def feature_dim(spec: str):
     """D of ``--features random:D`` (None for ``tabular`` and the other families), strictly parsed."""
     from .policies.families import FAMILIES

@@ -82,13 +82,7 @@ def add_parser(subparsers) -> None:
         help="write the results as one JSON document to FILE ('-': to stdout, which turns the progress bar off)",
     )
     w.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
-    w.add_argument(
-        "--max-memory",
-        type=guard.memory_size,
-        default=None,
-        metavar="SIZE",
-        help=f"refuse sweeps estimated to need more memory (default ${limits.ENV_VAR} or 1G; e.g. 512M, 8G)",
-    )
+    guard.add_max_memory(w, "sweeps")
     w.set_defaults(func=cmd_sweep)
 
 
