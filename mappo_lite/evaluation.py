@@ -26,6 +26,8 @@ from . import kernels
 from ._validate import check_agent, check_game
 from .errors import MappoLiteError
 from .games.base import MarkovGameBase
+from .games.dense import CooperativeMarkovGame
+from .kernels.exact import IMPROVEMENT_MARGIN
 from .policies.conditional import ConditionalTables, as_tables
 
 
@@ -214,12 +216,19 @@ def optimal_value(
     r""":math:`V^\star`, :math:`J^\star = \rho^\top V^\star` and a greedy optimal joint action, on the joint-action MDP.
 
     ``method="policy"`` (default): Howard's policy iteration, exact in finitely many steps (ties keep the current
-    action, so it cannot cycle). ``method="value"``: value iteration until the sup-norm change is below ``tol``.
+    action, so it cannot cycle); on dense games the whole loop is one compiled call
+    (:func:`mappo_lite.kernels.exact.policy_iteration`), on sparse games the same steps run on the game's sparse
+    operations. ``method="value"``: value iteration until the sup-norm change is below ``tol``.
     """
     game = check_game(game)
     S = game.n_states
     r = game.r_flat
-    if method == "policy":
+    if method == "policy" and isinstance(game, CooperativeMarkovGame):
+        # the whole loop in one compiled call (kernels.policy_iteration: the steps below, without Python in between)
+        V, act, Q, it, converged = kernels.policy_iteration(game.P_flat, game.r_flat, game.gamma, int(max_iter))
+        if not converged:
+            raise MappoLiteError(f"policy iteration did not converge in {max_iter} iterations")
+    elif method == "policy":
         # start from the policy greedy for one Bellman backup of V_0(s) = max_a r(s, a) (QuantEcon's DiscreteDP starts
         # there too): one matrix-vector product that usually saves a whole evaluation
         act = np.argmax(game.q_from_v(r.max(axis=1)), axis=1)
@@ -231,7 +240,7 @@ def optimal_value(
             greedy_act = np.argmax(Q, axis=1)
             best = Q[states, greedy_act]
             # switch only where the greedy action is better by more than rounding (ties keep the current action)
-            improve = Q[states, act] < best - 1e-12 * (1 + np.abs(best))
+            improve = Q[states, act] < best - IMPROVEMENT_MARGIN * (1 + np.abs(best))
             if not improve.any():
                 break
             act = np.where(improve, greedy_act, act)

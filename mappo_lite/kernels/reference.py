@@ -175,6 +175,59 @@ def stream_read(x):
     return float(np.sum(x))
 
 
+# ----- exact solvers (kernels/exact.py) ----------------------------------------------------------------------------
+def _solve_values(P_pi, r_pi, gamma):
+    return np.linalg.solve(np.eye(P_pi.shape[0]) - gamma * P_pi, r_pi)
+
+
+def policy_iteration(P_flat, r_flat, gamma, max_iter):
+    """Twin of the compiled policy iteration: the same steps with whole-array NumPy operations."""
+    from .exact import IMPROVEMENT_MARGIN
+
+    S = P_flat.shape[0]
+    states = np.arange(S)
+    Q = q_from_v(P_flat, r_flat, gamma, r_flat.max(axis=1))
+    act = np.argmax(Q, axis=1)
+    V = None
+    for it in range(1, int(max_iter) + 1):
+        V = _solve_values(P_flat[states, act], r_flat[states, act], gamma)
+        Q = q_from_v(P_flat, r_flat, gamma, V)
+        greedy = np.argmax(Q, axis=1)
+        best = Q[states, greedy]
+        improve = Q[states, act] < best - IMPROVEMENT_MARGIN * (1 + np.abs(best))
+        if not improve.any():
+            return V, act, Q, it, True
+        act = np.where(improve, greedy, act)
+    return V, act, Q, int(max_iter), False
+
+
+def mappo_exact_ideal(P_flat, r_flat, rho, gamma, theta0, offsets, action_sizes, K, beta_k, radius, keep):
+    """Twin of the compiled exact MA-PPO run: the loop of Algorithm 1 over the NumPy twins of the building blocks."""
+    S = P_flat.shape[0]
+    N = len(action_sizes)
+    theta = np.array(theta0, dtype=np.float64)
+    blocks = [slice(int(offsets[m]), int(offsets[m + 1])) for m in range(N)]
+    loff = level_offsets_for(action_sizes, S)
+    Js, tables = [], []
+    for k in range(int(K) + 1):
+        pi = np.concatenate(
+            [softmax_rows(theta[b].reshape(-1, int(action_sizes[m]))).ravel() for m, b in enumerate(blocks)]
+        )
+        if keep or k == K:
+            tables.append(pi)
+        P_pi, r_pi = policy_transition_reward(P_flat, r_flat, joint_policy(pi, offsets, action_sizes, S))
+        V = _solve_values(P_pi, r_pi, gamma)
+        Js.append(rho @ V)
+        if k == K:
+            break
+        levels = backward_sweep(q_from_v(P_flat, r_flat, gamma, V), pi, offsets, action_sizes)
+        for m, b in enumerate(blocks):
+            t = theta[b] + levels[loff[m + 1] : loff[m + 2]] / beta_k
+            nrm = np.linalg.norm(t)
+            theta[b] = t if nrm <= radius else t * (radius / nrm)
+    return np.asarray(Js), theta, np.asarray(tables)
+
+
 # ----- sparse games (kernels/sparse.py) ------------------------------------------------------------------------------
 def sparse_q_from_v(next_states, probs, r_flat, gamma, V):
     r""":math:`Q = r + \gamma\sum_k p_k V(s'_k)` on successor lists ``(S, |A|, K)``."""

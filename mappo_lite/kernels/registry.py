@@ -14,10 +14,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import core, offline, ratio, reference, sparse
+from . import core, exact, offline, ratio, reference, sparse
 
 #: The modules that hold numba kernels (the compile statistics look at every jitted function in them).
-KERNEL_MODULES = {"core": core, "sparse": sparse, "offline": offline, "ratio": ratio}
+KERNEL_MODULES = {"core": core, "exact": exact, "sparse": sparse, "offline": offline, "ratio": ratio}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ def _registry() -> dict:
             "projected_sgd_tabular",
             "stream_read",
         ),
+        "exact": ("policy_iteration", "mappo_exact_ideal"),
         "sparse": (
             "sparse_q_from_v",
             "sparse_policy_rows",

@@ -76,8 +76,18 @@ def _build(name, rng, S, sizes):
         P, r, _ = _game(rng, S, sizes)
         return P, r, _tables(rng, S, (J,))[0]
     if name == "q_from_v":
+        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (_Q_FROM_V_BLAS_MIN_STATES)
+        P = rng.dirichlet(np.ones(S2), size=(S, J))
+        return P, rng.random((S, J)), 0.8, rng.standard_normal(S2)
+    if name == "policy_iteration":
+        P, r, gamma = _game(rng, S, sizes, gamma=0.9)
+        return P, r, gamma, 1000
+    if name == "mappo_exact_ideal":
         P, r, gamma = _game(rng, S, sizes)
-        return P, r, gamma, rng.standard_normal(S)
+        theta0, off = concat_tables([rng.standard_normal(t.shape) for t in _tables(rng, S, sizes)])
+        radius = float(rng.choice([math.inf, 2.0, 0.5]))
+        rho = rng.dirichlet(np.ones(S))
+        return P, r, rho, gamma, theta0, off, np.asarray(sizes, np.int64), 3, 0.3, radius, bool(rng.integers(0, 2))
     if name == "level_offsets_for":
         return np.asarray(sizes, np.int64), S
     if name == "backward_sweep":
