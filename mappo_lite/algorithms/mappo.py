@@ -229,9 +229,6 @@ def _fused_exact_run(game, policy, K: int, beta_k: float, keep_policies: bool):
 
     # each agent's tables of all kept iterates as one (n_kept, n_ctx_m, A_m) view: iterate k's tables are views too
     per_agent = [rows[:, offsets[m] : offsets[m + 1]].reshape(rows.shape[0], -1, int(A)) for m, A in enumerate(sizes)]
-    policies = [
-        ConditionalTables(tuple(t[k] for t in per_agent), game.n_states, game.action_sizes)
-        for k in range(rows.shape[0])
-    ]
+    policies = [ConditionalTables(tabs, game.n_states, game.action_sizes) for tabs in zip(*per_agent)]
     thetas = [theta[offsets[m] : offsets[m + 1]].copy() for m in range(len(dims))]
     return list(Js), policies, thetas

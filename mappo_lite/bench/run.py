@@ -39,6 +39,11 @@ Result keys (``run_benchmarks`` returns a JSON-ready dict; ``--json`` prints it)
 ``mappo_iteration``
     one MA-PPO iteration (exact: ideal step on exact :math:`Q^{1:m}`; sampled: Algorithm 3 on Monte Carlo
     estimates) on named sizes, J* precomputed and excluded.
+``mappo_overhead``
+    one exact MA-PPO iteration (ideal tabular step) on climbing, two_step and a 50-state random game:
+    ``ma_ppo`` per iteration (``library_s``; ``library_no_policies_s`` with ``keep_policies=False``), the fused
+    reference ``kernels.exact.mappo_exact_ideal`` called directly (``fused_s``), ``overhead`` = library / fused,
+    and the general Python loop (``general_s``, ``fused=False``).
 ``sparse``
     the sparse gridworld (≥ 10⁴ states): build, exact evaluation, one MA-PPO iteration, memory against the
     dense tensor it never allocates; ``rollouts``: environment steps per second of the sparse Monte Carlo kernel
@@ -46,7 +51,8 @@ Result keys (``run_benchmarks`` returns a JSON-ready dict; ``--json`` prints it)
     MA-PPO iteration with compact gridworld features (Monte Carlo Q̂ over the successor lists, Algorithm 3), its
     time and peak NumPy memory.
 ``quantecon``
-    our policy iteration and policy evaluation against QuantEcon's ``DiscreteDP`` on the joint-action MDP
+    our policy iteration (compiled: ``kernels.exact.policy_iteration``) and policy evaluation against QuantEcon's
+    ``DiscreteDP`` on the joint-action MDP
     (``available: false`` when quantecon is not installed).
 ``first_result``
     fresh ``python`` processes: ``import mappo_lite``, build a game, first ``evaluate``, with an empty numba cache
@@ -761,6 +767,66 @@ def bench_mappo(quick: bool, repeats: int, progress=None) -> list:
     return out
 
 
+#: The games of the per-iteration overhead comparison (issue 15): the book's two smallest and a 50-state random one.
+OVERHEAD_GAMES = ("climbing", "two_step", "random S=50, N=2, |A|=5")
+#: Iterations per timed run of the overhead comparison (ma_ppo's default K).
+OVERHEAD_K = 100
+
+
+def bench_mappo_overhead(quick: bool, repeats: int, progress=None) -> list:
+    r"""The cost of one exact MA-PPO iteration (ideal tabular step) on small games, where it is Python overhead.
+
+    Per game, the time of ``ma_ppo(game, K=OVERHEAD_K, J_star=...)`` divided by K, as a user calls it (all iterates
+    kept, and with ``keep_policies=False``), against the fused reference: the compiled run
+    :func:`mappo_lite.kernels.exact.mappo_exact_ideal` called directly, divided by K (no validation, no result
+    object). ``overhead`` = library / fused (the target: at most 3). ``general_s`` is the same iteration through the
+    general loop (``fused=False``: evaluate, then one ideal step per agent, in Python), for comparison."""
+    import numpy as np
+
+    from ..algorithms import ma_ppo
+    from ..evaluation import optimal_value
+    from ..games.catalogue import make_game
+    from ..kernels import exact
+
+    K = OVERHEAD_K
+    out = []
+    for name in OVERHEAD_GAMES:
+        game = dense_game(50, (5, 5), seed=11) if name.startswith("random") else make_game(name)
+        J_star = optimal_value(game).J_star
+        beta_k = 0.1 * math.sqrt(K)
+        sizes = np.asarray(game.action_sizes, np.int64)
+        counts = [game.n_states * int(np.prod(game.action_sizes[:m])) * A for m, A in enumerate(game.action_sizes)]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        theta0 = np.zeros(int(offsets[-1]))
+        args = (game.P_flat, game.r_flat, game.rho, game.gamma, theta0, offsets, sizes, K, beta_k, math.inf)
+        reps = max(3, repeats // 2) if quick else repeats
+        fused_s = time_one(lambda: exact.mappo_exact_ideal(*args, False), reps) / K
+        lib_s = time_one(lambda: ma_ppo(game, K=K, beta=0.1, J_star=J_star), reps) / K
+        lib_nokeep_s = time_one(lambda: ma_ppo(game, K=K, beta=0.1, J_star=J_star, keep_policies=False), reps) / K
+        general_s = time_one(lambda: ma_ppo(game, K=K, beta=0.1, J_star=J_star, fused=False), reps) / K
+        out.append(
+            {
+                "game": name,
+                "n_states": game.n_states,
+                "action_sizes": list(game.action_sizes),
+                "iterations": K,
+                "library_s": lib_s,
+                "library_no_policies_s": lib_nokeep_s,
+                "fused_s": fused_s,
+                "general_s": general_s,
+                "overhead": lib_s / fused_s,
+                "overhead_no_policies": lib_nokeep_s / fused_s,
+                "speedup_vs_general": general_s / lib_s,
+            }
+        )
+        _log(
+            progress,
+            f"  one exact MA-PPO iteration, {name}: library {lib_s * 1e6:.3g} us, fused {fused_s * 1e6:.3g} us "
+            f"(x{lib_s / fused_s:.2f}); general loop {general_s * 1e6:.3g} us",
+        )
+    return out
+
+
 def bench_sparse(quick: bool, repeats: int, progress=None) -> dict:
     """The sparse gridworld: exact evaluation and MA-PPO without the dense tensor."""
     from ..algorithms import ma_ppo
@@ -955,6 +1021,8 @@ def bench_quantecon(quick: bool, repeats: int, progress=None) -> dict:
                 "quantecon_evaluate_policy_s": te["numpy_s"],
                 "evaluate_ratio": te["ratio"],
                 "max_abs_diff_V_star": float(np.max(np.abs(ours.V_star - theirs.v))),
+                "ours_iterations": int(ours.iterations),
+                "quantecon_iterations": int(theirs.num_iter),
                 "note": "ours: policy iteration with numba kernels; evaluate() also computes Q, Q^{1:m}, the occupancy",
             }
         )
@@ -992,7 +1060,7 @@ if "--compile-all" in sys.argv:
     first("softmax_rows+log_softmax_rows", lambda: (K.softmax_rows(x), K.log_softmax_rows(x)))
     first("tabular_softmax_score", lambda: K.tabular_softmax_score(x))
     first("softmax_score", lambda: K.softmax_score(phi, np.zeros(2)))
-    first("ma_ppo exact (no new kernel)", lambda: ma_ppo(game, K=1))
+    first("ma_ppo exact: mappo_exact_ideal + policy_iteration", lambda: ma_ppo(game, K=1))
     first("ma_ppo sampled: mc_localized_q + projected_sgd_tabular", lambda: ma_ppo(game, K=1, solver="sgd", evaluation="mc", T=10, n_rollouts=1))
     i = np.zeros(2, np.int64)
     first("projected_sgd", lambda: K.projected_sgd(phi, i, i, np.zeros(2), np.zeros(2), np.zeros(2), 0.25, 1.0))
@@ -1148,6 +1216,40 @@ def evaluate_targets(res: dict) -> list:
             3.0,
             f"{len(below)} of {len(fused)} cases below 3x"
             + ("; " + ", ".join(f"{s} {lab} x{r:.2f}" for r, s, lab in below) if below else ""),
+        )
+    over = res.get("mappo_overhead", [])
+    if over:
+        worst = max(over, key=lambda r: max(r["overhead"], r["overhead_no_policies"]))
+        add(
+            "mappo_overhead_3x",
+            f"one exact MA-PPO iteration (ma_ppo, K={OVERHEAD_K}, with and without keeping the iterates) within 3x "
+            "of the fused single-kernel reference on climbing, two_step and a 50-state random game",
+            all(max(r["overhead"], r["overhead_no_policies"]) <= 3.0 for r in over),
+            max(worst["overhead"], worst["overhead_no_policies"]),
+            3.0,
+            "; ".join(
+                f"{r['game']}: {r['library_s'] * 1e6:.3g} us vs fused {r['fused_s'] * 1e6:.3g} us (x{r['overhead']:.2f}, "
+                f"x{r['overhead_no_policies']:.2f} without the iterates; general loop {r['general_s'] * 1e6:.3g} us)"
+                for r in over
+            ),
+        )
+    qe = res.get("quantecon")
+    if qe is not None:
+        cases = qe.get("cases", []) if qe.get("available") else []
+        worst = min(cases, key=lambda c: c["ratio"]) if cases else None
+        add(
+            "quantecon_1x",
+            "exact solve (policy iteration: V*, J* and a greedy optimal joint action) at least as fast as QuantEcon's "
+            "DiscreteDP(...).solve('policy_iteration') on every case of the comparison (aim 2x)",
+            bool(cases) and all(c["ratio"] >= 1.0 for c in cases),
+            None if worst is None else worst["ratio"],
+            1.0,
+            "; ".join(
+                f"{c['game']}: x{c['ratio']:.2f} ({_fmt_s(c['ours_policy_iteration_s'])} vs "
+                f"{_fmt_s(c['quantecon_policy_iteration_s'])})"
+                for c in cases
+            )
+            or f"not measured ({qe.get('reason', 'no cases')})",
         )
     rolls = [r for r in res.get("rollouts", []) if r["n_agents"] <= 4]
     if rolls:
@@ -1336,6 +1438,21 @@ def format_report(res: dict) -> str:
         [
             [r["name"], r["kind"], _fmt_s(r["numba_s"]), _fmt_s(r["numpy_s"]), f"{r['ratio']:.2f}"]
             for r in res.get("mappo_iteration", [])
+        ],
+    )
+    table(
+        f"one exact MA-PPO iteration on small games (K={OVERHEAD_K}): the library against the fused reference",
+        ["game", "ma_ppo", "without iterates", "fused kernel", "overhead", "general loop"],
+        [
+            [
+                r["game"],
+                _fmt_s(r["library_s"]),
+                _fmt_s(r["library_no_policies_s"]),
+                _fmt_s(r["fused_s"]),
+                f"{r['overhead']:.2f} / {r['overhead_no_policies']:.2f}",
+                _fmt_s(r["general_s"]),
+            ]
+            for r in res.get("mappo_overhead", [])
         ],
     )
     sp_ = res.get("sparse")
@@ -1699,6 +1816,8 @@ def _run(quick, first_result, quantecon, repeats, progress) -> dict:
     res["algorithm3"] = bench_algorithm3(quick, repeats, progress)
     _log(progress, "MA-PPO iterations")
     res["mappo_iteration"] = bench_mappo(quick, repeats, progress)
+    _log(progress, "MA-PPO per-iteration overhead on small games")
+    res["mappo_overhead"] = bench_mappo_overhead(quick, repeats, progress)
     _log(progress, "sparse gridworld")
     res["sparse"] = bench_sparse(quick, repeats, progress)
     if quantecon:

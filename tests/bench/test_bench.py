@@ -27,6 +27,7 @@ TOP_KEYS = {
     *SECTIONS,
     "sparse",
     "quantecon",
+    "mappo_overhead",
     "compile",
     "memory",
     "targets",
@@ -49,6 +50,7 @@ def test_quick_benchmark():
     check_exact_evaluation_rows(quick)
     check_sparse_quantecon_and_memory(quick)
     check_targets_and_report(quick)
+    check_mappo_overhead(quick)
 
 
 def _positive(x):
@@ -255,3 +257,62 @@ def test_sparse_gridworld_run_small():
     assert run["dense_P_bytes"] == 8 * 144 * 25 * 144
     fig = bench.plot_sparse_run(run)
     assert len(fig.axes) == 2 and fig.axes[0].get_lines()
+
+
+def check_mappo_overhead(quick):
+    rows = quick["mappo_overhead"]
+    assert [r["game"] for r in rows] == list(bench.OVERHEAD_GAMES)
+    for r in rows:
+        for key in ("library_s", "library_no_policies_s", "fused_s", "general_s", "overhead", "speedup_vs_general"):
+            assert _positive(r[key]), (key, r)
+        assert r["overhead"] == pytest.approx(r["library_s"] / r["fused_s"])
+    assert "``mappo_overhead``" in bench.__doc__
+    names = {t["name"]: t for t in quick["targets"]}
+    assert names["mappo_overhead_3x"]["status"] in ("PASS", "FAIL")
+    assert names["quantecon_1x"]["status"] in ("PASS", "FAIL", "NOT MEASURED")
+
+
+def _overhead_row(game, library, fused, no_policies=None):
+    return {
+        "game": game,
+        "library_s": library,
+        "library_no_policies_s": library if no_policies is None else no_policies,
+        "fused_s": fused,
+        "general_s": 80e-6,
+        "overhead": library / fused,
+        "overhead_no_policies": (library if no_policies is None else no_policies) / fused,
+    }
+
+
+def _qe_case(game, ours, theirs):
+    return {
+        "game": game,
+        "ours_policy_iteration_s": ours,
+        "quantecon_policy_iteration_s": theirs,
+        "ratio": theirs / ours,
+    }
+
+
+def test_overhead_and_quantecon_targets_pass_and_fail():
+    def status(res):
+        return {t["name"]: t["status"] for t in bench.evaluate_targets(res)}
+
+    ok = [_overhead_row("climbing", 2.5e-6, 1.2e-6), _overhead_row("random", 57e-6, 54e-6)]
+    assert status({"mappo_overhead": ok})["mappo_overhead_3x"] == "PASS"
+    # over 3x when the iterates are kept, or only without them: both count
+    assert status({"mappo_overhead": ok + [_overhead_row("two_step", 4e-6, 1.2e-6)]})["mappo_overhead_3x"] == "FAIL"
+    late = [_overhead_row("two_step", 2e-6, 1.2e-6, no_policies=3.7e-6)]
+    assert status({"mappo_overhead": late})["mappo_overhead_3x"] == "FAIL"
+    assert "mappo_overhead_3x" not in status({})  # not run: no line
+
+    fast = {"available": True, "cases": [_qe_case("random S=50", 5e-5, 8e-5), _qe_case("grid", 7e-3, 0.27)]}
+    assert status({"quantecon": fast})["quantecon_1x"] == "PASS"
+    slow = {"available": True, "cases": [_qe_case("random S=50", 9e-5, 8e-5), _qe_case("grid", 7e-3, 0.27)]}
+    t = next(t for t in bench.evaluate_targets({"quantecon": slow}) if t["name"] == "quantecon_1x")
+    assert t["status"] == "FAIL" and t["measured"] == pytest.approx(8 / 9) and "random S=50: x0.89" in t["detail"]
+    missing = next(
+        t
+        for t in bench.evaluate_targets({"quantecon": {"available": False, "reason": "quantecon is not installed"}})
+        if t["name"] == "quantecon_1x"
+    )
+    assert missing["status"] == "NOT MEASURED" and "not installed" in missing["detail"]
