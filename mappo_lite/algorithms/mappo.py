@@ -198,6 +198,7 @@ def ma_ppo(
         and all(f.tabular for f in policy.features)
     ):
         Js, policies, thetas = _fused_exact_run(game, policy, K, beta_k, keep_policies)
+        policy.with_thetas(thetas)  # what the general loop checks after each step (NaN or infinite parameters)
         return finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=thetas)
     Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
     result = finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
@@ -213,7 +214,7 @@ def _fused_exact_run(game, policy, K: int, beta_k: float, keep_policies: bool):
     dims = [t.size for t in policy.thetas]
     offsets = np.concatenate([[0], np.cumsum(dims)]).astype(np.int64)
     sizes = np.asarray(game.action_sizes, np.int64)
-    Js, theta, rows = kernels.mappo_exact_ideal(
+    Js, theta, rows, _ = kernels.mappo_exact_ideal(
         game.P_flat,
         game.r_flat,
         game.rho,

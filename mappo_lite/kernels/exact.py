@@ -100,9 +100,11 @@ def mappo_exact_ideal(P_flat, r_flat, rho, gamma, theta0, offsets, action_sizes,
     :math:`\theta^m_{k+1} = \Pi_\Theta(\theta^m_k + \beta_k^{-1}Q^{1:m}_{\pi_k})` (projection on the ball of radius
     ``radius`` per agent; inf: none). All agents' targets belong to :math:`\pi_k`.
 
-    Returns ``(J, theta_K, tables)``: the K+1 values :math:`J(\pi_k)`, the final parameters (concatenated as
-    ``theta0``), and the conditional tables of :math:`\pi_0, …, \pi_K` (rows, concatenated; with ``keep`` False only
-    :math:`\pi_K`, one row).
+    Returns ``(J, theta_K, tables, diverged)``: the K+1 values :math:`J(\pi_k)`, the final parameters (concatenated
+    as ``theta0``), the conditional tables of :math:`\pi_0, …, \pi_K` (rows, concatenated; with ``keep`` False only
+    :math:`\pi_K`, one row), and False. If a step makes a parameter NaN or infinite (a penalty :math:`\beta_k` so
+    small that :math:`Q^{1:m}/\beta_k` overflows), the run stops there and returns ``diverged`` True with the
+    parameters of that step and the values and tables computed before it.
     """
     S, J, _ = P_flat.shape
     N = action_sizes.shape[0]
@@ -141,8 +143,11 @@ def mappo_exact_ideal(P_flat, r_flat, rho, gamma, theta0, offsets, action_sizes,
                 theta[lo + i] = t
                 nrm += t * t
             nrm = math.sqrt(nrm)
+            if not math.isfinite(nrm):
+                n_kept = k + 1 if keep else 1
+                return Js[: k + 1], theta, tables[:n_kept], True
             if nrm > radius:
                 scale = radius / nrm
                 for i in range(lo, hi):
                     theta[i] *= scale
-    return Js, theta, tables
+    return Js, theta, tables, False

@@ -223,9 +223,11 @@ def mappo_exact_ideal(P_flat, r_flat, rho, gamma, theta0, offsets, action_sizes,
         levels = backward_sweep(q_from_v(P_flat, r_flat, gamma, V), pi, offsets, action_sizes)
         for m, b in enumerate(blocks):
             t = theta[b] + levels[loff[m + 1] : loff[m + 2]] / beta_k
-            nrm = np.linalg.norm(t)
-            theta[b] = t if nrm <= radius else t * (radius / nrm)
-    return np.asarray(Js), theta, np.asarray(tables)
+            nrm = np.sqrt(np.sum(t * t))
+            theta[b] = t if not np.isfinite(nrm) or nrm <= radius else t * (radius / nrm)
+            if not np.isfinite(nrm):
+                return np.asarray(Js), theta, np.asarray(tables), True
+    return np.asarray(Js), theta, np.asarray(tables), False
 
 
 # ----- sparse games (kernels/sparse.py) ------------------------------------------------------------------------------

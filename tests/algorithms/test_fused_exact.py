@@ -133,3 +133,17 @@ def test_compiled_policy_iteration_reports_non_convergence():
     assert sol.J_star == pytest.approx(optimal_value(sparse_from_dense(game)).J_star, abs=1e-10 * _scale(game))
     with pytest.raises(MappoLiteError, match="did not converge in 1 iterations"):
         optimal_value(game, max_iter=1)
+
+
+@pytest.mark.parametrize("name", ["climbing", "two_step"])
+def test_fused_run_reports_divergence_as_the_general_loop_does(name):
+    """A penalty so small that Q/beta_k overflows: both paths raise the same error (no LinAlgError from NaN)."""
+    from mappo_lite import MappoLiteError
+
+    game = make_game(name)
+    messages = []
+    for fused in (True, False):
+        with pytest.raises(MappoLiteError, match="NaN or infinite") as info, np.errstate(over="ignore"):
+            ma_ppo(game, K=3, beta=5e-324, fused=fused)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
