@@ -243,6 +243,15 @@ def tabular_softmax_score(logits):
 # ----------------------------------------------------------------------------------------------------------------
 # joint policy, P_pi / r_pi assembly, Q = r + gamma P V, backward sweep
 # ----------------------------------------------------------------------------------------------------------------
+#: From this many successor states on, :func:`q_from_v` (:math:`PV`) and :func:`policy_transition_reward`
+#: (:math:`\pi(\cdot|s)^\top P(\cdot|s,\cdot)`, for rows of the policy with at least a quarter of the joint
+#: actions played) call BLAS (``dgemv`` through numba's ``np.dot``): long dot products and row sums are what its
+#: unrolled kernels do best (on an Intel Xeon our loops reached 0.8x of single-threaded OpenBLAS at 10^8 entries of
+#: P; a BLAS call costs about a microsecond, which the short rows of small games would feel). A sparse row of the
+#: policy (a deterministic one, say) keeps the loop, which skips the joint actions of probability 0.
+_BLAS_MIN_STATES = 32
+
+
 @numba.njit(**_JIT)
 def _joint_policy_into(pi_concat, offsets, action_sizes, n_states, out):
     N = action_sizes.shape[0]
@@ -289,6 +298,18 @@ def joint_policy(pi_concat, offsets, action_sizes, n_states):
 def _policy_transition_reward_into(P_flat, r_flat, pi_joint, P_pi, r_pi):
     S, J, S2 = P_flat.shape
     for s in range(S):
+        if S2 >= _BLAS_MIN_STATES:
+            nnz = 0
+            for j in range(J):
+                if pi_joint[s, j] != 0.0:
+                    nnz += 1
+            if 4 * nnz >= J:  # a dense row of the policy: pi(.|s)^T P(.|s,.) is one BLAS dgemv
+                P_pi[s] = np.dot(pi_joint[s], P_flat[s])
+                acc = 0.0
+                for j in range(J):
+                    acc += pi_joint[s, j] * r_flat[s, j]
+                r_pi[s] = acc
+                continue
         row = P_pi[s]
         for t in range(S2):
             row[t] = 0.0
@@ -311,19 +332,12 @@ def policy_transition_reward(P_flat, r_flat, pi_joint):
     return _policy_transition_reward_into(P_flat, r_flat, pi_joint, np.empty((S, P_flat.shape[2])), np.empty(S))
 
 
-#: From this many successor states on, :func:`q_from_v` calls BLAS (``dgemv`` through numba's ``np.dot``) for
-#: :math:`PV`: a matrix-vector product of one long dot product per row is what BLAS's unrolled kernels do best (on an
-#: Intel Xeon our loop reached 0.8x of single-threaded OpenBLAS at 10^8 entries of P; BLAS's own call costs about
-#: a microsecond, which the short rows of small games would feel).
-_Q_FROM_V_BLAS_MIN_STATES = 32
-
-
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _q_from_v_into(P_flat, r_flat, gamma, V, Q):
     # fastmath "reassoc" (only: no assumptions about NaN/inf) lets LLVM split the dot product into SIMD partial sums,
     # as BLAS does; the result differs from the sequential sum by rounding only
     S, J, S2 = P_flat.shape
-    if S2 >= _Q_FROM_V_BLAS_MIN_STATES:
+    if S2 >= _BLAS_MIN_STATES:
         pv = np.dot(P_flat.reshape(S * J, S2), V)
         for s in range(S):
             for j in range(J):

@@ -73,10 +73,13 @@ def _build(name, rng, S, sizes):
         pi, off = concat_tables(_tables(rng, S, sizes))
         return pi, off, np.asarray(sizes, np.int64), S
     if name == "policy_transition_reward":
-        P, r, _ = _game(rng, S, sizes)
-        return P, r, _tables(rng, S, (J,))[0]
+        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch for dense rows of the policy
+        P = rng.dirichlet(np.ones(S2), size=(S, J))
+        pi = _tables(rng, S, (J,))[0]
+        pi[rng.random(S) < 0.5] *= rng.random(J) < 0.2  # some sparse rows (the loop that skips zeros)
+        return P, rng.random((S, J)), pi
     if name == "q_from_v":
-        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (_Q_FROM_V_BLAS_MIN_STATES)
+        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (_BLAS_MIN_STATES)
         P = rng.dirichlet(np.ones(S2), size=(S, J))
         return P, rng.random((S, J)), 0.8, rng.standard_normal(S2)
     if name == "policy_iteration":
