@@ -163,6 +163,34 @@ def test_policy_transition_reward_and_q_from_v(S, sizes):
         )
 
 
+@pytest.mark.parametrize(
+    "S, J, S2",
+    [
+        (3, 7, 5),  # the loops (fewer than 32 successor states)
+        (3, 7, 40),  # one BLAS call for all rows
+        (4, 25_000, 40),  # 4e6 entries: one BLAS call per state
+    ],
+)
+def test_every_branch_of_q_from_v_and_the_assembly(S, J, S2):
+    """The loops and the BLAS branches (kernels.core._BLAS_MIN_STATES, _BLAS_ONE_CALL_MAX_ENTRIES) against the twins,
+    with dense and sparse rows of the policy (the assembly keeps its zero-skipping loop for sparse rows)."""
+    assert (S2 >= K._BLAS_MIN_STATES) == (S2 == 40)
+    assert (S * J * S2 >= K._BLAS_ONE_CALL_MAX_ENTRIES) == (J == 25_000)
+    rng = np.random.default_rng(S2 + J)
+    P = rng.random((S, J, S2))
+    P /= P.sum(axis=-1, keepdims=True)
+    r, V = rng.standard_normal((S, J)), rng.standard_normal(S2)
+    pi = rng.random((S, J))
+    keep = rng.random(J) < 0.1
+    keep[0] = True
+    pi[0] *= keep  # a sparse row (at least one action played)
+    pi /= pi.sum(axis=1, keepdims=True)
+    scale = 1.0 + np.max(np.abs(r)) + np.max(np.abs(V))
+    np.testing.assert_allclose(K.q_from_v(P, r, 0.9, V), R.q_from_v(P, r, 0.9, V), rtol=0, atol=1e-12 * scale)
+    for got, ref in zip(K.policy_transition_reward(P, r, pi), R.policy_transition_reward(P, r, pi)):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
+
+
 @pytest.mark.parametrize("S, sizes", SHAPES, ids=shape_ids)
 def test_backward_sweep_and_level_offsets(S, sizes):
     rng = np.random.default_rng(11 * S + len(sizes))
