@@ -417,6 +417,19 @@ def _backward_sweep_into(Q_flat, pi_concat, offsets, action_sizes, loff, out):
     return out
 
 
+@numba.njit(**_JIT)
+def _backward_sweep_small(Q_flat, pi_concat, offsets, action_sizes):
+    # one compiled call (offsets, allocation, sweep): on small inputs numba's dispatch of each call, ~1 us, is most of
+    # the time; the output is small, so numba's own allocator is as good as NumPy's
+    loff = level_offsets_for(action_sizes, Q_flat.shape[0])
+    return _backward_sweep_into(Q_flat, pi_concat, offsets, action_sizes, loff, np.empty(loff[-1]))
+
+
+#: Up to this many entries of Q, :func:`backward_sweep` is a single compiled call (see the comment on the softmax
+#: kernels for why large outputs are allocated by NumPy instead).
+_SWEEP_SMALL_MAX_ENTRIES = 1 << 16
+
+
 def backward_sweep(Q_flat, pi_concat, offsets, action_sizes):
     r"""All localized action values in one backward sweep over the agents.
 
@@ -425,6 +438,8 @@ def backward_sweep(Q_flat, pi_concat, offsets, action_sizes):
     all levels (see :func:`level_offsets_for`). State by state, so Q is read once and every level is reduced from
     the one just written while it is in cache.
     """
+    if Q_flat.size <= _SWEEP_SMALL_MAX_ENTRIES:
+        return _backward_sweep_small(Q_flat, pi_concat, offsets, action_sizes)
     loff = level_offsets_for(action_sizes, Q_flat.shape[0])
     return _backward_sweep_into(Q_flat, pi_concat, offsets, action_sizes, loff, np.empty(int(loff[-1])))
 
