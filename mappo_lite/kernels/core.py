@@ -249,10 +249,10 @@ def tabular_softmax_score(logits):
 #: unrolled kernels do best (on an Intel Xeon our loops reached 0.8x of single-threaded OpenBLAS at 10^8 entries of
 #: P; a BLAS call costs about a microsecond, which the short rows of small games would feel). A sparse row of the
 #: policy (a deterministic one, say) keeps the loop, which skips the joint actions of probability 0.
-_BLAS_MIN_STATES = 32
+BLAS_MIN_STATES = 32
 #: Up to this many entries of P (in cache, or nearly), :func:`q_from_v` makes one BLAS call for all rows; above it,
 #: one per state (measured on an Intel Xeon: each is the faster of the two in its range, by a few percent).
-_BLAS_ONE_CALL_MAX_ENTRIES = 4_000_000
+BLAS_ONE_CALL_MAX_ENTRIES = 4_000_000
 
 
 @numba.njit(**_JIT)
@@ -301,7 +301,7 @@ def joint_policy(pi_concat, offsets, action_sizes, n_states):
 def _policy_transition_reward_into(P_flat, r_flat, pi_joint, P_pi, r_pi):
     S, J, S2 = P_flat.shape
     for s in range(S):
-        if S2 >= _BLAS_MIN_STATES:
+        if S2 >= BLAS_MIN_STATES:
             nnz = 0
             for j in range(J):
                 if pi_joint[s, j] != 0.0:
@@ -340,8 +340,8 @@ def _q_from_v_into(P_flat, r_flat, gamma, V, Q):
     # fastmath "reassoc" (only: no assumptions about NaN/inf) lets LLVM split the dot product into SIMD partial sums,
     # as BLAS does; the result differs from the sequential sum by rounding only
     S, J, S2 = P_flat.shape
-    if S2 >= _BLAS_MIN_STATES:
-        if S * J * S2 < _BLAS_ONE_CALL_MAX_ENTRIES:  # one dgemv over all (s, a) rows, into Q itself
+    if S2 >= BLAS_MIN_STATES:
+        if S * J * S2 < BLAS_ONE_CALL_MAX_ENTRIES:  # one dgemv over all (s, a) rows, into Q itself
             q = Q.reshape(S * J)
             np.dot(P_flat.reshape(S * J, S2), V, q)
         else:  # one dgemv per state: each (|A|, S) block of P is streamed while its output row stays in cache

@@ -172,10 +172,10 @@ def test_policy_transition_reward_and_q_from_v(S, sizes):
     ],
 )
 def test_every_branch_of_q_from_v_and_the_assembly(S, J, S2):
-    """The loops and the BLAS branches (kernels.core._BLAS_MIN_STATES, _BLAS_ONE_CALL_MAX_ENTRIES) against the twins,
+    """The loops and the BLAS branches (kernels.core.BLAS_MIN_STATES, BLAS_ONE_CALL_MAX_ENTRIES) against the twins,
     with dense and sparse rows of the policy (the assembly keeps its zero-skipping loop for sparse rows)."""
-    assert (S2 >= K._BLAS_MIN_STATES) == (S2 == 40)
-    assert (S * J * S2 >= K._BLAS_ONE_CALL_MAX_ENTRIES) == (J == 25_000)
+    assert (S2 >= K.BLAS_MIN_STATES) == (S2 == 40)
+    assert (S * J * S2 >= K.BLAS_ONE_CALL_MAX_ENTRIES) == (J == 25_000)
     rng = np.random.default_rng(S2 + J)
     P = rng.random((S, J, S2))
     P /= P.sum(axis=-1, keepdims=True)

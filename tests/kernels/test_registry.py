@@ -79,7 +79,7 @@ def _build(name, rng, S, sizes):
         pi[rng.random(S) < 0.5] *= rng.random(J) < 0.2  # some sparse rows (the loop that skips zeros)
         return P, rng.random((S, J)), pi
     if name == "q_from_v":
-        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (_BLAS_MIN_STATES)
+        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (BLAS_MIN_STATES)
         P = rng.dirichlet(np.ones(S2), size=(S, J))
         return P, rng.random((S, J)), 0.8, rng.standard_normal(S2)
     if name == "policy_iteration":
