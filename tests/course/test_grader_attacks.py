@@ -221,7 +221,9 @@ threading.Thread(target=keep_patching, daemon=True).start()
 def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(course, tmp_path):
     # wrong answers that do not raise: only the hijack could make a test pass; the helpers it patched are the
     # kernel's, not the test process's (its `run_cell` also swallows the answer cells: they are not defined there)
-    rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb", wrong=True))
+    # with `run_cell` replaced, the kernel sends no execute_reply: every later cell waits out its time limit (and is
+    # then interrupted), so this grade uses 10 s instead of 30 (it took 3 minutes); the verdict is the same
+    rep = _grade(course, _hostile(course, tmp_path, HIJACK_HELPERS, name="helpers.ipynb", wrong=True), timeout=10)
     _assert_zero(rep, course)
     msgs = [t["message"] for q in rep.as_dict()["questions"] for t in q["tests"]]
     assert msgs and all(m.startswith(("AssertionError", "NameError")) for m in msgs), msgs
