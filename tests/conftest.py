@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import book_extension
+from mappo_lite.course.kernel_wakeup import install as slice_kernel_polls
 
 # the numba on-disk cache goes where the Makefile puts it, also when pytest is run by hand
 os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".numba_cache"))
 
 # every kernel the tests drive through nbclient (the chapters, the downloaded notebooks) is polled in slices of a
-# second, as in the book's build: a missed zmq wake-up cost a chapter test 300 s (book/_ext/kernel_wakeup.py)
-book_extension("kernel_wakeup").install()
+# second, as in the book's build: a missed zmq wake-up cost a chapter test 300 s (mappo_lite/course/kernel_wakeup.py)
+slice_kernel_polls()
 
 _crashed_workers: list[str] = []
 

@@ -642,6 +642,8 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload, 
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    from .kernel_wakeup import slice_channels
+
     key = secrets.token_bytes(32)
     config = sandbox.rundir / "agent.json"
     config.write_text(json.dumps({"key": key.hex(), "preload": sorted(preload)}), encoding="utf-8")
@@ -708,6 +710,8 @@ async def _run_once(nb, runs, timeout, deadline, kernel_name, sandbox, preload, 
         async with client.async_setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             plain_execute = client.kc.execute
             client.kc.execute = send
+            # a reply whose zmq wake-up was missed is read within a second, not at the end of the cell's time limit
+            slice_channels(client.kc)
             count = 0
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or runs[index].status == "skipped":

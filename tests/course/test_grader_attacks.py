@@ -248,6 +248,34 @@ def test_patched_helpers_builtins_modules_handlers_and_threads_do_not_help(cours
     assert "AssertionError: softmax_rows" in joined and "NotImplementedError" not in joined, joined
 
 
+def test_the_grader_polls_the_students_kernel_in_slices(course, monkeypatch):
+    """Cells run through nbclient, which waits for a reply with the cell's whole time limit: the grader slices the
+    student's kernel client (mappo_lite/course/kernel_wakeup.py), so a missed zmq wake-up costs a second, not 30."""
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    from mappo_lite.course import kernel_wakeup
+
+    # without the process-wide patch of tests/conftest.py, so only the grader's own slicing is seen
+    monkeypatch.setattr(AsyncZMQSocketChannel, "get_msg", AsyncZMQSocketChannel.get_msg.__wrapped__)
+    seen = []
+    real = kernel_wakeup.slice_channels
+
+    def spy(kc):
+        real(kc)
+        seen.append(
+            [
+                getattr(vars(ch).get("get_msg"), "_mappo_lite_sliced", False)
+                for ch in (kc.shell_channel, kc.iopub_channel)
+            ]
+        )
+
+    monkeypatch.setattr(kernel_wakeup, "slice_channels", spy)
+    rep = _grade(course, course["release"] / "instructor" / f"{NAME}.ipynb")
+    assert rep.total == rep.max == 11, rep.text()
+    assert seen == [[True, True]]  # one kernel, both channels, as instance attributes
+    assert not kernel_wakeup.installed()  # the grader changed no class of jupyter_client
+
+
 DROP_ERRORS = """
 import jupyter_client.session as _s
 _orig_send = _s.Session.send

@@ -1,5 +1,6 @@
-"""book/_ext/kernel_wakeup.py: a kernel reply whose zmq wake-up was missed is picked up by the next slice of the poll,
-not when the cell's whole timeout has passed; the deadline and ``queue.Empty`` stay as they were."""
+"""mappo_lite/course/kernel_wakeup.py: a kernel reply whose zmq wake-up was missed is picked up by the next slice of
+the poll, not when the cell's whole timeout has passed; the deadline and ``queue.Empty`` stay as they were. Applied
+by the book's build, the tests and (per kernel client) the grader."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from queue import Empty
 
 import yaml
 
+from mappo_lite.course import kernel_wakeup as kw
 from tests.fixtures import ROOT, book_extension
-
-kw = book_extension("kernel_wakeup")
 
 
 class MissedWakeup:
@@ -82,3 +82,29 @@ def test_installed_for_the_tests_and_the_book_build():
     assert AsyncZMQSocketChannel.get_msg is patched  # once: not wrapped twice
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["sphinx"]["local_extensions"]["kernel_wakeup"] == "book/_ext"
+    assert book_extension("kernel_wakeup").install is kw.install
+
+
+class _Channel:
+    def __init__(self, arrives_after):
+        self.model = MissedWakeup(arrives_after)
+
+    async def get_msg(self, timeout=None):
+        return await self.model.get_msg(timeout)
+
+
+class _Client:
+    def __init__(self):
+        self.shell_channel, self.iopub_channel = _Channel(0.25), _Channel(None)
+
+
+def test_one_clients_channels_are_sliced_and_no_other(monkeypatch):
+    monkeypatch.setattr(kw, "SLICE_S", 0.1)
+    kc, other = _Client(), _Client()
+    kw.slice_channels(kc)
+    kw.slice_channels(kc)  # once
+    out, took = _run(kc.shell_channel, lambda ch, timeout: ch.get_msg(timeout=timeout), timeout=30)
+    assert out == {"msg_type": "execute_reply"} and took < 0.8 and kc.shell_channel.model.calls[0] == 0.1
+    out, took = _run(kc.iopub_channel, lambda ch, timeout: ch.get_msg(timeout=timeout), timeout=0.3)
+    assert out is Empty and max(kc.iopub_channel.model.calls) <= 0.1
+    assert "get_msg" not in vars(other.shell_channel) and "get_msg" not in vars(other.iopub_channel)
