@@ -39,7 +39,9 @@ def sliced(get_msg):
 
     @functools.wraps(get_msg)
     async def get_msg_sliced(self, timeout: float | None = None):
-        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        if timeout is not None and timeout < 0:  # zmq polls a negative timeout for ever, as it does None
+            timeout = None
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = SLICE_S if deadline is None else max(0.0, deadline - time.monotonic())
             try:

@@ -57,6 +57,10 @@ def test_a_missed_wakeup_costs_one_slice_not_the_timeout(monkeypatch):
     ch = MissedWakeup(0.25)
     out, took = _run(ch, kw.sliced(MissedWakeup.get_msg), timeout=None)
     assert out == {"msg_type": "execute_reply"} and took < 0.8 and all(t == 0.1 for t in ch.calls)
+    # a negative timeout is zmq's "for ever" too: waits (in slices), never a premature Empty
+    ch = MissedWakeup(0.25)
+    out, took = _run(ch, kw.sliced(MissedWakeup.get_msg), timeout=-1)
+    assert out == {"msg_type": "execute_reply"} and 0.25 <= took < 0.8 and all(t == 0.1 for t in ch.calls)
 
 
 def test_the_deadline_and_empty_are_kept(monkeypatch):
