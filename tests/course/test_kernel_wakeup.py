@@ -71,7 +71,7 @@ def test_the_deadline_and_empty_are_kept(monkeypatch):
     assert sum(ch.calls) <= 0.45 + 1e-9 and max(ch.calls) <= 0.1  # never polls past the deadline
     ch = MissedWakeup(None)
     out, took = _run(ch, kw.sliced(MissedWakeup.get_msg), timeout=0)
-    assert out is Empty and ch.calls == [0] and took < 0.05
+    assert out is Empty and ch.calls == [0] and took < 0.5  # one poll of 0 s, no wait (the bound: a loaded machine)
     ch = MissedWakeup(0.0)  # already there: returned by the first poll
     out, _ = _run(ch, kw.sliced(MissedWakeup.get_msg), timeout=300)
     assert out == {"msg_type": "execute_reply"} and ch.calls == [kw.SLICE_S]
