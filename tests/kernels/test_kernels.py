@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 import pytest
 
@@ -207,6 +208,58 @@ def test_backward_sweep_and_level_offsets(S, sizes):
         lower = got[loff[m] : loff[m + 1]]
         upper = got[loff[m + 1] : loff[m + 2]].reshape(-1, sizes[m])
         np.testing.assert_allclose(lower, (tabs[m] * upper).sum(axis=1), atol=TOL)
+
+
+@pytest.mark.parametrize("A", range(1, max(K.SWEEP_UNROLLED_ACTIONS) + 3))
+def test_backward_sweep_every_unrolled_size(A):
+    # each size of SWEEP_UNROLLED_ACTIONS has its own branch (the size a literal), for the last agent (_sweep_top)
+    # and for a lower one (_sweep_level); sizes outside take the general loop: all of them against the twin
+    rng = np.random.default_rng(A)
+    for sizes in ((A, 3), (3, A), (A, A, 2)):
+        S = 4
+        pi_concat, offsets = concat_tables(_random_tables(rng, S, sizes, spiky=True))
+        a = np.asarray(sizes, np.int64)
+        Q_flat = rng.standard_normal((S, int(np.prod(sizes)))) * 5
+        np.testing.assert_allclose(
+            K.backward_sweep(Q_flat, pi_concat, offsets, a),
+            R.backward_sweep(Q_flat, pi_concat, offsets, a),
+            atol=TOL,
+            rtol=RTOL,
+        )
+
+
+@pytest.mark.parametrize(
+    "kernel, outputs",
+    [
+        ("_softmax_score_into", ("probs", "score")),
+        ("_tabular_softmax_score_into", ("probs", "score")),
+        ("_backward_sweep_into", ("out",)),
+    ],
+)
+def test_noalias_kernels_compile_with_noalias_outputs(kernel, outputs):
+    # _NoAliasCompiler sets a private numba flag; if a numba release ignores it, the kernels stay correct but lose
+    # their vectorized stores: this fails instead, naming the kernel
+    K.softmax_score(np.ones((3, 2, 2)), np.ones(2))
+    K.tabular_softmax_score(np.ones((3, 2)))
+    a = np.array([2, 3])
+    K._backward_sweep_into(
+        np.ones((2, 6)), np.full(16, 0.5), np.array([0, 4, 16]), a, K.level_offsets_for(a, 2), np.empty(20)
+    )
+    cached = getattr(K, kernel)
+    assert cached.signatures
+    # numba cannot show the IR of code loaded from its cache: compile the same function with the same options again
+    fresh = numba.njit(
+        pipeline_class=cached._compiler.pipeline_class,
+        **{k: v for k, v in cached.targetoptions.items() if k not in ("cache", "nopython")},
+    )(cached.py_func)
+    for sig in cached.signatures:
+        fresh.compile(sig)
+    for ir in fresh.inspect_llvm().values():
+        define = next(line for line in ir.splitlines() if line.startswith("define") and kernel in line)
+        for name in outputs:  # member 4 of a numba array argument is its data pointer
+            assert f"noalias writeonly captures(none) %arg.{name}.4" in define or (
+                f"noalias captures(none) %arg.{name}.4" in define
+            ), (kernel, name)
 
 
 # ------------------------------------------------------------------------------------------------------------
