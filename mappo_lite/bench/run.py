@@ -28,9 +28,10 @@ Result keys (``run_benchmarks`` returns a JSON-ready dict; ``--json`` prints it)
     list of cases (``features`` "tabular" or "dense", ``n_contexts``, ``n_actions``, ``dim``, ``numba_s``,
     ``numpy_s``, ``ratio``, ``out_bytes``, ``write_floor_s``: the time to allocate and write outputs of that size;
     ``einsum_s`` / ``einsum_ratio``: the well-written NumPy reference of :mod:`mappo_lite.bench.einsum` and its time
-    over numba's; ``bytes_read``, ``bytes_written``, the memory floor at this size ``floor_s`` = ``read_floor_s``
-    (streaming the inputs once with ``kernels.stream_read``) + ``write_floor_s``, and ``floor_ratio`` =
-    ``numba_s / floor_s``).
+    over numba's; ``bytes_read``, ``bytes_written``, the memory floor at this size ``floor_s`` (one call streams
+    the inputs once with ``kernels.stream_read`` and writes fresh outputs; its parts, timed alone, are
+    ``read_floor_s`` and ``write_floor_s``), timed alternately with the kernel: ``floor_ratio`` =
+    ``floor_pair_numba_s / floor_s``, the kernel's and the floor's medians in that pairing).
 ``backward_sweep``
     list of cases (``n_states``, ``action_sizes``, ``n_entries`` = S·|A|, times, ``ratio``, and the einsum and
     floor fields of ``softmax_score``).
@@ -485,29 +486,43 @@ def bench_streaming(repeats: int, progress=None) -> dict:
     return out
 
 
-def _fused_case(t: dict, te: dict, inputs, bytes_written: int, repeats: int, **fields) -> dict:
-    r"""A fused kernel's row: times against the twin (``t``) and the einsum reference (``te``), and its memory floor
-    at this size, ``floor_s`` = time to stream the ``inputs`` once (``kernels.stream_read`` on each, warm, as the
-    kernel finds them) + ``write_floor_s`` (allocating and filling fresh arrays of the outputs' sizes, as the kernel
-    must; ``fields["write_floor_s"]``): bytes read and written over the streaming bandwidths measured at the same size (in cache where the data
-    fits in cache, so the floor is a floor at every size)."""
+def _fused_case(t: dict, te: dict, kernel, inputs, write_floor, bytes_written: int, repeats: int, **fields) -> dict:
+    r"""A fused kernel's row: times against the twin (``t``) and the einsum reference (``te``), and against its memory
+    floor at this size: one call of the floor streams the ``inputs`` once (``kernels.stream_read`` on each, warm, as
+    the kernel finds them) and calls ``write_floor`` (allocating and filling fresh arrays of the outputs' sizes, as
+    the kernel must), i.e. bytes read and written over the streaming rates at the same size (in cache where the data
+    fits in cache, so the floor is a floor at every size).
+
+    The kernel and its floor are timed alternately (:func:`time_pair`, as the kernel and its twin are), so that a
+    change in the machine's memory bandwidth during the run (another tenant of the host, say) moves both:
+    ``floor_ratio`` is the ratio of their medians in that pairing, ``floor_s`` the floor's median. ``read_floor_s``
+    and ``write_floor_s`` are its two parts, timed on their own."""
     import numpy as np
 
     from ..kernels import core as K
 
     flat = [np.ascontiguousarray(x).reshape(-1) for x in inputs]
-    read_s = time_one(lambda: [K.stream_read(x) for x in flat], repeats)
-    floor = read_s + fields["write_floor_s"]
-    bytes_read = sum(x.nbytes for x in flat)
+
+    def read_inputs():
+        for x in flat:
+            K.stream_read(x)
+
+    def floor_call():
+        read_inputs()
+        write_floor()
+
+    side = time_pair(kernel, floor_call, repeats)
     row = _case(t, **fields)
     row.update(
         einsum_s=te["numpy_s"],
         einsum_ratio=te["numpy_s"] / te["numba_s"],
-        bytes_read=int(bytes_read),
+        bytes_read=int(sum(x.nbytes for x in flat)),
         bytes_written=int(bytes_written),
-        read_floor_s=read_s,
-        floor_s=floor,
-        floor_ratio=t["numba_s"] / floor,
+        read_floor_s=time_one(read_inputs, repeats),
+        write_floor_s=time_one(write_floor, repeats),
+        floor_s=side["numpy_s"],
+        floor_pair_numba_s=side["numba_s"],
+        floor_ratio=side["numba_s"] / side["numpy_s"],
     )
     return row
 
@@ -529,12 +544,13 @@ def bench_softmax_score(quick: bool, repeats: int, progress=None) -> list:
             logits = rng.standard_normal((n, A)) * 2
             t = time_pair(lambda: K.tabular_softmax_score(logits), lambda: R.tabular_softmax_score(logits), repeats)
             te = time_pair(lambda: K.tabular_softmax_score(logits), lambda: E.tabular_softmax_score(logits), repeats)
-            floor = time_one(lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, A)).fill(0.0)), repeats)
             out.append(
                 _fused_case(
                     t,
                     te,
+                    lambda: K.tabular_softmax_score(logits),
                     [logits],
+                    lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, A)).fill(0.0)),
                     8 * n * A * (A + 1),
                     repeats,
                     features="tabular",
@@ -542,7 +558,6 @@ def bench_softmax_score(quick: bool, repeats: int, progress=None) -> list:
                     n_actions=A,
                     dim=A,
                     out_bytes=8 * n * A * (A + 1),
-                    write_floor_s=floor,
                 )
             )
             d = 8
@@ -551,12 +566,13 @@ def bench_softmax_score(quick: bool, repeats: int, progress=None) -> list:
             theta = rng.standard_normal(d)
             t = time_pair(lambda: K.softmax_score(phi, theta), lambda: R.softmax_score(phi, theta), repeats)
             te = time_pair(lambda: K.softmax_score(phi, theta), lambda: E.softmax_score(phi, theta), repeats)
-            floor = time_one(lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, d)).fill(0.0)), repeats)
             out.append(
                 _fused_case(
                     t,
                     te,
+                    lambda: K.softmax_score(phi, theta),
                     [phi, theta],
+                    lambda: (np.empty((n, A)).fill(0.0), np.empty((n, A, d)).fill(0.0)),
                     8 * n * A * (d + 1),
                     repeats,
                     features="dense",
@@ -564,7 +580,6 @@ def bench_softmax_score(quick: bool, repeats: int, progress=None) -> list:
                     n_actions=A,
                     dim=d,
                     out_bytes=8 * n * A * (d + 1),
-                    write_floor_s=floor,
                 )
             )
             _log(
@@ -616,19 +631,19 @@ def bench_backward_sweep(quick: bool, repeats: int, progress=None) -> list:
             repeats,
         )
         n_out = int(K.level_offsets_for(a, S)[-1])
-        floor = time_one(lambda: np.empty(n_out).fill(0.0), repeats)
         out.append(
             _fused_case(
                 t,
                 te,
+                lambda: K.backward_sweep(Q, pi_concat, offsets, a),
                 [Q, pi_concat],
+                lambda: np.empty(n_out).fill(0.0),
                 8 * n_out,
                 repeats,
                 n_states=S,
                 action_sizes=list(sizes),
                 n_entries=int(Q.size),
                 out_bytes=8 * n_out,
-                write_floor_s=floor,
             )
         )
         r = out[-1]

@@ -91,10 +91,10 @@ def check_ratios_and_times(quick):
     for row in quick["softmax_score"]:
         assert row["features"] in ("tabular", "dense") and _positive(row["write_floor_s"])
     for row in quick["softmax_score"] + quick["backward_sweep"]:
-        for key in ("einsum_s", "einsum_ratio", "floor_s", "floor_ratio", "read_floor_s"):
+        for key in ("einsum_s", "einsum_ratio", "floor_s", "floor_ratio", "read_floor_s", "floor_pair_numba_s"):
             assert _positive(row[key]), (key, row)
-        assert row["floor_s"] == pytest.approx(row["read_floor_s"] + row["write_floor_s"])
-        assert row["floor_ratio"] == pytest.approx(row["numba_s"] / row["floor_s"])
+        # the floor is timed alternately with the kernel: its ratio is of the medians of that pairing
+        assert row["floor_ratio"] == pytest.approx(row["floor_pair_numba_s"] / row["floor_s"])
         assert row["bytes_read"] > 0 and row["bytes_written"] == row["out_bytes"]
     st = quick["streaming"]
     assert _positive(st["read_GBps"]) and _positive(st["write_GBps"])
