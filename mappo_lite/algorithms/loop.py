@@ -82,17 +82,20 @@ class TrainingResult:
         return out
 
 
-def run_iterations(game, policy, K: int, step, keep_policies: bool = True):
+def run_iterations(game, policy, K: int, step, keep_policies: bool = True, callback=None):
     r"""Evaluate :math:`\pi_0, …, \pi_K` exactly, where :math:`\pi_{k+1}` = ``step(k, policy, evaluation)``.
 
     The loop every algorithm shares; returns the list of :math:`J(\pi_k)` and the kept policies (all K+1 as
-    :class:`~mappo_lite.policies.ConditionalTables`, or only the last one)."""
+    :class:`~mappo_lite.policies.ConditionalTables`, or only the last one). ``callback(k)``, if given, is called
+    once :math:`\pi_k` is evaluated (k = 0..K: progress reports)."""
     Js, policies = [], []
     for k in range(K + 1):
         ev = evaluate(game, policy)
         Js.append(ev.J)
         if keep_policies or k == K:
             policies.append(ev.tables)
+        if callback is not None:
+            callback(k)
         if k < K:
             policy = step(k, policy, ev)
     return Js, policies, policy

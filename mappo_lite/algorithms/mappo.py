@@ -59,6 +59,7 @@ def ma_ppo(
     J_star: float | None = None,
     measure_approx: bool = False,
     fused: bool = True,
+    callback=None,
 ) -> TrainingResult:
     r"""Algorithm 1, Multi-Agent PPO, with the ideal mirror step or Algorithm 3 as the policy improvement solver.
 
@@ -98,6 +99,9 @@ def ma_ppo(
         compiled call (:func:`mappo_lite.kernels.exact.mappo_exact_ideal`: the same steps, without Python between
         them; on the book's small games an iteration then costs microseconds instead of about 0.1 ms). False runs
         the general loop, which every other setting uses; the two agree to rounding.
+    callback
+        ``callback(k)`` is called once :math:`\pi_k` is evaluated, k = 0..K, e.g. to move a progress bar (the fused
+        run calls it once, with k = K, at its end).
     """
     game = check_game(game)
     K = check_count(K, "K (number of iterations)")
@@ -199,8 +203,10 @@ def ma_ppo(
     ):
         Js, policies, thetas = _fused_exact_run(game, policy, K, beta_k, keep_policies)
         policy.with_thetas(thetas)  # what the general loop checks after each step (NaN or infinite parameters)
+        if callback is not None:
+            callback(K)
         return finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=thetas)
-    Js, policies, policy = run_iterations(game, policy, K, step, keep_policies)
+    Js, policies, policy = run_iterations(game, policy, K, step, keep_policies, callback)
     result = finish("mappo", game, Js, policies, rng, params, eps, xi, J_star=J_star, thetas=policy.thetas)
     result.eps_approx = eps_approx
     if estimator is not None:

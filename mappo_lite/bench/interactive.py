@@ -490,7 +490,7 @@ SPARSE_MAX_STATES = 25_000
 
 def sparse_redraw(width: int, height: int, n_agents: int, K: int, beta: float, max_states: int = SPARSE_MAX_STATES):
     """Chapter 9's sparse-gridworld widget: :func:`~mappo_lite.bench.run.sparse_gridworld_run` and its figure, with a
-    progress bar in a notebook; a grid with more than ``max_states`` joint positions (``(width*height)**n_agents``)
+    progress bar in a notebook (building, J*, then one step per MA-PPO iteration); a grid with more than ``max_states`` joint positions (``(width*height)**n_agents``)
     is refused with a :class:`~mappo_lite.errors.MappoLiteError` naming the size, before anything is built."""
     from .._validate import check_int
     from ..figures.algorithms import progress_bar
@@ -503,12 +503,12 @@ def sparse_redraw(width: int, height: int, n_agents: int, K: int, beta: float, m
         1,
         max_states,
     )
-    bar = progress_bar(2)
-    if bar is not None:
-        bar.description = f"{S} states"
-    data = sparse_gridworld_run(width, height, n_agents, K, beta)
-    if bar is not None:
-        bar.value = 1
+    bar = progress_bar(K + 4, f"{S} states")  # the steps of sparse_gridworld_run's progress
+
+    def report(done: int, stage: str) -> None:
+        bar.value, bar.description = done, stage
+
+    data = sparse_gridworld_run(width, height, n_agents, K, beta, progress=report if bar is not None else None)
     fig = plot_sparse_run(data)
     if bar is not None:
         bar.close()

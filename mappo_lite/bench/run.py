@@ -1834,10 +1834,16 @@ def sparse_gridworld_run(
     beta: float = 0.1,
     slip: float = 0.1,
     gamma: float = 0.9,
+    progress=None,
 ) -> dict:
     """Build the coordination gridworld in sparse form, evaluate the uniform policy exactly (time, peak NumPy memory
     by tracemalloc, Bellman residual) and run K iterations of MA-PPO (ideal step, exact evaluation). J* is computed
-    once by policy iteration. Returns a dict for :func:`plot_sparse_run`."""
+    once by policy iteration. Returns a dict for :func:`plot_sparse_run`.
+
+    ``progress(done, stage)``, if given, is called as the run goes, ``done`` of K + 4 steps, ``stage`` naming what
+    runs next: 1 once the game is built (``"evaluate"``), 2 once it is evaluated (``"J*"``, by policy iteration), 3
+    once J* is known and then 4 + k once MA-PPO's π_k is evaluated, up to K + 4 (``"MA-PPO"``)."""
+    report = progress if progress is not None else (lambda done, stage: None)
     import tracemalloc
 
     import numpy as np
@@ -1849,6 +1855,7 @@ def sparse_gridworld_run(
     t0 = time.perf_counter()
     game = gridworld(width=width, height=height, n_agents=n_agents, slip=slip, gamma=gamma, sparse=True)
     build_s = time.perf_counter() - t0
+    report(1, "evaluate")
     S, J = game.n_states, game.n_joint_actions
     evaluate(game)  # compile / load the kernels before timing
     t0 = time.perf_counter()
@@ -1861,11 +1868,15 @@ def sparse_gridworld_run(
     finally:
         tracemalloc.stop()
     residual = float(np.abs(ev.V - ev.r_pi - game.gamma * (ev.P_pi @ ev.V)).max())
+    report(2, "J*")
     t0 = time.perf_counter()
     sol = optimal_value(game)
     opt_s = time.perf_counter() - t0
+    report(3, "MA-PPO")
     t0 = time.perf_counter()
-    res = ma_ppo(game, K=K, beta=beta, keep_policies=False, J_star=sol.J_star)
+    res = ma_ppo(
+        game, K=K, beta=beta, keep_policies=False, J_star=sol.J_star, callback=lambda k: report(4 + k, "MA-PPO")
+    )
     train_s = time.perf_counter() - t0
     return {
         "game": game.describe(),

@@ -22,9 +22,11 @@ Every function is seeded and deterministic; each returns plain data (dicts of ar
 
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import math
+import time
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -144,7 +146,7 @@ def run_games(
     ``cache=True`` memoizes each run on the knobs its variant reads (the exact variant ignores T, η, the rollouts
     and the seed; the Monte Carlo ideal step ignores T, η and θ(0)), so the interactive figure recomputes only the
     runs a moved slider changes; :math:`J^\star` of each game is computed once. ``progress=True`` shows an
-    ipywidgets progress bar (in a notebook).
+    ipywidgets progress bar (in a notebook) that moves with the iterations of every run.
 
     ``reverse_agents`` relabels the agents N, …, 1 (agent N acts first and everyone conditions on the earlier
     agents in the new order). Returns ``{"results": {game: {variant: TrainingResult}}, "skipped": [...],
@@ -158,14 +160,18 @@ def run_games(
     games, skipped = available_games(names)
     results = {}
     runs = [(name, label) for name in games for label in variants]
-    bar = progress_bar(len(runs)) if progress else None
+    # one step per iteration of every run (a memoized run fills its K + 1 steps at once)
+    bar = progress_bar(len(runs) * (K + 1)) if progress else None
     for i, (name, label) in enumerate(runs):
         results.setdefault(name, {})
+        if bar is not None:
+            bar.description = name
+        callback = progress_callback(bar, i * (K + 1))
         if cache:
             # only the knobs this variant reads enter the key: moving T redraws Algorithm 3 alone
             v = VARIANTS[label]
             mc, sgd = v["evaluation"] == "mc", v["solver"] == "sgd"
-            results[name][label] = _cached_run(
+            key = (
                 name,
                 label,
                 K,
@@ -177,12 +183,13 @@ def run_games(
                 bool(reverse_agents),
                 seed if (mc or sgd) else None,
             )
+            results[name][label] = _cached_run(key, callback)
         else:
             results[name][label] = _run_one(
-                games[name], label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed
+                games[name], label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, callback=callback
             )
         if bar is not None:
-            bar.value = i + 1
+            bar.value = (i + 1) * (K + 1)
     if bar is not None:
         bar.close()
     params = dict(
@@ -196,7 +203,7 @@ def final_gaps(data: dict) -> dict:
     return {g: {v: float(r.J_star - r.J[-1]) for v, r in runs.items()} for g, runs in data["results"].items()}
 
 
-def _run_one(game, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, J_star=None):
+def _run_one(game, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, J_star=None, callback=None):
     """One MA-PPO run of ``label``; a knob given as ``None`` (one the variant does not read) is left to ``ma_ppo``."""
     if reverse_agents:
         game = game.relabel_agents(list(range(game.n_agents, 0, -1)))
@@ -207,6 +214,7 @@ def _run_one(game, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents,
         beta=beta,
         keep_policies=False,
         J_star=J_star,
+        callback=callback,
         **{k: v for k, v in knobs.items() if v is not None},
         **VARIANTS[label],
     )
@@ -222,16 +230,29 @@ def _cached_J_star(name: str) -> float:
     return optimal_value(_cached_game(name)).J_star
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_run(name, label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed):
+#: memoized runs of :func:`run_games`, least recently used first: key (game, variant, K, β, T, η, rollouts, θ(0),
+#: reversed, seed) with the knobs the variant does not read set to None
+_RUNS: collections.OrderedDict = collections.OrderedDict()
+_RUNS_MAX = 256
+
+
+def _cached_run(key: tuple, callback=None):
+    """The run of ``key`` from :data:`_RUNS`, or run now (``callback`` reports its iterations) and remember it."""
+    if key in _RUNS:
+        _RUNS.move_to_end(key)
+        return _RUNS[key]
+    name, label, *knobs = key
     # relabelling the agents leaves J* unchanged (the same game)
-    return _run_one(
-        _cached_game(name), label, K, beta, T, eta, n_rollouts, sgd_init, reverse_agents, seed, _cached_J_star(name)
-    )
+    run = _run_one(_cached_game(name), label, *knobs, J_star=_cached_J_star(name), callback=callback)
+    _RUNS[key] = run
+    if len(_RUNS) > _RUNS_MAX:
+        _RUNS.popitem(last=False)
+    return run
 
 
-def progress_bar(total: int):
-    """An ipywidgets progress bar shown in the current output (``None`` outside a notebook front end)."""
+def progress_bar(total: int, description: str = "runs"):
+    """An ipywidgets progress bar over ``total`` steps shown in the current output (``None`` outside a notebook
+    front end)."""
     try:
         import ipywidgets as widgets
         from IPython import get_ipython
@@ -240,9 +261,26 @@ def progress_bar(total: int):
         return None
     if get_ipython() is None:
         return None
-    bar = widgets.IntProgress(value=0, min=0, max=total, description="runs")
+    bar = widgets.IntProgress(value=0, min=0, max=total, description=description)
     display(bar)
     return bar
+
+
+def progress_callback(bar, start: int, every_s: float = 0.1):
+    """A ``callback(k)`` for :func:`~mappo_lite.algorithms.ma_ppo` that sets ``bar.value = start + k``, at most once
+    every ``every_s`` seconds (each update is a message to the front end); None if ``bar`` is None."""
+    if bar is None:
+        return None
+    last = -math.inf
+
+    def callback(k: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= every_s:
+            last = now
+            bar.value = start + k
+
+    return callback
 
 
 def plot_games(

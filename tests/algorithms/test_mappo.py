@@ -318,3 +318,22 @@ def test_bad_mappo_options():
         train(game, "qmix", K=5)
     with pytest.raises(MappoLiteError, match="CooperativeMarkovGame"):
         ma_ppo("climbing", K=5)
+
+
+@pytest.mark.parametrize(
+    "kw, expected",
+    [
+        (dict(), "once"),  # exact ideal tabular step on a dense game: the fused run, one report at its end
+        (dict(fused=False), "each"),
+        (dict(evaluation="mc", n_rollouts=2), "each"),
+        (dict(solver="sgd", evaluation="mc", T=20, n_rollouts=1), "each"),
+    ],
+)
+def test_ma_ppo_callback_reports_the_evaluated_iterates(kw, expected):
+    game = matrix_game(CLIMBING)
+    K = 4
+    seen = []
+    res = ma_ppo(game, K=K, beta=0.5, seed=2, callback=seen.append, **kw)
+    assert seen == ([K] if expected == "once" else list(range(K + 1)))
+    # the callback observes, it does not change the run
+    np.testing.assert_array_equal(res.J, ma_ppo(game, K=K, beta=0.5, seed=2, **kw).J)

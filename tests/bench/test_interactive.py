@@ -185,6 +185,31 @@ def test_sparse_redraw_runs_a_small_grid():
     assert isinstance(fig, Figure) and len(fig.axes) >= 2
 
 
+def test_sparse_redraw_progress_goes_through_every_stage(monkeypatch):
+    import mappo_lite.figures.algorithms as fa
+
+    seen = {}
+
+    class Bar:
+        def __init__(self, total, description):
+            seen.update(max=total, values=[], stages=[], bar=self)
+            self.closed = False
+
+        def __setattr__(self, name, v):
+            if name in ("value", "description"):
+                seen["values" if name == "value" else "stages"].append(v)
+            object.__setattr__(self, name, v)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(fa, "progress_bar", Bar)
+    K = 3
+    ia.sparse_redraw(3, 3, 2, K, 0.1)
+    assert seen["max"] == K + 4 and seen["values"] == list(range(1, K + 5)) and seen["bar"].closed
+    assert seen["stages"] == ["evaluate", "J*"] + ["MA-PPO"] * (K + 2)
+
+
 def test_only_rejects_an_unknown_widget(calls):
     from mappo_lite.errors import MappoLiteError
 
