@@ -522,6 +522,15 @@ def backward_sweep(Q_flat, pi_concat, offsets, action_sizes):
     return out
 
 
+#: The kernels compiled with :class:`_NoAliasCompiler`, each with the names of its output arguments: the tests check
+#: that numba passed the flag on (the outputs' data pointers are ``noalias`` in the compiled code).
+NOALIAS_KERNELS = {
+    _softmax_score_into: ("probs", "score"),
+    _tabular_softmax_score_into: ("probs", "score"),
+    _backward_sweep_into: ("out",),
+}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # sampling: Monte Carlo localized Q and raw rollouts
 # ----------------------------------------------------------------------------------------------------------------

@@ -229,37 +229,30 @@ def test_backward_sweep_every_unrolled_size(A):
 
 
 @pytest.mark.parametrize(
-    "kernel, outputs",
-    [
-        ("_softmax_score_into", ("probs", "score")),
-        ("_tabular_softmax_score_into", ("probs", "score")),
-        ("_backward_sweep_into", ("out",)),
-    ],
+    "kernel, outputs", list(K.NOALIAS_KERNELS.items()), ids=[k.py_func.__name__ for k in K.NOALIAS_KERNELS]
 )
 def test_noalias_kernels_compile_with_noalias_outputs(kernel, outputs):
     # _NoAliasCompiler sets a private numba flag; if a numba release ignores it, the kernels stay correct but lose
     # their vectorized stores: this fails instead, naming the kernel
     K.softmax_score(np.ones((3, 2, 2)), np.ones(2))
     K.tabular_softmax_score(np.ones((3, 2)))
-    a = np.array([2, 3])
-    K._backward_sweep_into(
-        np.ones((2, 6)), np.full(16, 0.5), np.array([0, 4, 16]), a, K.level_offsets_for(a, 2), np.empty(20)
-    )
-    cached = getattr(K, kernel)
-    assert cached.signatures
+    for S in (2, 12_000):  # Q up to 2**16 entries: one compiled call, which calls the kernel; larger: the wrapper
+        K.backward_sweep(np.ones((S, 6)), np.full(8 * S, 0.5), np.array([0, 2 * S, 8 * S]), np.array([2, 3]))
+    assert kernel.signatures
     # numba cannot show the IR of code loaded from its cache: compile the same function with the same options again
     fresh = numba.njit(
-        pipeline_class=cached._compiler.pipeline_class,
-        **{k: v for k, v in cached.targetoptions.items() if k not in ("cache", "nopython")},
-    )(cached.py_func)
-    for sig in cached.signatures:
+        pipeline_class=kernel._compiler.pipeline_class,
+        **{k: v for k, v in kernel.targetoptions.items() if k not in ("cache", "nopython")},
+    )(kernel.py_func)
+    for sig in kernel.signatures:
         fresh.compile(sig)
+    name = kernel.py_func.__name__
     for ir in fresh.inspect_llvm().values():
-        define = next(line for line in ir.splitlines() if line.startswith("define") and kernel in line)
-        for name in outputs:  # member 4 of a numba array argument is its data pointer
-            assert f"noalias writeonly captures(none) %arg.{name}.4" in define or (
-                f"noalias captures(none) %arg.{name}.4" in define
-            ), (kernel, name)
+        define = next(line for line in ir.splitlines() if line.startswith("define") and name in line)
+        for arg in outputs:  # member 4 of a numba array argument is its data pointer
+            assert f"noalias writeonly captures(none) %arg.{arg}.4" in define or (
+                f"noalias captures(none) %arg.{arg}.4" in define
+            ), (name, arg)
 
 
 # ------------------------------------------------------------------------------------------------------------
