@@ -6,12 +6,17 @@ the backend:
 
 * ``backend="serial"``: one after the other in this process;
 * ``backend="joblib"``: ``joblib.Parallel`` on ``n_jobs`` worker processes of this machine (``-1``: every core);
+* ``backend="threads"``: ``n_jobs`` threads of this process (``-1``: every core this process may use). Every numba
+  kernel releases the GIL (``nogil=True``), so runs whose time is in the kernels (Monte Carlo rollouts, Algorithm 3
+  on many samples) overlap on the cores, with nothing pickled and nothing imported again: ``fn`` may be a closure.
+  Runs whose time is Python bookkeeping (small exact games) gain nothing. numba's random state is per thread and each
+  sampling kernel seeds it at the start of its call, so the results are the serial ones;
 * ``backend=client``, a ``distributed.Client``: every configuration is a task on the Dask cluster behind it
   (a ``distributed.LocalCluster`` on this machine, or a remote cluster).
 
 Deterministic per configuration **[ours]**: a run takes its seed from its configuration (the ``seed`` key), never
-from the worker, the backend or the order in which runs finish, so the three backends return the same results
-(``tests/experiments/test_sweep.py`` checks serial = joblib = Dask ``LocalCluster``).
+from the worker, the backend or the order in which runs finish, so the backends return the same results
+(``tests/experiments/test_sweep.py`` checks serial = threads = joblib = Dask ``LocalCluster``).
 
 Progress: a ``tqdm.auto`` bar (a widget in a notebook, text in a terminal) counts finished runs, unless
 ``quiet=True`` (what ``--quiet`` and ``--json`` mean on the command line).
@@ -19,7 +24,8 @@ Progress: a ``tqdm.auto`` bar (a widget in a notebook, text in a terminal) count
 :func:`grid` builds the configurations (a Cartesian product, the last axis fastest); :func:`train_summary` is the
 usual run function: one :func:`mappo_lite.algorithms.train` call and the scalars the book plots.
 
-joblib, dask/distributed and tqdm are the ``sweeps`` extra (``pip install mappo_lite[sweeps]``); they are imported
+joblib, dask/distributed and tqdm are the ``sweeps`` extra (the serial and thread backends need none of them with
+``quiet=True``) (``pip install mappo_lite[sweeps]``); they are imported
 inside the functions that need them, so the rest of the library imports without them.
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import os
 
 import numpy as np
 
@@ -36,8 +43,8 @@ from ..errors import MappoLiteError
 from ..games.base import MarkovGameBase
 from ..games.catalogue import make_game
 
-#: The backends named by a string (a ``distributed.Client`` is the third kind).
-BACKENDS = ("serial", "joblib")
+#: The backends named by a string (a ``distributed.Client`` is the other kind).
+BACKENDS = ("serial", "threads", "joblib")
 
 
 def grid(**axes) -> list[dict]:
@@ -108,6 +115,14 @@ class _NoProgress:
         pass
 
 
+def available_cpus() -> int:
+    """The number of cores this process may run on (its CPU affinity where the OS reports one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
 def _progress(total: int, desc: str, quiet: bool):
     if quiet:
         return _NoProgress()
@@ -128,8 +143,8 @@ def run_sweep(
     """``[fn(c) for c in configs]``, in the order of ``configs``, on ``backend`` (see the module docstring).
 
     ``fn`` must be a module-level function of one configuration (so that joblib's and Dask's workers can import
-    it) and take every random seed from the configuration. ``n_jobs`` is joblib's number of workers (``-1``: every
-    core; ignored by the other backends). ``quiet=True`` hides the ``tqdm.auto`` progress bar."""
+    it; with ``backend="threads"`` any callable) and take every random seed from the configuration. ``n_jobs`` is
+    the number of joblib's workers or of threads (``-1``: every core; ignored by the other backends). ``quiet=True`` hides the ``tqdm.auto`` progress bar."""
     configs = list(configs)
     if not callable(fn):
         raise MappoLiteError(f"fn must be callable, got {fn!r}")
@@ -137,7 +152,9 @@ def run_sweep(
         raise MappoLiteError(f"quiet must be True or False, got {quiet!r}")
     if not _is_dask_client(backend):
         if not isinstance(backend, str):
-            raise MappoLiteError(f"backend must be 'serial', 'joblib' or a distributed.Client, got {backend!r}")
+            raise MappoLiteError(
+                f"backend must be 'serial', 'threads', 'joblib' or a distributed.Client, got {backend!r}"
+            )
         check_choice(backend, "backend", BACKENDS)
     if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool) and int(n_jobs) == -1:
         n_jobs = -1
@@ -151,6 +168,15 @@ def run_sweep(
             for c in configs:
                 out.append(fn(c))
                 bar.update(1)
+            return out
+        if backend == "threads":
+            from concurrent.futures import ThreadPoolExecutor
+
+            out = []
+            with ThreadPoolExecutor(max_workers=available_cpus() if n_jobs == -1 else n_jobs) as pool:
+                for r in pool.map(fn, configs):  # in the order of the configurations
+                    out.append(r)
+                    bar.update(1)
             return out
         if backend == "joblib":
             from joblib import Parallel, delayed
@@ -169,4 +195,4 @@ def run_sweep(
         return backend.gather(futures)
 
 
-__all__ = ["BACKENDS", "grid", "resolve_game", "run_sweep", "train_summary"]
+__all__ = ["BACKENDS", "available_cpus", "grid", "resolve_game", "run_sweep", "train_summary"]

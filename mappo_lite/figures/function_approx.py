@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from ..algorithms import independent_npg, ma_ppo
 from ..evaluation import evaluate, optimal_value
+from ..experiments.sweep import run_sweep
 from ..games.catalogue import make_game
 from ..games.lifted import lifted_game
 from ..policies import context_counts
@@ -172,31 +173,37 @@ def approx_vs_statistical(
 ) -> dict:
     """Sampled MA-PPO (Algorithm 3 from θ_k, Monte Carlo :math:`\\hat Q`) on :func:`base_game` for each T: the mean
     over the last 10 iterations of the gap, with tabular features and with random features of dimension ``dim``;
-    and the exact compact ideal step's gap with the same features (the approximation floor, no samples)."""
+    and the exact compact ideal step's gap with the same features (the approximation floor, no samples). The sampled
+    runs go side by side in threads (:func:`~mappo_lite.experiments.sweep.run_sweep`), with the serial results."""
     game = base_game()
     J_star = optimal_value(game).J_star
     feats = nested_random_features(game, dim, dim, 0)
     out = {"Ts": np.asarray(Ts), "J_star": J_star}
-    for label, f in (("tabular", "tabular"), (f"random d={dim}", feats)):
-        g = np.empty((len(seeds), len(Ts)))
-        for i, seed in enumerate(seeds):
-            for j, T in enumerate(Ts):
-                res = ma_ppo(
-                    game,
-                    K=K,
-                    beta=beta,
-                    solver="sgd",
-                    evaluation="mc",
-                    features=f,
-                    T=T,
-                    n_rollouts=n_rollouts,
-                    sgd_init="previous",
-                    seed=seed,
-                    J_star=J_star,
-                    keep_policies=False,
-                )
-                g[i, j] = res.gap[-10:].mean()
-        out[label] = g
+    classes = (("tabular", "tabular"), (f"random d={dim}", feats))
+    runs = [(f, seed, T) for _, f in classes for seed in seeds for T in Ts]
+
+    def final_gap(run):
+        f, seed, T = run
+        res = ma_ppo(
+            game,
+            K=K,
+            beta=beta,
+            solver="sgd",
+            evaluation="mc",
+            features=f,
+            T=T,
+            n_rollouts=n_rollouts,
+            sgd_init="previous",
+            seed=seed,
+            J_star=J_star,
+            keep_policies=False,
+        )
+        return res.gap[-10:].mean()
+
+    # the runs are independent and their time is in the sampling kernels: side by side in threads, same results
+    gaps = np.asarray(run_sweep(runs, final_gap, backend="threads", quiet=True))
+    for i, (label, _) in enumerate(classes):
+        out[label] = gaps[i * len(seeds) * len(Ts) : (i + 1) * len(seeds) * len(Ts)].reshape(len(seeds), len(Ts))
     ideal = ma_ppo(game, K=K, beta=beta, features=feats, J_star=J_star, keep_policies=False)
     out["floor"] = float(ideal.gap[-10:].mean())
     out["floor_eps"] = ideal.eps
@@ -266,7 +273,8 @@ def order_sensitivity(K: int = 300, beta: float = 0.02, seeds=range(4), families
 # ----------------------------------------------------------------------------------------------------------------
 def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts: int = 4, seed: int = 1) -> dict:
     """Sampled MA-PPO (gridworld features, with the predecessor's action) and sampled independent NPG (the same
-    features without it) on the :data:`GRID_SPEC` gridworld; J* from the exact sparse solver; wall times."""
+    features without it) on the :data:`GRID_SPEC` gridworld; J* from the exact sparse solver; wall times (the two
+    runs go side by side in threads, each timed on its own)."""
     t0 = time.perf_counter()
     game = make_game("gridworld", **GRID_SPEC)
     opt = optimal_value(game)
@@ -283,12 +291,16 @@ def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts:
         J_star=opt.J_star,
         keep_policies=False,
     )
-    t0 = time.perf_counter()
-    mappo = ma_ppo(game, features="gridworld", **common)
-    t_mappo = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ind = independent_npg(game, features="gridworld-noprefix", **common)
-    t_ind = time.perf_counter() - t0
+
+    def timed(run):
+        algo, features = run
+        t0 = time.perf_counter()
+        return algo(game, features=features, **common), time.perf_counter() - t0
+
+    # two independent runs, side by side in threads (the sampling kernels release the GIL); each is timed alone
+    (mappo, t_mappo), (ind, t_ind) = run_sweep(
+        [(ma_ppo, "gridworld"), (independent_npg, "gridworld-noprefix")], timed, backend="threads", quiet=True
+    )
     dims = [f.dim for f in resolve_features(game, "gridworld")]
     return {
         "game": game,
