@@ -6,11 +6,12 @@ the backend:
 
 * ``backend="serial"``: one after the other in this process;
 * ``backend="joblib"``: ``joblib.Parallel`` on ``n_jobs`` worker processes of this machine (``-1``: every core);
-* ``backend="threads"``: ``n_jobs`` threads of this process (``-1``: every core this process may use). Every numba
-  kernel releases the GIL (``nogil=True``), so runs whose time is in the kernels (Monte Carlo rollouts, Algorithm 3
-  on many samples) overlap on the cores, with nothing pickled and nothing imported again: ``fn`` may be a closure.
-  Runs whose time is Python bookkeeping (small exact games) gain nothing. numba's random state is per thread and each
-  sampling kernel seeds it at the start of its call, so the results are the serial ones;
+* ``backend="threads"``: ``n_jobs`` threads of this process (``-1``: every core this process may use). The
+  evaluation, sampling and Algorithm 3 kernels release the GIL (``nogil=True``), so runs whose time is in them
+  (Monte Carlo rollouts, Algorithm 3 on many samples) overlap on the cores, with nothing pickled and nothing imported
+  again: ``fn`` may be a closure. Runs whose time is Python bookkeeping (small exact games) gain nothing. numba's
+  random state is per thread and each sampling kernel seeds it at the start of its call, so the results are the
+  serial ones; inside :func:`mappo_lite.kernels.numpy_twins` (a per-thread switch) the workers run the twins too;
 * ``backend=client``, a ``distributed.Client``: every configuration is a task on the Dask cluster behind it
   (a ``distributed.LocalCluster`` on this machine, or a remote cluster).
 
@@ -42,6 +43,7 @@ from ..algorithms import train
 from ..errors import MappoLiteError
 from ..games.base import MarkovGameBase
 from ..games.catalogue import make_game
+from ..kernels import numpy_twins, numpy_twins_active
 
 #: The backends named by a string (a ``distributed.Client`` is the other kind).
 BACKENDS = ("serial", "threads", "joblib")
@@ -172,9 +174,15 @@ def run_sweep(
         if backend == "threads":
             from concurrent.futures import ThreadPoolExecutor
 
+            twins = numpy_twins_active()  # a per-thread switch: carried into the workers
+
+            def call(config):
+                with numpy_twins(twins):
+                    return fn(config)
+
             out = []
             with ThreadPoolExecutor(max_workers=available_cpus() if n_jobs == -1 else n_jobs) as pool:
-                for r in pool.map(fn, configs):  # in the order of the configurations
+                for r in pool.map(call, configs):  # in the order of the configurations
                     out.append(r)
                     bar.update(1)
             return out

@@ -274,7 +274,7 @@ def order_sensitivity(K: int = 300, beta: float = 0.02, seeds=range(4), families
 def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts: int = 4, seed: int = 1) -> dict:
     """Sampled MA-PPO (gridworld features, with the predecessor's action) and sampled independent NPG (the same
     features without it) on the :data:`GRID_SPEC` gridworld; J* from the exact sparse solver; wall times (the two
-    runs go side by side in threads, each timed on its own)."""
+    runs go side by side in threads and share the cores: each time is its run's, measured beside the other)."""
     t0 = time.perf_counter()
     game = make_game("gridworld", **GRID_SPEC)
     opt = optimal_value(game)
@@ -297,7 +297,7 @@ def gridworld_curves(K: int = 20, beta: float = 0.05, T: int = 3000, n_rollouts:
         t0 = time.perf_counter()
         return algo(game, features=features, **common), time.perf_counter() - t0
 
-    # two independent runs, side by side in threads (the sampling kernels release the GIL); each is timed alone
+    # two independent runs, side by side in threads (the sampling kernels release the GIL), each timed in its thread
     (mappo, t_mappo), (ind, t_ind) = run_sweep(
         [(ma_ppo, "gridworld"), (independent_npg, "gridworld-noprefix")], timed, backend="threads", quiet=True
     )

@@ -64,7 +64,10 @@ _BLOCK = 512
 _EXP_LO = -708.0  # below this exp(x) is subnormal: handled by libm
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+# fastmath=False, explicitly: a helper without its own setting inherits the fastmath of the first kernel compiled
+# that calls it (the dense softmax's reassoc/contract), and its code, cached once per signature, would then depend
+# on which kernel ran first on a cold cache
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=False)
 def _exp_nonpos(x, out, kbuf, m):
     r""":math:`e^{x_i}` for the first m entries of x (all :math:`\le 0`), written to ``out``; ``kbuf`` is int64 scratch.
 
@@ -178,7 +181,7 @@ def softmax_vector_into(z, out):
 #: The dense kernel's reductions (the logits' dot products and the mean feature) may be reassociated and fused
 #: into FMAs: the same sums in another order, a few ulps apart (the twins' tests allow 1e4 ulps), which lets LLVM
 #: vectorize them; 5-10% faster on an Intel Xeon at every size measured. Nothing else of fastmath (NaN and inf
-#: keep their meaning: the max starts at -inf).
+#: keep their meaning: the max starts at -inf), and not in the shared exponential, which sets fastmath=False.
 _DENSE_FASTMATH = {"reassoc", "contract"}
 
 

@@ -53,6 +53,13 @@ def test_threads_agree_with_serial_and_take_closures():
     assert alone[0]["J"] != alone[1]["J"]  # exact: different draws, so the equality below is not trivial
     for _ in range(2):
         _same(alone, run_sweep(seeds, sampled, backend="threads", n_jobs=2, quiet=True))
+    # inside numpy_twins() (a per-thread switch) the worker threads run the twins as the serial loop does
+    from mappo_lite.kernels import numpy_twins, numpy_twins_active
+
+    with numpy_twins():
+        seen = run_sweep([0, 1], lambda _: numpy_twins_active(), backend="threads", n_jobs=2, quiet=True)
+    assert seen == [True, True]
+    assert run_sweep([0, 1], lambda _: numpy_twins_active(), backend="threads", n_jobs=2, quiet=True) == [False] * 2
 
 
 def test_grid_order_is_itertools_product():

@@ -8,6 +8,7 @@ of the exact Q^{1:m} from evaluate(), on a random game and on the ratio game (ga
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -253,6 +254,33 @@ def test_noalias_kernels_compile_with_noalias_outputs(kernel, outputs):
             assert f"noalias writeonly captures(none) %arg.{arg}.4" in define or (
                 f"noalias captures(none) %arg.{arg}.4" in define
             ), (name, arg)
+
+
+_COMPILE_ORDER = """
+import sys
+import numpy as np
+from mappo_lite import kernels as K
+phi = np.random.default_rng(0).standard_normal((50, 4, 3)) / 3
+logits = np.random.default_rng(1).standard_normal((1000, 5)) * 7
+if sys.argv[1] == "dense-first":
+    K.softmax_score(phi, np.ones(3))
+np.save(sys.argv[2], K.softmax_rows(logits))
+"""
+
+
+def test_results_do_not_depend_on_which_kernel_compiled_first(tmp_path):
+    # the dense softmax is compiled with fastmath; the exponential it shares with the other softmax kernels must not
+    # inherit it when the dense kernel happens to compile first on a cold cache (a fresh machine, a fresh thread pool)
+    import subprocess
+    import sys
+
+    outs = []
+    for order in ("dense-first", "rows-only"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / order)}
+        out = tmp_path / f"{order}.npy"
+        subprocess.run([sys.executable, "-c", _COMPILE_ORDER, order, str(out)], env=env, check=True, timeout=300)
+        outs.append(np.load(out))
+    np.testing.assert_array_equal(outs[0], outs[1])  # exact: the same code, whatever compiled first
 
 
 # ------------------------------------------------------------------------------------------------------------
