@@ -31,6 +31,8 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # pytest workers: 2 (the target machine has 2 cores); override with `make test PYTEST_WORKERS=0`.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS    ?=
+# `make test` ends with the suite's slowest tests (where its time goes; 0 turns the list off).
+PYTEST_DURATIONS ?= 15
 
 .PHONY: lock venv book book-student slides lint test test-fast test-portable test-clients clean distclean
 
@@ -96,7 +98,8 @@ WARM_NUMBA := -c "import quantecon, mappo_lite, mappo_lite.kernels"
 
 test: venv lint
 	$(BIN)/python $(WARM_NUMBA)
-	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS)) \
+	    $(if $(filter-out 0,$(PYTEST_DURATIONS)),--durations=$(PYTEST_DURATIONS)) $(PYTEST_ARGS)
 
 # The portability pass: the library tests (which grade every assignment's instructor edition) and every chapter,
 # executed again with numba compiled for a generic CPU, NumPy restricted to its baseline SIMD and OpenBLAS forced
