@@ -114,6 +114,8 @@ def ma_ppo(
     if estimator is not None and solver != "ideal":
         raise MappoLiteError("a callable evaluation (an off-policy estimate of Q) needs solver='ideal'")
     T = check_count(T, "T (SGD samples per agent)")
+    if callback is not None and not callable(callback):
+        raise MappoLiteError(f"callback must be a function of k or None, got {callback!r}")
     n_rollouts = check_count(n_rollouts, "n_rollouts")
     rng = np.random.default_rng(seed)
     policy = ConditionalLogLinearPolicy.for_game(game, resolve_features(game, features, rng), radius=radius)

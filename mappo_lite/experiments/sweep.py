@@ -146,7 +146,8 @@ def run_sweep(
 
     ``fn`` must be a module-level function of one configuration (so that joblib's and Dask's workers can import
     it; with ``backend="threads"`` any callable) and take every random seed from the configuration. ``n_jobs`` is
-    the number of joblib's workers or of threads (``-1``: every core; ignored by the other backends). ``quiet=True`` hides the ``tqdm.auto`` progress bar."""
+    the number of joblib's workers or of threads (``-1``: every core; threads are also capped at the number of
+    runs and at 4 per core; ignored by the other backends). ``quiet=True`` hides the ``tqdm.auto`` progress bar."""
     configs = list(configs)
     if not callable(fn):
         raise MappoLiteError(f"fn must be callable, got {fn!r}")
@@ -181,7 +182,9 @@ def run_sweep(
                     return fn(config)
 
             out = []
-            with ThreadPoolExecutor(max_workers=available_cpus() if n_jobs == -1 else n_jobs) as pool:
+            # more threads than runs, or than a few per core, only cost memory (an n_jobs of 10**12 is not 10**12 threads)
+            workers = min(len(configs), 4 * available_cpus(), available_cpus() if n_jobs == -1 else n_jobs)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
                 for r in pool.map(call, configs):  # in the order of the configurations
                     out.append(r)
                     bar.update(1)

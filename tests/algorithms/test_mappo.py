@@ -337,3 +337,8 @@ def test_ma_ppo_callback_reports_the_evaluated_iterates(kw, expected):
     assert seen == ([K] if expected == "once" else list(range(K + 1)))
     # the callback observes, it does not change the run
     np.testing.assert_array_equal(res.J, ma_ppo(game, K=K, beta=0.5, seed=2, **kw).J)
+
+
+def test_ma_ppo_refuses_a_callback_that_is_not_a_function():
+    with pytest.raises(MappoLiteError, match="callback"):
+        ma_ppo(matrix_game(CLIMBING), K=2, callback=5)

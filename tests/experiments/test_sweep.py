@@ -60,6 +60,11 @@ def test_threads_agree_with_serial_and_take_closures():
         seen = run_sweep([0, 1], lambda _: numpy_twins_active(), backend="threads", n_jobs=2, quiet=True)
     assert seen == [True, True]
     assert run_sweep([0, 1], lambda _: numpy_twins_active(), backend="threads", n_jobs=2, quiet=True) == [False] * 2
+    # a huge n_jobs is capped (threads beyond the runs or a few per core): it runs, it does not start 10**12 threads
+    import threading
+
+    idents = run_sweep(list(range(8)), lambda _: threading.get_ident(), backend="threads", n_jobs=10**12, quiet=True)
+    assert len(set(idents)) <= min(8, 4 * available_cpus())
 
 
 def test_grid_order_is_itertools_product():
