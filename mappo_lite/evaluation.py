@@ -129,8 +129,12 @@ def multi_agent_q(game: MarkovGameBase, policy, agents) -> np.ndarray:
 
     ``agents`` is a set of 1-based agent indices. The other agents' actions :math:`\tilde a` are drawn from the
     policy given :math:`(s, \mathbf a^{\mathcal P})`. For a prefix :math:`\{1..m\}` this is the localized
-    :math:`Q^{1:m}`, defined in every context; for another subset and a conditional (non-product) policy, the
-    conditional law of :math:`\tilde a` given :math:`\mathbf a^{\mathcal P}` comes from the joint policy and is
+    :math:`Q^{1:m}`, defined in every context. For a product policy (every agent's table the same for all
+    predecessors' actions, as :class:`~mappo_lite.policies.ProductPolicy` stores it) :math:`\tilde\pi` is the product of
+    the other agents' policies, :math:`Q^{\mathcal P}_\pi(s,\mathbf a^{\mathcal P}) = \sum_{\tilde a}\prod_{j\notin
+    \mathcal P}\pi^j(\tilde a^j|s)\,Q_\pi(s,\mathbf a^{\mathcal P},\tilde a)`, also defined in every context
+    (deterministic policies included). For another subset and a conditional (non-product) policy, the conditional
+    law of :math:`\tilde a` given :math:`\mathbf a^{\mathcal P}` comes from the joint policy (Bayes' rule) and is
     undefined (NaN) where :math:`\mathbf a^{\mathcal P}` has probability 0. The result has shape
     ``(S,) + (A_i for i in sorted(agents))``.
     """
@@ -139,8 +143,17 @@ def multi_agent_q(game: MarkovGameBase, policy, agents) -> np.ndarray:
     subset = sorted({check_agent(i, N, "agents (a set of agent indices)") for i in agents})
     if subset == list(range(1, len(subset) + 1)):
         return ev.q_local[len(subset)]
-    joint = ev.pi_joint.reshape(ev.Q.shape)
     other_axes = tuple(i for i in range(1, N + 1) if i not in subset)
+    marginals = ev.tables.product_factors()
+    if marginals is not None:
+        # average out the other agents one axis at a time, the last first, so the earlier axes keep their numbers
+        q = ev.Q
+        for j in reversed(other_axes):
+            shape = [1] * q.ndim
+            shape[0], shape[j] = game.n_states, game.action_sizes[j - 1]
+            q = (q * marginals[j - 1].reshape(shape)).sum(axis=j)
+        return q
+    joint = ev.pi_joint.reshape(ev.Q.shape)
     weight = joint.sum(axis=other_axes)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (joint * ev.Q).sum(axis=other_axes) / weight

@@ -260,13 +260,24 @@ def test_performance_difference_lemma_single_agent_change():
 # ------------------------------------------------------------------------------------------------------------
 
 
+def one_hot_product_probs(game, rng):
+    """A deterministic product policy: per state, each agent plays one random action with probability 1."""
+    return [np.eye(A)[rng.integers(A, size=game.n_states)] for A in game.action_sizes]
+
+
+@pytest.mark.parametrize("kind", ["stochastic", "deterministic", "deterministic-tables"])
 @pytest.mark.parametrize("subset", [{2}, {3}, {1, 3}, {2, 3}, {1, 2}, {1, 2, 3}, set()])
-def test_multi_agent_q_non_prefix_subset_product_policy(subset):
-    """Q^P(s, a^P) = E_{a~ ~ pi~}[Q(s, a^P, a~)] by enumeration, for a product policy on a 3-agent game."""
+def test_multi_agent_q_non_prefix_subset_product_policy(subset, kind):
+    """Q^P(s, a^P) = E_{a~ ~ pi~}[Q(s, a^P, a~)] by enumeration, for a product policy on a 3-agent game: the other
+    agents' law is the product of their policies, defined for every a^P, also where a^P has probability 0 (a
+    deterministic policy, as a ProductPolicy or as conditional tables with exact zeros: Bayes' rule there is 0/0)."""
     game = make_random_game(GAME_CASES[2])  # N = 3, sizes (2, 3, 2)
     rng = np.random.default_rng(11)
-    probs = random_product_probs(game, rng)
-    policy = ProductPolicy.from_probs(game.n_states, game.action_sizes, probs)
+    probs = random_product_probs(game, rng) if kind == "stochastic" else one_hot_product_probs(game, rng)
+    if kind == "deterministic-tables":
+        policy = cond_tables(product_to_conditional(game, probs), game)
+    else:
+        policy = ProductPolicy.from_probs(game.n_states, game.action_sizes, probs)
     joint = brute_joint(game, product_to_conditional(game, probs))
     Q = brute_Q(game, iterative_V(game, joint))
     sub = sorted(subset)
@@ -280,7 +291,26 @@ def test_multi_agent_q_non_prefix_subset_product_policy(subset):
             expected[(s,) + tuple(a[i - 1] for i in sub)] += w * Q[(s,) + a]
     got = multi_agent_q(game, policy, subset)
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)  # NaN anywhere fails this
+
+
+def test_multi_agent_q_conditional_policy_is_undefined_only_where_the_subset_has_probability_zero():
+    """A conditional (non-product) deterministic policy: Bayes' rule gives Q^{{2}} where a^2 is played and NaN
+    (0/0) elsewhere, as documented; the played entries equal Q at the played joint action."""
+    game = make_random_game(GAME_CASES[2])  # N = 3, sizes (2, 3, 2)
+    rng = np.random.default_rng(5)
+    tabs = product_to_conditional(game, one_hot_product_probs(game, rng))
+    tabs[2][:, :, :, :] = 0.0  # agent 3 copies agent 2's action parity: it now depends on its predecessor
+    for a2 in range(game.action_sizes[1]):
+        tabs[2][:, :, a2, a2 % 2] = 1.0
+    joint = brute_joint(game, tabs)
+    Q = brute_Q(game, iterative_V(game, joint))
+    got = multi_agent_q(game, cond_tables(tabs, game), {2})
+    played = joint.sum(axis=(1, 3)) > 0  # (S, A_2)
+    assert np.all(np.isnan(got[~played])) and not np.any(np.isnan(got[played]))
+    for s, a2 in zip(*np.nonzero(played)):
+        a1 = int(np.argmax(tabs[0][s]))
+        np.testing.assert_allclose(got[s, a2], Q[s, a1, a2, a2 % 2], atol=TOL, rtol=0)
 
 
 def test_multi_agent_q_prefix_equals_q_local(setting):

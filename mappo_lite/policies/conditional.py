@@ -85,6 +85,19 @@ class ConditionalTables:
         axes = tuple(1 + i for i in range(self.n_agents) if i != m - 1)
         return joint.sum(axis=axes)
 
+    def product_factors(self) -> list | None:
+        r"""Agent 1..N's policies :math:`\pi^m(\cdot|s)`, each ``(S, A_m)``, if these tables are a product policy
+        (agent m's table is the same for every :math:`\mathbf a^{1:m-1}`, compared exactly, as
+        :meth:`ProductPolicy.tables` repeats it); otherwise None."""
+        out = []
+        for m in range(1, self.n_agents + 1):
+            t = self.table(m)
+            first = t[(slice(None),) + (0,) * (m - 1)]  # the context a^{1:m-1} = (0, ..., 0)
+            if not np.array_equal(t, np.broadcast_to(first[(slice(None),) + (None,) * (m - 1)], t.shape)):
+                return None
+            out.append(first)
+        return out
+
 
 def uniform_tables(n_states: int, action_sizes) -> ConditionalTables:
     """The uniform joint policy as conditional tables."""
