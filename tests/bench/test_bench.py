@@ -1,4 +1,4 @@
-"""The benchmark (mappo_lite/bench.py): the quick run returns every documented key with positive times and ratios,
+"""The benchmark (mappo_lite/bench/): the quick run returns every documented key with positive times and ratios,
 the targets are judged from the numbers (PASS and FAIL both reachable), the report prints one PASS/FAIL line per
 target, the kernel swap is undone even on errors, and the `bench` subcommand is registered cheaply.
 

@@ -1,4 +1,4 @@
-"""Sparse games (mappo_lite/sparse_games.py): the same game in dense and successor-list form gives the same V, Q,
+"""Sparse games (mappo_lite/games/sparse.py): the same game in dense and successor-list form gives the same V, Q,
 nu, Q^{1:m} and J* to 1e-10 (also stopping games with gamma = 1, and the iterative solver path); the .npz round trip;
 every malformed sparse game raises MappoLiteError; the 10^4-state gridworld is evaluated and trained without the
 dense tensor (checked with tracemalloc), and its solves do not fall back to the sparse LU on stochastic policies

@@ -1,4 +1,4 @@
-"""Every numba kernel in mappo_lite/kernels.py against its plain-NumPy twin in mappo_lite/reference.py.
+"""Every numba kernel in mappo_lite/kernels/ against its plain-NumPy twin in mappo_lite/kernels/reference.py.
 
 Random inputs over several shapes (N = 1, 2, 3; unequal action sizes; a single context), to 1e-10. The Monte
 Carlo kernel is checked statistically: its mean (and the reference estimator's) lies within a few standard errors
@@ -174,8 +174,8 @@ def test_policy_transition_reward_and_q_from_v(S, sizes):
     ],
 )
 def test_every_branch_of_q_from_v_and_the_assembly(S, J, S2):
-    """The loops and the BLAS branches (kernels.core.BLAS_MIN_STATES, BLAS_ONE_CALL_MAX_ENTRIES) against the twins,
-    with dense and sparse rows of the policy (the assembly keeps its zero-skipping loop for sparse rows)."""
+    """q_from_v's loops and BLAS branches (kernels.core.BLAS_MIN_STATES, BLAS_ONE_CALL_MAX_ENTRIES) and the assembly
+    against the twins, with dense and sparse rows of the policy (the assembly skips joint actions of probability 0)."""
     assert (S2 >= K.BLAS_MIN_STATES) == (S2 == 40)
     assert (S * J * S2 >= K.BLAS_ONE_CALL_MAX_ENTRIES) == (J == 25_000)
     rng = np.random.default_rng(S2 + J)
@@ -191,6 +191,24 @@ def test_every_branch_of_q_from_v_and_the_assembly(S, J, S2):
     np.testing.assert_allclose(K.q_from_v(P, r, 0.9, V), R.q_from_v(P, r, 0.9, V), rtol=0, atol=1e-12 * scale)
     for got, ref in zip(K.policy_transition_reward(P, r, pi), R.policy_transition_reward(P, r, pi)):
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize("played", range(1, 10))
+def test_the_assembly_for_every_count_of_played_joint_actions(played):
+    """policy_transition_reward adds the rows of P of the played joint actions four at a time, then the rest: every
+    count modulo 4, played actions anywhere among the 11 (first and last included), against the twin."""
+    S, J, S2 = 5, 11, 37
+    rng = np.random.default_rng(played)
+    P = rng.dirichlet(np.ones(S2), size=(S, J))
+    r = rng.standard_normal((S, J))
+    pi = np.zeros((S, J))
+    for s in range(S):
+        cols = rng.choice(J, size=played, replace=False) if s else np.arange(J - played, J)
+        pi[s, cols] = rng.dirichlet(np.ones(played))
+    for got, ref in zip(K.policy_transition_reward(P, r, pi), R.policy_transition_reward(P, r, pi)):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14 * (1.0 + np.max(np.abs(r))))
+    P_pi = K.policy_transition_reward(P, r, pi)[0]
+    np.testing.assert_allclose(P_pi.sum(axis=1), 1.0, rtol=0, atol=1e-14)  # rows of P_pi are distributions
 
 
 @pytest.mark.parametrize("S, sizes", SHAPES, ids=shape_ids)

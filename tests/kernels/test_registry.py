@@ -73,10 +73,10 @@ def _build(name, rng, S, sizes):
         pi, off = concat_tables(_tables(rng, S, sizes))
         return pi, off, np.asarray(sizes, np.int64), S
     if name == "policy_transition_reward":
-        S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch for dense rows of the policy
+        S2 = int(rng.choice([S, 40]))  # a few or 40 successor states (the loop adds four rows of P per pass)
         P = rng.dirichlet(np.ones(S2), size=(S, J))
         pi = _tables(rng, S, (J,))[0]
-        pi[rng.random(S) < 0.5] *= rng.random(J) < 0.2  # some sparse rows (the loop that skips zeros)
+        pi[rng.random(S) < 0.5] *= rng.random(J) < 0.2  # some sparse rows (zero-probability actions are skipped)
         return P, rng.random((S, J)), pi
     if name == "q_from_v":
         S2 = int(rng.choice([S, 40]))  # 40 successor states: the BLAS branch (BLAS_MIN_STATES)
