@@ -281,8 +281,8 @@ def tabular_softmax_score(logits):
 #: ``np.dot``): long dot products are what its unrolled kernels do best (on an Intel Xeon our loop reached 0.8x of
 #: single-threaded OpenBLAS at 10^8 entries of P; a BLAS call costs about a microsecond, which the short rows of small
 #: games would feel). :func:`policy_transition_reward` does not: its loop adds four rows of P per pass over the
-#: output row, which beat the per-state ``dgemv`` it used before (0.81x of NumPy's einsum at 10^8 entries on an AMD
-#: EPYC, Zen 5) at every size measured there, and it skips the joint actions of probability 0.
+#: output row, which beat the per-state ``dgemv`` it used before (0.81x of NumPy's einsum at 10^8 entries in a
+#: benchmark run on an AMD EPYC, Zen 5) at every size measured there, and it skips the joint actions of probability 0.
 BLAS_MIN_STATES = 32
 #: Up to this many entries of P (in cache, or nearly), :func:`q_from_v` makes one BLAS call for all rows; above it,
 #: one per state (measured on an Intel Xeon: each is the faster of the two in its range, by a few percent).

@@ -128,6 +128,8 @@ def mappo_exact_ideal(P_flat, r_flat, rho, gamma, theta0, offsets, action_sizes,
         elif k == K:
             tables[0] = pi
         _joint_policy_into(pi, offsets, action_sizes, S, pj)
+        # numba's on-disk cache checks this file's own stamp only: a change to a kernel of core.py called here must
+        # come with a change to this file (as this comment came with the new assembly), or the cache keeps the old code
         _policy_transition_reward_into(P_flat, r_flat, pj, P_pi, r_pi)
         V = _solve_values(P_pi, r_pi, gamma)
         Js[k] = np.dot(rho, V)

@@ -306,7 +306,7 @@ def test_every_package_path_the_book_readme_or_code_names_exists() -> None:
     """A path like `mappo_lite/games/sparse.py` in a chapter, the README or a docstring is where a reader goes to look: after a
     module moves, the text must follow (the book named `mappo_lite/kernels.py` for a while after it became a
     package)."""
-    named = re.compile(r"\bmappo_lite/[A-Za-z0-9_/]+(?:\.[a-z]+)?")
+    named = re.compile(r"(?<![/\w.-])mappo_lite/[A-Za-z0-9_/]+(?:\.[a-z]+)?")  # not inside a URL or another path
     texts = sorted((ROOT / "book").glob("*.md")) + [ROOT / "README.md"]
     texts += sorted(p for d in ("mappo_lite", "tests") for p in (ROOT / d).rglob("*.py"))  # docstrings, comments
     texts = [p for p in texts if p != Path(__file__).resolve()]  # this docstring names a stale path on purpose
@@ -315,6 +315,6 @@ def test_every_package_path_the_book_readme_or_code_names_exists() -> None:
         for lineno, line in enumerate(path.read_text(encoding="utf8").splitlines(), start=1):
             for m in named.finditer(line):
                 target = ROOT / m.group(0).rstrip("/")
-                if not (target.exists() or target.with_suffix(".py").exists()):
+                if not (target.exists() or (target.suffix == "" and target.with_suffix(".py").exists())):
                     missing.append(f"{path.relative_to(ROOT)}:{lineno}: {m.group(0)}")
     assert not missing, "named but not in the repository:\n" + "\n".join(missing)
